@@ -1,0 +1,81 @@
+/**
+ * The catalog: which secrets exist, which group rotates each, and how each value comes to be.
+ * Pure data; nothing here creates a resource or reads config.
+ */
+
+/** Rotation groups. A group rotates as a unit and carries its own stamp. */
+export const GROUPS = ["database", "redis", "jwt", "api-key", "r2", "typesense"] as const;
+export type Group = (typeof GROUPS)[number];
+
+/** The two credential slots every group alternates between. */
+export const SLOTS = ["a", "b"] as const;
+export type Slot = (typeof SLOTS)[number];
+
+/** The slot that is not `slot`. */
+export function otherSlot(slot: Slot): Slot {
+    return slot === "a" ? "b" : "a";
+}
+
+/** Where a published value comes from. */
+export type ValueSource =
+    /** The group's credential in the active slot (`current`) or the other one (`previous`). */
+    | { readonly kind: "credential"; readonly slot: "current" | "previous"; readonly field: CredentialField }
+    /** A connection URL composed from non-secret config and the active slot's credential. */
+    | { readonly kind: "url"; readonly endpoint: Endpoint };
+
+/** The parts of a slot's credential. Most groups have one `secret`; R2 has an id and a secret. */
+export type CredentialField = "secret" | "accessKeyId" | "secretAccessKey";
+
+/** The connection endpoints a URL can be composed for. */
+export type Endpoint = "primary" | "replica" | "pgbouncer" | "redis";
+
+export interface SecretSpec {
+    /** The name used everywhere: the suffix of the AWS secret name, the K8s Secret key. */
+    readonly name: string;
+    readonly group: Group;
+    readonly purpose: string;
+    readonly source: ValueSource;
+}
+
+const current = (field: CredentialField = "secret"): ValueSource => ({ kind: "credential", slot: "current", field });
+const previous = (field: CredentialField = "secret"): ValueSource => ({ kind: "credential", slot: "previous", field });
+const url = (endpoint: Endpoint): ValueSource => ({ kind: "url", endpoint });
+
+/**
+ * Every published secret, in a stable order: the seed's ten, plus the `*_PREVIOUS` companions that let verifiers
+ * accept the old JWT signing key and API key while consumers roll.
+ */
+export const SECRETS: readonly SecretSpec[] = [
+    { name: "POSTGRES_PASSWORD", group: "database", purpose: "Database user password", source: current() },
+    { name: "DATABASE_URL", group: "database", purpose: "Primary PostgreSQL connection", source: url("primary") },
+    { name: "DATABASE_REPLICA_URL", group: "database", purpose: "Replica DB connection", source: url("replica") },
+    { name: "PGBOUNCER_URL", group: "database", purpose: "PgBouncer connection pool", source: url("pgbouncer") },
+    { name: "REDIS_URL", group: "redis", purpose: "Redis cache connection", source: url("redis") },
+    { name: "JWT_SECRET_KEY", group: "jwt", purpose: "JWT signing key", source: current() },
+    { name: "JWT_SECRET_KEY_PREVIOUS", group: "jwt", purpose: "Previous JWT key, still accepted for verification", source: previous() },
+    { name: "BUYWHERE_API_KEY", group: "api-key", purpose: "API authentication", source: current() },
+    { name: "BUYWHERE_API_KEY_PREVIOUS", group: "api-key", purpose: "Previous API key, still accepted", source: previous() },
+    { name: "R2_ACCESS_KEY_ID", group: "r2", purpose: "Cloudflare R2 access", source: current("accessKeyId") },
+    { name: "R2_SECRET_ACCESS_KEY", group: "r2", purpose: "Cloudflare R2 secret", source: current("secretAccessKey") },
+    { name: "TYPESENSE_API_KEY", group: "typesense", purpose: "Typesense search API", source: current() },
+];
+
+/** How a slot's random material is generated. Alphanumeric only, so values are safe in URLs and shells. */
+export interface GenerationSpec {
+    readonly length: number;
+}
+
+/** Random material per group. Lengths give >= 238 bits of entropy (62^40). */
+export const GENERATION: Readonly<Record<Group, GenerationSpec>> = {
+    database: { length: 40 },
+    redis: { length: 40 },
+    jwt: { length: 64 },
+    "api-key": { length: 48 },
+    r2: { length: 40 },
+    typesense: { length: 40 },
+};
+
+/** The secrets of one group, in catalog order. */
+export function secretsOf(group: Group): SecretSpec[] {
+    return SECRETS.filter((s) => s.group === group);
+}

@@ -1,0 +1,245 @@
+/**
+ * The rotation plan: from validated settings, the program's last state and the clock, everything one run will do.
+ *
+ * Pure (no resources, no I/O): the Pulumi program turns this plan into resources, and the CLI prints it offline.
+ * A secret's *version* and a consumer's *trigger* are digests of non-secret facts (slot, slot stamp, composition
+ * config), so the plan knows exactly which stores are written and which consumers restart without ever seeing a
+ * credential.
+ */
+import { createHash } from "node:crypto";
+import { Endpoint, GENERATION, GROUPS, Group, SECRETS, SLOTS, SecretSpec, Slot, ValueSource, otherSlot } from "./catalog";
+import { NAMESPACE, Provider, Settings } from "./config";
+import { RotationInputError } from "./errors";
+import { GroupChange, GroupState, slotKeeper, transitionGroup } from "./slots";
+import { compareStamps, laterStamp, parseStamp } from "./stamp";
+
+/** Version of the {@link RotationState} layout, bumped on incompatible change. */
+export const STATE_SCHEMA = 1;
+
+/** What the program remembers between runs. A non-secret stack output, read back through a StackReference. */
+export interface RotationState {
+    readonly schema: typeof STATE_SCHEMA;
+    readonly groups: Readonly<Record<Group, GroupState>>;
+    /** Version digest of every published secret. */
+    readonly secrets: Readonly<Record<string, string>>;
+    /** Restart trigger of every consumer, by consumer id. */
+    readonly consumers: Readonly<Record<string, string>>;
+    readonly health: string;
+}
+
+export interface GroupPlan {
+    readonly group: Group;
+    readonly change: GroupChange;
+    readonly last?: GroupState;
+    readonly next: GroupState;
+    readonly regenerate: readonly Slot[];
+    /** Keeper of each slot's random credential. */
+    readonly keepers: Readonly<Record<Slot, { readonly stamp: string }>>;
+}
+
+export interface SecretPlan {
+    readonly spec: SecretSpec;
+    readonly awsSecretId: string;
+    readonly k8sKey: string;
+    readonly version: string;
+    readonly changed: boolean;
+}
+
+export interface ConsumerPlan {
+    /** `ecs:<service>` or `k8s:<namespace>/<deployment>`. */
+    readonly id: string;
+    readonly provider: Provider;
+    readonly name: string;
+    readonly namespace?: string;
+    readonly consumes: readonly Group[];
+    readonly secrets: readonly string[];
+    readonly trigger: string;
+    readonly restarts: boolean;
+    /** Why it restarts: the changed secrets and bumped restart stamps. Empty when it does not. */
+    readonly reasons: readonly string[];
+}
+
+export interface HealthPlan {
+    readonly urls: readonly string[];
+    readonly trigger: string;
+    readonly runs: boolean;
+}
+
+export interface RotationPlan {
+    readonly groups: Readonly<Record<Group, GroupPlan>>;
+    readonly secrets: readonly SecretPlan[];
+    readonly consumers: readonly ConsumerPlan[];
+    readonly health: HealthPlan;
+    /** Stores written: K8s namespaces whose Secret changes. */
+    readonly k8sNamespacesChanged: readonly string[];
+    readonly nextState: RotationState;
+    /** Non-fatal notes for the operator (never secret). */
+    readonly warnings: readonly string[];
+}
+
+/**
+ * Plans one run.
+ *
+ * @param settings validated settings of the stack
+ * @param last     the state the last successful run left (undefined on first deployment)
+ * @param now      the clock; a stamp may not label a period that has not started
+ * @throws RotationInputError for a backwards, future or otherwise impossible stamp
+ */
+export function planRotation(settings: Settings, last: RotationState | undefined, now: Date): RotationPlan {
+    const warnings: string[] = [];
+    const groups = {} as Record<Group, GroupPlan>;
+    for (const group of GROUPS) {
+        groups[group] = planGroup(settings, group, last?.groups[group], now, warnings);
+    }
+
+    const secrets = SECRETS.map((spec): SecretPlan => {
+        const version = digest({ name: spec.name, ...valueFacts(settings, groups[spec.group].next, spec.source, spec.group) });
+        return {
+            spec,
+            awsSecretId: `${settings.aws.secretPrefix}${spec.name}`,
+            k8sKey: spec.name,
+            version,
+            changed: last?.secrets[spec.name] !== version,
+        };
+    });
+    const versionOf = new Map(secrets.map((s) => [s.spec.name, s]));
+
+    const consumers = consumerSpecs(settings).map((c): ConsumerPlan => {
+        const consumed = SECRETS.filter((s) => c.consumes.includes(s.group)).map((s) => versionOf.get(s.name)!);
+        const bumps = restartBumps(settings, c.provider, c.consumes);
+        const trigger = digest({ secrets: consumed.map((s) => [s.spec.name, s.version]), restart: bumps });
+        const restarts = last?.consumers[c.id] !== trigger;
+        const changed = consumed.filter((s) => s.changed).map((s) => `${s.spec.name} changed`);
+        const reasons = !restarts
+            ? []
+            : last?.consumers[c.id] === undefined
+              ? ["first deployment of this consumer"]
+              : changed.length > 0
+                ? changed
+                : ["a restart stamp was bumped"];
+        return { ...c, secrets: consumed.map((s) => s.spec.name), trigger, restarts, reasons };
+    });
+
+    const healthTrigger = digest({ consumers: consumers.map((c) => [c.id, c.trigger]), health: settings.health });
+    const health: HealthPlan = {
+        urls: settings.health.urls,
+        trigger: healthTrigger,
+        runs: last?.health !== healthTrigger,
+    };
+
+    const anyChanged = secrets.some((s) => s.changed);
+    const k8sNamespacesChanged = anyChanged ? (settings.kubernetes?.namespaces ?? []) : [];
+
+    const nextState: RotationState = {
+        schema: STATE_SCHEMA,
+        groups: Object.fromEntries(GROUPS.map((g) => [g, groups[g].next])) as Record<Group, GroupState>,
+        secrets: Object.fromEntries(secrets.map((s) => [s.spec.name, s.version])),
+        consumers: Object.fromEntries(consumers.map((c) => [c.id, c.trigger])),
+        health: healthTrigger,
+    };
+    return { groups, secrets, consumers, health, k8sNamespacesChanged, nextState, warnings };
+}
+
+function planGroup(settings: Settings, group: Group, last: GroupState | undefined, now: Date, warnings: string[]): GroupPlan {
+    const override = settings.groupStamps[group];
+    const stamp = laterStamp(settings.stamp, override);
+    const stampKey = stamp === settings.stamp ? `${NAMESPACE}:stamp` : `${NAMESPACE}:groupStamps.${group}`;
+    const start = parseStamp(stamp, stampKey).start;
+    if (start.getTime() > now.getTime()) {
+        throw new RotationInputError(
+            stampKey,
+            `\`${stampKey}\` ${stamp} labels a period that starts in the future (now ${now.toISOString()}); use the current or an earlier period`,
+        );
+    }
+    if (override !== undefined && compareStamps(override, settings.stamp) < 0) {
+        warnings.push(`\`${NAMESPACE}:groupStamps.${group}\` ${override} is older than \`${NAMESPACE}:stamp\` and has no effect`);
+    }
+    const transition = transitionGroup(group, last, {
+        stamp,
+        stampKey,
+        rollback: settings.rollback[group],
+        rollbackKey: `${NAMESPACE}:rollback.${group}`,
+    });
+    const keepers = Object.fromEntries(SLOTS.map((s) => [s, { stamp: slotKeeper(transition.next, s) }])) as Record<
+        Slot,
+        { stamp: string }
+    >;
+    return { group, last, ...transition, keepers };
+}
+
+/** The non-secret facts that determine a published value: which slot and generation, and how it is composed. */
+function valueFacts(settings: Settings, state: GroupState, source: ValueSource, group: Group): object {
+    const slotFacts = (slot: Slot) => ({ slot, generation: slotKeeper(state, slot), length: GENERATION[group].length });
+    if (source.kind === "credential") {
+        const slot = source.slot === "current" ? state.active : otherSlot(state.active);
+        return { ...slotFacts(slot), field: source.field };
+    }
+    return { ...slotFacts(state.active), endpoint: source.endpoint, compose: endpointConfig(settings, source.endpoint) };
+}
+
+/** The non-secret config a composed URL depends on. */
+export function endpointConfig(settings: Settings, endpoint: Endpoint): object {
+    const db = settings.database;
+    switch (endpoint) {
+        case "primary":
+            return { scheme: db.scheme, host: db.host, port: db.port, name: db.name, roles: db.roles, params: db.params };
+        case "replica":
+            return { scheme: db.scheme, host: db.replicaHost, port: db.port, name: db.name, roles: db.roles, params: db.params };
+        case "pgbouncer":
+            return { scheme: db.scheme, host: db.pgbouncerHost, port: db.pgbouncerPort, name: db.name, roles: db.roles, params: db.params };
+        case "redis":
+            return settings.redis;
+    }
+}
+
+interface ConsumerSpec {
+    readonly id: string;
+    readonly provider: Provider;
+    readonly name: string;
+    readonly namespace?: string;
+    readonly consumes: readonly Group[];
+}
+
+function consumerSpecs(settings: Settings): ConsumerSpec[] {
+    const ecs = (settings.ecs?.services ?? []).map((s) => ({
+        id: `ecs:${s.name}`,
+        provider: "aws" as const,
+        name: s.name,
+        consumes: s.consumes ?? GROUPS,
+    }));
+    const k8s = (settings.kubernetes?.deployments ?? []).map((d) => ({
+        id: `k8s:${d.namespace}/${d.name}`,
+        provider: "k8s" as const,
+        name: d.name,
+        namespace: d.namespace,
+        consumes: d.consumes ?? GROUPS,
+    }));
+    return [...ecs, ...k8s];
+}
+
+/** The restart stamps that apply to a consumer: the global one, its provider's, and those of groups it consumes. */
+function restartBumps(settings: Settings, provider: Provider, consumes: readonly Group[]): [string, string | undefined][] {
+    return [
+        [`${NAMESPACE}:restartStamp`, settings.restartStamp],
+        [`${NAMESPACE}:restartStamps.${provider}`, settings.restartStamps[provider]],
+        ...consumes.map((g): [string, string | undefined] => [`${NAMESPACE}:restartStamps.${g}`, settings.restartStamps[g]]),
+    ];
+}
+
+/** A short, stable digest of non-secret facts. */
+export function digest(facts: unknown): string {
+    return createHash("sha256").update(stableJson(facts)).digest("hex").slice(0, 16);
+}
+
+function stableJson(value: unknown): string {
+    if (Array.isArray(value)) {
+        return `[${value.map(stableJson).join(",")}]`;
+    }
+    if (value !== null && typeof value === "object") {
+        const entries = Object.entries(value as Record<string, unknown>)
+            .filter(([, v]) => v !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
+    }
+    return JSON.stringify(value ?? null);
+}
