@@ -21,7 +21,9 @@ export type ValueSource =
     /** The group's credential in the active slot (`current`) or the other one (`previous`). */
     | { readonly kind: "credential"; readonly slot: "current" | "previous"; readonly field: CredentialField }
     /** A connection URL composed from non-secret config and the active slot's credential. */
-    | { readonly kind: "url"; readonly endpoint: Endpoint };
+    | { readonly kind: "url"; readonly endpoint: Endpoint }
+    /** The login role of the active slot (alternating roles: the user name changes with the slot). */
+    | { readonly kind: "role" };
 
 /** The parts of a slot's credential. Most groups have one `secret`; R2 has an id and a secret. */
 export type CredentialField = "secret" | "accessKeyId" | "secretAccessKey";
@@ -42,11 +44,14 @@ const previous = (field: CredentialField = "secret"): ValueSource => ({ kind: "c
 const url = (endpoint: Endpoint): ValueSource => ({ kind: "url", endpoint });
 
 /**
- * Every published secret, in a stable order: the seed's ten, plus the `*_PREVIOUS` companions that let verifiers
- * accept the old JWT signing key and API key while consumers roll.
+ * Every published secret, in a stable order: the seed's ten, plus companions the two-slot model needs —
+ * `POSTGRES_USER` (with alternating roles the user name changes with the slot, so POSTGRES_PASSWORD alone is not
+ * enough to log in) and the `*_PREVIOUS` keys that let verifiers accept the old JWT signing key and API key while
+ * consumers roll.
  */
 export const SECRETS: readonly SecretSpec[] = [
     { name: "POSTGRES_PASSWORD", group: "database", purpose: "Database user password", source: current() },
+    { name: "POSTGRES_USER", group: "database", purpose: "Database login role that POSTGRES_PASSWORD belongs to", source: { kind: "role" } },
     { name: "DATABASE_URL", group: "database", purpose: "Primary PostgreSQL connection", source: url("primary") },
     { name: "DATABASE_REPLICA_URL", group: "database", purpose: "Replica DB connection", source: url("replica") },
     { name: "PGBOUNCER_URL", group: "database", purpose: "PgBouncer connection pool", source: url("pgbouncer") },

@@ -21,12 +21,14 @@ export type Provider = (typeof PROVIDERS)[number];
 export const RESTART_SCOPES = [...PROVIDERS, ...GROUPS] as const;
 export type RestartScope = (typeof RESTART_SCOPES)[number];
 
-/** Environment variables that override the stack file where set (the seed's variables, same defaults). */
+/**
+ * Environment variables that override the stack file where set (the seed's variables, same defaults).
+ * `KUBECONFIG` is not among them: the Kubernetes provider and kubectl read it themselves.
+ */
 export interface EnvOverrides {
     readonly AWS_REGION?: string;
     readonly ECS_CLUSTER?: string;
     readonly K8S_CONTEXT?: string;
-    readonly KUBECONFIG?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -241,7 +243,7 @@ type Parsed = z.output<typeof schema>;
 /** The validated settings of one stack, with environment overrides applied. */
 export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {
     readonly policy: Readonly<Record<Group, PolicyPeriod>>;
-    readonly kubernetes?: Parsed["kubernetes"] & { readonly kubeconfig?: string };
+    readonly kubernetes?: Parsed["kubernetes"];
 }
 
 export type DatabaseSettings = Parsed["database"];
@@ -342,7 +344,6 @@ function applyEnv(parsed: Parsed, env: EnvOverrides): Settings {
         kubernetes: k8s && {
             ...k8s,
             context: nonEmpty(env.K8S_CONTEXT) ?? k8s.context,
-            kubeconfig: nonEmpty(env.KUBECONFIG),
         },
     };
 }

@@ -174,6 +174,9 @@ function valueFacts(settings: Settings, state: GroupState, source: ValueSource, 
         const slot = source.slot === "current" ? state.active : otherSlot(state.active);
         return { ...slotFacts(slot), field: source.field };
     }
+    if (source.kind === "role") {
+        return { slot: state.active, role: settings.database.roles[state.active] };
+    }
     return { ...slotFacts(state.active), endpoint: source.endpoint, compose: endpointConfig(settings, source.endpoint) };
 }
 

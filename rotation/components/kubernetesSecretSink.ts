@@ -1,0 +1,58 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface KubernetesSecretSinkArgs {
+    readonly namespace: string;
+    readonly secretName: string;
+    /** `patch`: server-side-apply the keys into an existing Secret. `create`: own the whole Secret. */
+    readonly mode: "patch" | "create";
+    /** Key -> value; every value a Pulumi secret. */
+    readonly values: Readonly<Record<string, pulumi.Input<string>>>;
+    readonly after?: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * Writes every key into the namespace's Secret (`<name>-secret`).
+ *
+ * Type token `buywhere:rotation:KubernetesSecretSink`.
+ */
+export class KubernetesSecretSink extends pulumi.ComponentResource {
+    public readonly secret: k8s.core.v1.SecretPatch | k8s.core.v1.Secret;
+
+    constructor(name: string, args: KubernetesSecretSinkArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("buywhere:rotation:KubernetesSecretSink", name, {}, opts);
+        const data = pulumi.secret(
+            pulumi.all(args.values).apply((values) =>
+                Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")])),
+            ),
+        );
+        const childOpts: pulumi.CustomResourceOptions = {
+            parent: this,
+            dependsOn: args.after,
+            // Never delete keys or Secrets that running pods read: dropping a namespace from config, or destroying
+            // the stack, leaves them in place for an operator to remove deliberately.
+            retainOnDelete: true,
+        };
+        this.secret =
+            args.mode === "patch"
+                ? new k8s.core.v1.SecretPatch(
+                      `${name}-secret`,
+                      {
+                          metadata: {
+                              name: args.secretName,
+                              namespace: args.namespace,
+                              // We own these keys; take them over from whoever set them by hand (kubectl, the seed).
+                              annotations: { "pulumi.com/patchForce": "true" },
+                          },
+                          data,
+                      },
+                      childOpts,
+                  )
+                : new k8s.core.v1.Secret(
+                      `${name}-secret`,
+                      { metadata: { name: args.secretName, namespace: args.namespace }, type: "Opaque", data },
+                      childOpts,
+                  );
+        this.registerOutputs({});
+    }
+}

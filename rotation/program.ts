@@ -1,0 +1,246 @@
+/**
+ * The Pulumi program: settings + last state + clock -> plan -> resources -> stack outputs.
+ *
+ * Order inside one `pulumi up`, each step a dependent of the one before:
+ *   generate slot -> apply at source -> publish (Secrets Manager, K8s Secret) -> restart consumers -> health check.
+ */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { GROUPS, Group, SLOTS, Slot, ValueSource, otherSlot } from "./catalog";
+import { AwsSecretSink } from "./components/awsSecretSink";
+import { Credential, CredentialSlots } from "./components/credentialSlots";
+import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
+import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
+import { postgresUrl, redisUrl } from "./compose";
+import { EnvOverrides, Settings, parseSettings } from "./config";
+import { RotationInputError } from "./errors";
+import { GroupPlan, RotationPlan, RotationState, STATE_SCHEMA, planRotation } from "./plan";
+
+/** The stack output the program reads back on its next run. */
+export const STATE_OUTPUT = "rotationState";
+
+/** What the composition root hands the program: the environment and the clock. */
+export interface ProgramContext {
+    readonly env: EnvOverrides;
+    readonly now: Date;
+}
+
+/** Non-secret facts about one published secret (a stack output). */
+export interface SecretOutput {
+    readonly group: Group;
+    readonly stamp: string;
+    readonly activeSlot: Slot;
+    readonly awsSecretId: string;
+    readonly awsVersionId: pulumi.Output<string>;
+    readonly version: string;
+}
+
+export interface ProgramOutputs {
+    readonly rotationState: RotationState;
+    readonly secrets: Readonly<Record<string, SecretOutput>>;
+    readonly restarts: Readonly<Record<string, { readonly trigger: string; readonly restarts: boolean }>>;
+}
+
+/**
+ * Runs the rotation program. Input problems (config, stamps) fail with a one-line `RunError` before any resource
+ * is registered, so nothing changes.
+ */
+export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutputs> {
+    let settings: Settings;
+    let plan: RotationPlan;
+    try {
+        settings = parseSettings(pulumi.runtime.allConfig(), ctx.env);
+        plan = planRotation(settings, await readLastState(), ctx.now);
+    } catch (err) {
+        if (err instanceof RotationInputError) {
+            throw new pulumi.RunError(err.message);
+        }
+        throw err;
+    }
+    for (const warning of plan.warnings) {
+        pulumi.log.warn(warning);
+    }
+    return deployRotation(settings, plan);
+}
+
+/** Reads the state the last successful run of this stack left, through a StackReference to the stack itself. */
+async function readLastState(): Promise<RotationState | undefined> {
+    const org = pulumi.getOrganization();
+    const self = `${org ? `${org}/` : ""}${pulumi.getProject()}/${pulumi.getStack()}`;
+    const ref = new pulumi.StackReference("rotation-last-state", { name: self });
+    const value: unknown = await ref.getOutputValue(STATE_OUTPUT);
+    return value === undefined ? undefined : parseState(value);
+}
+
+const slotStamp = z.string().nullable();
+const groupStateSchema = z.object({
+    stamp: z.string(),
+    active: z.enum(SLOTS),
+    slots: z.object({ a: slotStamp, b: slotStamp }),
+    rolledBack: z.boolean(),
+});
+const stateSchema = z.object({
+    schema: z.literal(STATE_SCHEMA),
+    groups: z.object(Object.fromEntries(GROUPS.map((g) => [g, groupStateSchema])) as Record<Group, typeof groupStateSchema>),
+    secrets: z.record(z.string(), z.string()),
+    consumers: z.record(z.string(), z.string()),
+    health: z.string(),
+});
+
+/**
+ * Validates the state read back from the last run. A state that cannot be read is an error, never "first
+ * deployment": guessing would regenerate a slot that consumers still hold.
+ */
+export function parseState(value: unknown): RotationState {
+    const result = stateSchema.safeParse(value);
+    if (!result.success) {
+        throw new RotationInputError(
+            STATE_OUTPUT,
+            `the stack output \`${STATE_OUTPUT}\` left by the last run is not a schema ${STATE_SCHEMA} rotation state; refusing to guess which slots are in use`,
+        );
+    }
+    return result.data as RotationState;
+}
+
+/** Turns a plan into resources. Decides nothing the plan has not decided. */
+export function deployRotation(settings: Settings, plan: RotationPlan): ProgramOutputs {
+    const awsProvider = new aws.Provider("aws", { region: settings.aws.region as aws.Region });
+
+    const credentials = {} as Record<Group, Record<Slot, Credential>>;
+    for (const group of GROUPS) {
+        credentials[group] = new CredentialSlots(`${group}-slots`, { group, keepers: plan.groups[group].keepers }).credentials;
+    }
+    // Source appliers (ALTER ROLE, Redis ACL, Cloudflare/Typesense keys) slot in here: every store write below
+    // waits for them, so a credential is valid at its source before anyone is told about it.
+    const appliers: Partial<Record<Group, pulumi.Resource[]>> = {};
+
+    const values = new Map(
+        plan.secrets.map((s) => [s.spec.name, publishedValue(settings, plan.groups[s.spec.group], s.spec.source, credentials[s.spec.group])]),
+    );
+
+    const awsSink = new AwsSecretSink(
+        "aws",
+        {
+            secrets: plan.secrets.map((s) => ({ name: s.spec.name, secretId: s.awsSecretId, value: values.get(s.spec.name)! })),
+            after: GROUPS.flatMap((g) => appliers[g] ?? []),
+        },
+        { providers: [awsProvider] },
+    );
+
+    const k8sSinks = new Map<string, KubernetesSecretSink>();
+    const k8sSettings = settings.kubernetes;
+    let k8sProvider: k8s.Provider | undefined;
+    if (k8sSettings) {
+        k8sProvider = new k8s.Provider("k8s", {
+            context: k8sSettings.context,
+            enableServerSideApply: true,
+            // Replace the provider (and so every object) only if the stack itself changes, never because the
+            // kubeconfig path or context name differs between an SRE's laptop and CI.
+            clusterIdentifier: `buywhere-${pulumi.getStack()}`,
+        });
+        for (const namespace of k8sSettings.namespaces) {
+            k8sSinks.set(
+                namespace,
+                new KubernetesSecretSink(
+                    `k8s-${namespace}`,
+                    {
+                        namespace,
+                        secretName: k8sSettings.secretName,
+                        mode: k8sSettings.secretMode,
+                        values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, values.get(s.spec.name)!])),
+                        after: GROUPS.flatMap((g) => appliers[g] ?? []),
+                    },
+                    { providers: [k8sProvider] },
+                ),
+            );
+        }
+    }
+
+    const restarts: pulumi.Resource[] = [];
+    for (const consumer of plan.consumers) {
+        if (consumer.provider === "aws") {
+            const ecs = settings.ecs!;
+            restarts.push(
+                new EcsServiceRestart(`ecs-${consumer.name}`, {
+                    region: settings.aws.region,
+                    cluster: ecs.cluster,
+                    service: consumer.name,
+                    trigger: consumer.trigger,
+                    stableTimeoutSeconds: ecs.stableTimeoutSeconds,
+                    pollSeconds: ecs.pollSeconds,
+                    after: consumer.secrets.map((name) => awsSink.versions[name]),
+                }).command,
+            );
+        } else {
+            const sink = k8sSinks.get(consumer.namespace!)!;
+            restarts.push(
+                new DeploymentRestart(
+                    `k8s-${consumer.namespace}-${consumer.name}`,
+                    { namespace: consumer.namespace!, deployment: consumer.name, trigger: consumer.trigger, after: [sink.secret] },
+                    { providers: [k8sProvider!] },
+                ).patch,
+            );
+        }
+    }
+
+    const storeWrites: pulumi.Resource[] = [
+        ...Object.values(awsSink.versions),
+        ...[...k8sSinks.values()].map((s) => s.secret),
+    ];
+    new HealthGate("health", {
+        ...settings.health,
+        trigger: plan.health.trigger,
+        after: restarts.length > 0 ? restarts : storeWrites,
+    });
+
+    return {
+        rotationState: plan.nextState,
+        secrets: Object.fromEntries(
+            plan.secrets.map((s) => {
+                const group = plan.groups[s.spec.group].next;
+                const out: SecretOutput = {
+                    group: s.spec.group,
+                    stamp: group.stamp,
+                    activeSlot: group.active,
+                    awsSecretId: s.awsSecretId,
+                    awsVersionId: awsSink.versions[s.spec.name].versionId,
+                    version: s.version,
+                };
+                return [s.spec.name, out];
+            }),
+        ),
+        restarts: Object.fromEntries(plan.consumers.map((c) => [c.id, { trigger: c.trigger, restarts: c.restarts }])),
+    };
+}
+
+/** The value a secret is published with, from the group's slot credentials. */
+function publishedValue(
+    settings: Settings,
+    group: GroupPlan,
+    source: ValueSource,
+    credentials: Readonly<Record<Slot, Credential>>,
+): pulumi.Output<string> {
+    const active = group.next.active;
+    if (source.kind === "credential") {
+        const slot = source.slot === "current" ? active : otherSlot(active);
+        return pulumi.secret(credentials[slot][source.field]!);
+    }
+    const db = settings.database;
+    const role = db.roles[active];
+    if (source.kind === "role") {
+        return pulumi.secret(pulumi.output(role));
+    }
+    const password = credentials[active].secret!;
+    switch (source.endpoint) {
+        case "primary":
+            return pulumi.secret(password.apply((p) => postgresUrl(db, db.host, db.port, role, p)));
+        case "replica":
+            return pulumi.secret(password.apply((p) => postgresUrl(db, db.replicaHost, db.port, role, p)));
+        case "pgbouncer":
+            return pulumi.secret(password.apply((p) => postgresUrl(db, db.pgbouncerHost, db.pgbouncerPort, role, p)));
+        case "redis":
+            return pulumi.secret(password.apply((p) => redisUrl(settings.redis, p)));
+    }
+}
