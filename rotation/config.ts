@@ -34,6 +34,11 @@ export interface EnvOverrides {
 // ---------------------------------------------------------------------------------------------------------------
 // Schema helpers: every object is strict, so a typo'd key is an error that lists the allowed keys.
 
+/** An error message for a value of the wrong type, or "is required" when the value is missing. */
+function typeError(text: string) {
+    return (iss: { code?: string; input?: unknown }) => (iss.code === "invalid_type" && iss.input === undefined ? "is required" : text);
+}
+
 function obj<T extends z.ZodRawShape>(shape: T) {
     const allowed = Object.keys(shape);
     return z.strictObject(shape, {
@@ -41,14 +46,14 @@ function obj<T extends z.ZodRawShape>(shape: T) {
             iss.code === "unrecognized_keys"
                 ? `has unknown key ${listAllowed(iss.keys)}; allowed keys: ${listAllowed(allowed)}`
                 : iss.code === "invalid_type"
-                  ? `must be a mapping with keys ${listAllowed(allowed)}`
+                  ? typeError(`must be a mapping with keys ${listAllowed(allowed)}`)(iss)
                   : undefined,
     });
 }
 
 function pattern(re: RegExp, what: string) {
     return z
-        .string({ error: `must be a string (${what})` })
+        .string({ error: typeError(`must be a string (${what})`) })
         .refine((v) => re.test(v), { error: (iss) => `${JSON.stringify(iss.input)} is not ${what}` });
 }
 
@@ -76,12 +81,12 @@ function groupMap<T extends z.ZodType>(value: T) {
 
 const int = (min: number, max: number) =>
     z
-        .number({ error: `must be a whole number from ${min} to ${max}` })
+        .number({ error: typeError(`must be a whole number from ${min} to ${max}`) })
         .int({ error: `must be a whole number from ${min} to ${max}` })
         .min(min, { error: `must be a whole number from ${min} to ${max}` })
         .max(max, { error: `must be a whole number from ${min} to ${max}` });
 
-const stamp = z.string({ error: "must be a stamp string" }).superRefine((v, ctx) => {
+const stamp = z.string({ error: typeError("must be a stamp string") }).superRefine((v, ctx) => {
     const parsed = tryParseStamp(v);
     if (typeof parsed === "string") {
         ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} ${parsed}; expected \`YYYY-MM\`, \`YYYY-MM-DD\` or \`YYYY-MM-DDTHHMMZ\` (UTC)` });
@@ -99,7 +104,7 @@ const PG_IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 // Redis ACL rules use `>`, `<`, `#`, `~`, `%`, `&` and spaces: a user name must contain none of them.
 const REDIS_USER = /^[A-Za-z0-9_.-]{1,128}$/;
 
-const httpUrl = z.string({ error: "must be an http(s) URL" }).superRefine((v, ctx) => {
+const httpUrl = z.string({ error: typeError("must be an http(s) URL") }).superRefine((v, ctx) => {
     let u: URL | undefined;
     try {
         u = new URL(v);
@@ -198,7 +203,7 @@ const redisSchema = obj({
     port: int(1, 65535).default(6379),
     /** The ACL user whose two passwords are the two slots. */
     user: pattern(REDIS_USER, "a Redis ACL user name"),
-    tls: z.boolean({ error: "must be true or false" }).default(true),
+    tls: z.boolean({ error: typeError("must be true or false") }).default(true),
     db: int(0, 15).default(0),
 });
 
@@ -309,10 +314,7 @@ function decode(value: unknown, key: string): unknown {
 function toInputError(issues: readonly z.core.$ZodIssue[]): RotationInputError {
     const issue = issues[0];
     const key = `${NAMESPACE}:${formatPath(issue.path)}`;
-    let message = issue.message;
-    if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) {
-        message = "is required";
-    }
+    const message = issue.message;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
     return new RotationInputError(key, `\`${key}\` ${message}${more}`);
 }

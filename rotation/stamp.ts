@@ -32,7 +32,7 @@ export const STAMP_FORMATS = "`YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DDTHHMMZ` (UTC
 export function tryParseStamp(raw: string): ParsedStamp | string {
     const m = STAMP_RE.exec(raw);
     if (!m) {
-        return `must be ${STAMP_FORMATS}`;
+        return `is not a stamp`;
     }
     const [year, month] = [Number(m[1]), Number(m[2])];
     const day = m[3] === undefined ? 1 : Number(m[3]);

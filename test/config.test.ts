@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import { parseSettings } from "../rotation/config";
+import { RotationInputError } from "../rotation/errors";
+import { stackConfig } from "./support/pulumiProgram";
+
+const staging = stackConfig("staging");
+const db = staging["rotation:database"] as Record<string, unknown>;
+const k8s = staging["rotation:kubernetes"] as Record<string, unknown>;
+const ecs = staging["rotation:ecs"] as Record<string, unknown>;
+const redis = staging["rotation:redis"] as Record<string, unknown>;
+
+/** Parses staging's config with some keys replaced, and returns the error it throws. */
+function errorFor(override: Record<string, unknown>, env = {}): RotationInputError {
+    try {
+        parseSettings({ ...staging, ...override }, env);
+    } catch (err) {
+        expect(err).toBeInstanceOf(RotationInputError);
+        return err as RotationInputError;
+    }
+    throw new Error("expected the config to be rejected");
+}
+
+describe("config", () => {
+    it.each(["staging", "production"])("the real Pulumi.%s.yaml parses, with defaults filled in", (stack) => {
+        const s = parseSettings(stackConfig(stack));
+        expect(s.stamp).toMatch(/^\d{4}-\d{2}$/);
+        expect(s.aws.region).toBe("ap-southeast-1");
+        expect(s.aws.secretPrefix.startsWith("buywhere/")).toBe(true);
+        expect(s.ecs?.cluster).toBe("buywhere-api");
+        expect(s.kubernetes?.namespaces).toEqual([stack]);
+        expect(s.kubernetes?.secretMode).toBe("patch");
+        expect(s.database.roles).toEqual({ a: "buywhere_app_a", b: "buywhere_app_b" });
+        expect(s.policy.r2).toBe("quarterly");
+        expect(s.policy.database).toBe("monthly");
+        expect(s.groupStamps).toEqual({});
+    });
+
+    it("fills the seed's defaults when keys are omitted", () => {
+        const s = parseSettings({
+            "rotation:stamp": "2026-11",
+            "rotation:database": JSON.stringify({ host: "p", replicaHost: "r", pgbouncerHost: "b", name: "buywhere" }),
+            "rotation:redis": JSON.stringify({ host: "redis", user: "app" }),
+            "rotation:health": JSON.stringify({ urls: ["https://api/health"] }),
+        });
+        expect(s.aws).toEqual({ region: "ap-southeast-1", secretPrefix: "buywhere/" });
+        expect(s.ecs).toBeUndefined();
+        expect(s.kubernetes).toBeUndefined();
+        expect(s.database).toMatchObject({ port: 5432, pgbouncerPort: 6432, scheme: "postgresql", params: { sslmode: "require" } });
+        expect(s.redis).toMatchObject({ port: 6379, tls: true, db: 0 });
+        expect(s.health).toMatchObject({ expectStatus: 200, attempts: 20, requiredSuccesses: 2 });
+        expect(Object.values(s.policy)).toEqual(Array(6).fill("monthly"));
+    });
+
+    it("accepts config as Pulumi hands it over (objects JSON-encoded) and ignores other namespaces", () => {
+        const asStrings = Object.fromEntries(
+            Object.entries(staging).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+        );
+        expect(parseSettings({ ...asStrings, "aws:region": "eu-west-1", "kubernetes:context": "x" })).toEqual(parseSettings(staging));
+    });
+
+    it.each([
+        ["AWS_REGION", { AWS_REGION: "us-east-1" }, (s: any) => s.aws.region, "us-east-1"],
+        ["ECS_CLUSTER", { ECS_CLUSTER: "blue" }, (s: any) => s.ecs.cluster, "blue"],
+        ["K8S_CONTEXT", { K8S_CONTEXT: "kind-local" }, (s: any) => s.kubernetes.context, "kind-local"],
+        ["empty variables do not override", { AWS_REGION: "", ECS_CLUSTER: " " }, (s: any) => [s.aws.region, s.ecs.cluster], ["ap-southeast-1", "buywhere-api"]],
+    ])("environment variable %s wins over the stack file", (_, env, pick, expected) => {
+        expect(pick(parseSettings(staging, env))).toEqual(expected);
+    });
+
+    // The bad-input matrix: each case names the key and says what is allowed.
+    it.each([
+        ["a typo'd top-level key", { "rotation:stmap": "2026-11" }, "rotation:stmap", /^unknown config key `rotation:stmap`; allowed keys: `rotation:stamp`, /],
+        ["a missing stamp", { "rotation:stamp": undefined }, "rotation:stamp", /^`rotation:stamp` is required$/],
+        ["a malformed stamp", { "rotation:stamp": "November" }, "rotation:stamp", /^`rotation:stamp` "November" is not a stamp; expected `YYYY-MM`/],
+        ["an impossible month", { "rotation:stamp": "2026-13" }, "rotation:stamp", /"2026-13" has no such month/],
+        ["an unknown group", { "rotation:groupStamps": { databse: "2026-11" } }, "rotation:groupStamps", /has unknown group `databse`; allowed: `database`, `redis`, `jwt`, `api-key`, `r2`, `typesense`$/],
+        ["a bad group stamp", { "rotation:groupStamps": { jwt: "2026-11-31" } }, "rotation:groupStamps.jwt", /"2026-11-31" is not a real date/],
+        ["an unknown policy", { "rotation:policy": { database: "yearly" } }, "rotation:policy.database", /must be one of `daily`, `weekly`, `monthly`, `quarterly` \(got "yearly"\)$/],
+        ["an unknown restart scope", { "rotation:restartStamps": { gcp: "2026-11" } }, "rotation:restartStamps", /unknown provider or group `gcp`; allowed: `aws`, `k8s`, `database`/],
+        ["a port of the wrong type", { "rotation:database": { ...db, port: "5432x" } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
+        ["a port out of range", { "rotation:database": { ...db, port: 70000 } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
+        ["a missing required key", { "rotation:database": { ...db, host: undefined } }, "rotation:database.host", /^`rotation:database.host` is required$/],
+        ["an unknown nested key", { "rotation:database": { ...db, hots: "x" } }, "rotation:database", /has unknown key `hots`; allowed keys: `host`, `replicaHost`/],
+        ["two identical roles", { "rotation:database": { ...db, roles: { a: "app", b: "app" } } }, "rotation:database.roles", /must name two different roles/],
+        ["a role that is not an identifier", { "rotation:database": { ...db, roles: { a: "app; DROP", b: "b" } } }, "rotation:database.roles.a", /is not a PostgreSQL role name/],
+        ["empty namespaces", { "rotation:kubernetes": { ...k8s, namespaces: [] } }, "rotation:kubernetes.namespaces", /must list at least one namespace/],
+        ["an invalid namespace", { "rotation:kubernetes": { ...k8s, namespaces: ["Staging"] } }, "rotation:kubernetes.namespaces[0]", /"Staging" is not a Kubernetes namespace name/],
+        ["a deployment outside the namespaces", { "rotation:kubernetes": { ...k8s, deployments: [{ namespace: "prod", name: "api" }] } }, "rotation:kubernetes.deployments[0].namespace", /"prod" is not one of `rotation:kubernetes.namespaces`: `staging`$/],
+        ["an unknown secret mode", { "rotation:kubernetes": { ...k8s, secretMode: "replace" } }, "rotation:kubernetes.secretMode", /must be one of `patch`, `create`/],
+        ["a duplicate ECS service", { "rotation:ecs": { ...ecs, services: [{ name: "api" }, { name: "api" }] } }, "rotation:ecs.services[1]", /lists service "api" twice/],
+        ["a duplicate deployment", { "rotation:kubernetes": { ...k8s, deployments: [{ namespace: "staging", name: "a" }, { namespace: "staging", name: "a" }] } }, "rotation:kubernetes.deployments[1]", /lists deployment "staging\/a" twice/],
+        ["an unknown consumed group", { "rotation:ecs": { ...ecs, services: [{ name: "a", consumes: ["jwt", "foo"] }] } }, "rotation:ecs.services[0].consumes[1]", /must be one of `database`, .* \(got "foo"\)/],
+        ["a prefix outside buywhere/", { "rotation:aws": { secretPrefix: "other/" } }, "rotation:aws.secretPrefix", /"other\/" is not a prefix under `buywhere\/`/],
+        ["a prefix escaping with ..", { "rotation:aws": { secretPrefix: "buywhere/../other/" } }, "rotation:aws.secretPrefix", /is not a prefix under `buywhere\/`/],
+        ["a bad region", { "rotation:aws": { region: "mars-1" } }, "rotation:aws.region", /is not an AWS region/],
+        ["a non-URL health URL", { "rotation:health": { urls: ["api.buywhere.io/health"] } }, "rotation:health.urls[0]", /is not an http\(s\) URL/],
+        ["a health URL with credentials", { "rotation:health": { urls: ["https://u:p@api/health"] } }, "rotation:health.urls[0]", /without credentials/],
+        ["a Redis user with ACL syntax", { "rotation:redis": { ...redis, user: "app >pw" } }, "rotation:redis.user", /is not a Redis ACL user name/],
+        ["a boolean of the wrong type", { "rotation:redis": { ...redis, tls: "yes" } }, "rotation:redis.tls", /must be true or false/],
+        ["a scalar where a mapping belongs", { "rotation:health": "https://api/health" }, "rotation:health", /must be a mapping with keys `urls`/],
+        ["a secret where none belongs", { "rotation:redis": { secure: "v1:abc" } }, "rotation:redis", /must not be a secret/],
+        ["broken JSON", { "rotation:redis": "{nope" }, "rotation:redis", /is not valid JSON/],
+    ])("rejects %s with one line naming `%s`", (_, override, key, message) => {
+        const err = errorFor(override as Record<string, unknown>);
+        expect(err.key).toBe(key);
+        expect(err.message).toMatch(message);
+        expect(err.message).not.toContain("\n");
+    });
+
+    it("rejects a bad environment override, naming the variable", () => {
+        const err = errorFor({}, { AWS_REGION: "mars" });
+        expect(err.key).toBe("AWS_REGION");
+        expect(err.message).toBe('environment variable `AWS_REGION` "mars" is not an AWS region');
+    });
+
+    it("says how many more problems there are", () => {
+        const err = errorFor({ "rotation:stamp": "bad", "rotation:redis": { ...redis, port: -1 } });
+        expect(err.message).toMatch(/\(and 1 more problem\)$/);
+    });
+});

@@ -1,0 +1,262 @@
+/**
+ * Runs the real Pulumi program (`index.ts`'s `rotationProgram`) under `pulumi.runtime.setMocks`, with config loaded
+ * from a real stack file through `pulumi.runtime.setAllConfig`, and records every registration as the engine would
+ * see it: type, name, URN, inputs, which inputs are secrets, dependency edges and resource options.
+ *
+ * The recording wraps `MockMonitor#registerResource`, whose request carries the dependency URNs (explicit
+ * `dependsOn` and output-borne alike), which `MockResourceArgs` does not.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import type { EnvOverrides } from "../../rotation/config";
+import type { ProgramOutputs } from "../../rotation/program";
+
+export const ROOT = join(__dirname, "..", "..");
+export const PROJECT = "buywhere-secrets-rotation";
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+// Internal to the SDK (not in its typings): resolves once every outstanding registration has completed.
+const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
+
+export interface Registration {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly custom: boolean;
+    readonly parent: string;
+    /** URNs this resource depends on. */
+    readonly dependencies: readonly string[];
+    /** Inputs as plain values (secrets unwrapped). */
+    readonly inputs: Record<string, any>;
+    /** Inputs as serialized for the engine: secrets are wrapped, so `isSecretAt` can tell. */
+    readonly raw: Record<string, any>;
+    readonly retainOnDelete: boolean;
+}
+
+export interface RunOptions {
+    readonly stack: "staging" | "production";
+    /** Config keys to set on top of the stack file (`rotation:stamp` -> value). `undefined` removes a key. */
+    readonly config?: Readonly<Record<string, unknown>>;
+    /** The `rotationState` output of the previous run, as the StackReference to self returns it. */
+    readonly lastState?: unknown;
+    readonly env?: EnvOverrides;
+    readonly now?: Date;
+    readonly preview?: boolean;
+}
+
+export interface Run {
+    readonly registrations: Registration[];
+    readonly byUrn: ReadonlyMap<string, Registration>;
+    /** The stack outputs, fully resolved. */
+    readonly outputs: any;
+    /** Paths of stack outputs that are secret. */
+    readonly secretOutputPaths: readonly string[];
+    /** Every value the mocked random provider generated (the credentials). */
+    readonly generated: readonly string[];
+    /** Everything written to stdout/stderr/console during the run. */
+    readonly logs: string;
+}
+
+/** The stack file's config, as `key -> value` with objects kept as objects. */
+export function stackConfig(stack: string): Record<string, unknown> {
+    const doc = parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    return { ...doc.config };
+}
+
+/** Pulumi hands config to programs as strings, objects JSON-encoded. */
+function asPulumiConfig(config: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(config)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+}
+
+/** Deterministic stand-in for a random credential: the same name and keepers give the same value. */
+function fakeValue(kind: string, name: string, keepers: unknown, length = 40): string {
+    const h = createHash("sha256").update(`${kind}|${name}|${JSON.stringify(keepers)}`).digest("base64url");
+    return `Zk${h.replace(/[-_]/g, "x")}`.slice(0, length);
+}
+
+function mockState(args: MockResourceArgs, lastState: unknown): { id: string; state: Record<string, any> } {
+    const inputs = args.inputs as Record<string, any>;
+    switch (args.type) {
+        case "pulumi:pulumi:StackReference":
+            return {
+                id: inputs.name,
+                state: { name: inputs.name, outputs: lastState === undefined ? {} : { rotationState: lastState }, secretOutputNames: [] },
+            };
+        case "random:index/randomPassword:RandomPassword":
+            return { id: `${args.name}-id`, state: { ...inputs, result: fakeValue("pw", args.name, inputs.keepers, inputs.length) } };
+        case "random:index/randomId:RandomId": {
+            const hex = createHash("sha256").update(`id|${args.name}|${JSON.stringify(inputs.keepers)}`).digest("hex").slice(0, 32);
+            return { id: hex, state: { ...inputs, hex, b64Std: Buffer.from(hex, "hex").toString("base64") } };
+        }
+        case "aws:secretsmanager/secretVersion:SecretVersion": {
+            const v = createHash("sha256").update(`${inputs.secretId}|${inputs.secretString}`).digest("hex");
+            const versionId = `${v.slice(0, 8)}-${v.slice(8, 12)}-${v.slice(12, 16)}-${v.slice(16, 20)}-${v.slice(20, 32)}`;
+            return { id: `${inputs.secretId}|${versionId}`, state: { ...inputs, versionId } };
+        }
+        default:
+            return { id: `${args.name}-id`, state: { ...inputs } };
+    }
+}
+
+/** True when the value at `path` (dot/bracket path into raw inputs) is a secret, or sits inside one. */
+export function isSecretAt(raw: unknown, path: string): boolean {
+    let node: any = raw;
+    for (const part of path.split(".")) {
+        if (node && typeof node === "object" && node[SECRET_SIG] !== undefined) return true;
+        node = node?.[part];
+    }
+    return !!node && typeof node === "object" && node[SECRET_SIG] !== undefined;
+}
+
+/** Every path into `value` that ends in a string, with the string. */
+export function stringLeaves(value: unknown, prefix = ""): [string, string][] {
+    if (typeof value === "string") return [[prefix, value]];
+    if (value && typeof value === "object") {
+        return Object.entries(value).flatMap(([k, v]) => stringLeaves(v, prefix ? `${prefix}.${k}` : k));
+    }
+    return [];
+}
+
+async function resolveOutputs(value: unknown, path: string, secretPaths: string[]): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        if (await (value as any).isSecret) secretPaths.push(path);
+        const inner = await new Promise((resolve) => (value as pulumi.Output<unknown>).apply(resolve));
+        return resolveOutputs(inner, path, secretPaths);
+    }
+    if (Array.isArray(value)) return Promise.all(value.map((v, i) => resolveOutputs(v, `${path}[${i}]`, secretPaths)));
+    if (value && typeof value === "object") {
+        const entries = await Promise.all(
+            Object.entries(value).map(async ([k, v]) => [k, await resolveOutputs(v, path ? `${path}.${k}` : k, secretPaths)] as const),
+        );
+        return Object.fromEntries(entries);
+    }
+    return value;
+}
+
+/**
+ * Runs the program once. Throws what the program throws (after the run settled).
+ */
+export async function runProgram(opts: RunOptions): Promise<Run> {
+    const registrations: Registration[] = [];
+    const generated: string[] = [];
+    const config = { ...stackConfig(opts.stack), ...(opts.config ?? {}) };
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                const result = mockState(args, opts.lastState);
+                if (typeof result.state.result === "string") generated.push(result.state.result);
+                if (typeof result.state.hex === "string") generated.push(result.state.hex);
+                return result;
+            },
+            call: (args) => args.inputs,
+        },
+        PROJECT,
+        opts.stack,
+        opts.preview ?? false,
+        "organization",
+    );
+    const monitor = settings.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) =>
+        register(req, (err: any, resp: any) => {
+            if (!err) {
+                const propDeps: string[] = [];
+                req.getPropertydependenciesMap().forEach((v: any) => propDeps.push(...v.getUrnsList()));
+                registrations.push({
+                    urn: resp.getUrn(),
+                    type: req.getType(),
+                    name: req.getName(),
+                    custom: req.getCustom(),
+                    parent: req.getParent(),
+                    dependencies: [...new Set([...req.getDependenciesList(), ...propDeps])],
+                    inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+                    raw: req.getObject().toJavaScript(),
+                    retainOnDelete: req.getRetainondelete(),
+                });
+            }
+            callback(err, resp);
+        });
+    pulumi.runtime.setAllConfig(asPulumiConfig(config), []);
+
+    const logs: string[] = [];
+    const capture = (stream: NodeJS.WriteStream) => {
+        const original = stream.write.bind(stream);
+        stream.write = ((chunk: any, ...rest: any[]) => {
+            logs.push(String(chunk));
+            return original(chunk, ...rest);
+        }) as any;
+        return () => (stream.write = original as any);
+    };
+    const restoreOut = capture(process.stdout);
+    const restoreErr = capture(process.stderr);
+    try {
+        const { rotationProgram } = await import("../../rotation/program");
+        let outputs: ProgramOutputs | undefined;
+        let failure: unknown;
+        try {
+            outputs = await rotationProgram({ env: opts.env ?? {}, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
+        } catch (err) {
+            failure = err;
+        }
+        await waitForRPCs();
+        if (failure !== undefined) throw failure;
+        const secretOutputPaths: string[] = [];
+        const resolved = await resolveOutputs(outputs, "", secretOutputPaths);
+        await waitForRPCs();
+        return {
+            registrations,
+            byUrn: new Map(registrations.map((r) => [r.urn, r])),
+            outputs: resolved,
+            secretOutputPaths,
+            generated,
+            logs: logs.join(""),
+        };
+    } finally {
+        restoreOut();
+        restoreErr();
+    }
+}
+
+/** Registrations of one type token. */
+export function ofType(run: Run, type: string): Registration[] {
+    return run.registrations.filter((r) => r.type === type);
+}
+
+/** The one registration with this name (throws if none or several). */
+export function named(run: Run, name: string): Registration {
+    const found = run.registrations.filter((r) => r.name === name);
+    if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}`);
+    return found[0];
+}
+
+/** Names of resources whose inputs differ between two runs (or exist in only one). */
+export function changedResources(before: Run, after: Run): string[] {
+    const names = new Set([...before.registrations, ...after.registrations].map((r) => r.urn));
+    const changed: string[] = [];
+    for (const urn of names) {
+        const a = before.byUrn.get(urn);
+        const b = after.byUrn.get(urn);
+        if (!a || !b || JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) changed.push((a ?? b)!.name);
+    }
+    return changed.sort();
+}
+
+export const T = {
+    password: "random:index/randomPassword:RandomPassword",
+    randomId: "random:index/randomId:RandomId",
+    secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
+    secretPatch: "kubernetes:core/v1:SecretPatch",
+    secret: "kubernetes:core/v1:Secret",
+    deploymentPatch: "kubernetes:apps/v1:DeploymentPatch",
+    command: "command:local:Command",
+    stackRef: "pulumi:pulumi:StackReference",
+} as const;
