@@ -131,6 +131,7 @@ describe("rotation plan", () => {
         [{ "rotation:groupStamps": { redis: "2026-11-25T1300Z" } }, "rotation:groupStamps.redis", "`rotation:groupStamps.redis` 2026-11-25T1300Z labels a period that starts in the future"],
     ])("refuses a stamp in the future: %j", (override, key, message) => {
         expect(() => planRotation(settingsWith(override), undefined, NOW)).toThrow(message);
+        expect(() => planRotation(settingsWith(override), undefined, NOW)).toThrow(expect.objectContaining({ key }));
     });
 
     it("refuses a stamp older than the group's last one, naming the key", () => {

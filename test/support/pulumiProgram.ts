@@ -106,6 +106,16 @@ function mockState(args: MockResourceArgs, lastState: unknown): { id: string; st
     }
 }
 
+/** The serialized inputs with every secret wrapper replaced by its value. */
+function unwrapSecrets(value: any): any {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value && typeof value === "object") {
+        if (value[SECRET_SIG] !== undefined) return unwrapSecrets(value.value);
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
 /** True when the value at `path` (dot/bracket path into raw inputs) is a secret, or sits inside one. */
 export function isSecretAt(raw: unknown, path: string): boolean {
     let node: any = raw;
@@ -144,8 +154,22 @@ async function resolveOutputs(value: unknown, path: string, secretPaths: string[
 /**
  * Runs the program once. Throws what the program throws (after the run settled).
  */
-export async function runProgram(opts: RunOptions): Promise<Run> {
+export function runProgram(opts: RunOptions): Promise<Run> {
+    return run(opts, []);
+}
+
+/** Runs the program expecting it to fail; returns the error and whatever it registered before failing. */
+export async function runProgramExpectingFailure(opts: RunOptions): Promise<{ error: Error; registrations: Registration[] }> {
     const registrations: Registration[] = [];
+    try {
+        await run(opts, registrations);
+    } catch (error) {
+        return { error: error as Error, registrations };
+    }
+    throw new Error("expected the program to fail");
+}
+
+async function run(opts: RunOptions, registrations: Registration[]): Promise<Run> {
     const generated: string[] = [];
     const config = { ...stackConfig(opts.stack), ...(opts.config ?? {}) };
 
@@ -178,7 +202,7 @@ export async function runProgram(opts: RunOptions): Promise<Run> {
                     custom: req.getCustom(),
                     parent: req.getParent(),
                     dependencies: [...new Set([...req.getDependenciesList(), ...propDeps])],
-                    inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+                    inputs: unwrapSecrets(req.getObject().toJavaScript()),
                     raw: req.getObject().toJavaScript(),
                     retainOnDelete: req.getRetainondelete(),
                 });

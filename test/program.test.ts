@@ -1,0 +1,314 @@
+/**
+ * The whole Pulumi program under `pulumi.runtime.setMocks`, with config from the real stack files. Assertions are
+ * on what the engine would receive: inputs, secret markers, dependency edges and resource options.
+ */
+import { describe, expect, it } from "vitest";
+import { SECRETS } from "../rotation/catalog";
+import { RESTARTED_AT } from "../rotation/components/restarts";
+import { hookCommand } from "../rotation/hooks";
+import { Registration, Run, T, changedResources, isSecretAt, named, ofType, runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
+
+const NAMES = SECRETS.map((s) => s.name);
+const DATABASE_SECRETS = ["POSTGRES_PASSWORD", "POSTGRES_USER", "DATABASE_URL", "DATABASE_REPLICA_URL", "PGBOUNCER_URL"];
+const deps = (r: Registration) => r.dependencies;
+
+describe.each(["staging", "production"] as const)("the program on the %s stack", (stack) => {
+    let first: Run;
+    const firstRun = async () => (first ??= await runProgram({ stack }));
+
+    it("gives every group two random slots keyed to stamps, URL-safe", async () => {
+        const run = await firstRun();
+        const passwords = ofType(run, T.password);
+        for (const group of ["database", "redis", "jwt", "api-key", "typesense"]) {
+            expect(named(run, `${group}-slots-a`).inputs).toMatchObject({ keepers: { stamp: "2026-11" }, special: false });
+            expect(named(run, `${group}-slots-b`).inputs).toMatchObject({ keepers: { stamp: "initial" }, special: false });
+        }
+        expect(named(run, "r2-slots-a-token").inputs.keepers).toEqual({ stamp: "2026-11" });
+        expect(named(run, "r2-slots-b-token-id").inputs.keepers).toEqual({ stamp: "initial" });
+        expect(passwords).toHaveLength(12);
+        expect(passwords.every((p) => p.inputs.length >= 40)).toBe(true);
+    });
+
+    it("publishes every secret to Secrets Manager under the prefix, as a secret, retained on delete", async () => {
+        const run = await firstRun();
+        const prefix = stack === "staging" ? "buywhere/staging/" : "buywhere/";
+        const versions = ofType(run, T.secretVersion);
+        expect(versions.map((v) => v.inputs.secretId).sort()).toEqual(NAMES.map((n) => `${prefix}${n}`).sort());
+        for (const v of versions) {
+            expect(isSecretAt(v.raw, "secretString")).toBe(true);
+            expect(v.retainOnDelete).toBe(true);
+        }
+        expect(NAMES).toContain("JWT_SECRET_KEY_PREVIOUS");
+        expect(NAMES).toContain("BUYWHERE_API_KEY_PREVIOUS");
+    });
+
+    it("composes URLs from config and the active slot, and publishes the previous key beside the current one", async () => {
+        const run = await firstRun();
+        const value = (name: string) => named(run, `aws-${name}`).inputs.secretString as string;
+        const password = value("POSTGRES_PASSWORD");
+        expect(password).toMatch(/^[A-Za-z0-9]{40}$/);
+        expect(value("POSTGRES_USER")).toBe("buywhere_app_a");
+        const host = stack === "staging" ? "buywhere-staging.cluster-c1a2b3c4d5e6" : "buywhere-prod.cluster-f6e5d4c3b2a1";
+        expect(value("DATABASE_URL")).toBe(
+            `postgresql://buywhere_app_a:${password}@${host}.ap-southeast-1.rds.amazonaws.com:5432/buywhere?sslmode=${stack === "staging" ? "require" : "verify-full"}`,
+        );
+        expect(value("DATABASE_REPLICA_URL")).toContain(`buywhere_app_a:${password}@${host.replace(".cluster-", ".cluster-ro-")}`);
+        expect(value("PGBOUNCER_URL")).toContain(`:${password}@pgbouncer.${stack}.svc.cluster.local:6432/buywhere`);
+        expect(value("REDIS_URL")).toMatch(/^rediss:\/\/buywhere-api:[A-Za-z0-9]{40}@.*:6379\/0$/);
+        expect(value("JWT_SECRET_KEY")).not.toBe(value("JWT_SECRET_KEY_PREVIOUS"));
+        expect(value("R2_ACCESS_KEY_ID")).toMatch(/^[0-9a-f]{32}$/);
+        expect(value("R2_SECRET_ACCESS_KEY")).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it("writes every key into the configured Secret of each namespace, as secret data, by patch", async () => {
+        const run = await firstRun();
+        const patches = ofType(run, T.secretPatch);
+        expect(patches.map((p) => p.inputs.metadata)).toEqual([
+            { name: "buywhere-secrets", namespace: stack, annotations: { "pulumi.com/patchForce": "true" } },
+        ]);
+        const patch = patches[0];
+        expect(Object.keys(patch.inputs.data).sort()).toEqual([...NAMES].sort());
+        expect(isSecretAt(patch.raw, "data")).toBe(true);
+        expect(patch.retainOnDelete).toBe(true);
+        // The K8s value is the same value Secrets Manager gets.
+        const decoded = Buffer.from(patch.inputs.data.DATABASE_URL, "base64").toString("utf8");
+        expect(decoded).toBe(named(run, "aws-DATABASE_URL").inputs.secretString);
+        expect(ofType(run, T.secret)).toEqual([]);
+    });
+
+    it("restarts each Deployment with a restartedAt patch after its namespace's Secret is written", async () => {
+        const run = await firstRun();
+        const secretUrn = ofType(run, T.secretPatch)[0].urn;
+        const patches = ofType(run, T.deploymentPatch);
+        expect(patches.map((p) => p.inputs.metadata.name).sort()).toEqual(["buywhere-api", "buywhere-search-indexer"]);
+        for (const p of patches) {
+            expect(p.inputs.metadata.namespace).toBe(stack);
+            expect(p.inputs.spec.template.metadata.annotations[RESTARTED_AT]).toMatch(/^rotation-[0-9a-f]{16}$/);
+            expect(deps(p)).toEqual([secretUrn]);
+        }
+        expect(patches[0].inputs.spec.template.metadata.annotations[RESTARTED_AT]).not.toBe(
+            patches[1].inputs.spec.template.metadata.annotations[RESTARTED_AT],
+        );
+    });
+
+    it("redeploys each ECS service with our hook, after exactly the Secrets Manager writes it consumes, with inputs in the environment", async () => {
+        const run = await firstRun();
+        const suffix = stack === "staging" ? "-staging" : "";
+        const api = named(run, `ecs-buywhere-api${suffix}-redeploy`);
+        const worker = named(run, `ecs-buywhere-worker${suffix}-redeploy`);
+        expect(api.inputs.create).toBe(hookCommand("ecsRedeploy"));
+        expect(api.inputs.environment).toEqual({
+            AWS_REGION: "ap-southeast-1",
+            ECS_CLUSTER: "buywhere-api",
+            ECS_SERVICE: `buywhere-api${suffix}`,
+            ECS_STABLE_TIMEOUT_SECONDS: stack === "staging" ? "900" : "1200",
+            ECS_POLL_SECONDS: "15",
+        });
+        const urnOf = (name: string) => named(run, `aws-${name}`).urn;
+        expect([...deps(api)].sort()).toEqual(NAMES.map(urnOf).sort());
+        const workerSecrets = SECRETS.filter((s) => ["database", "redis", "r2", "typesense"].includes(s.group)).map((s) => s.name);
+        expect([...deps(worker)].sort()).toEqual(workerSecrets.map(urnOf).sort());
+        expect(api.inputs.triggers).toHaveLength(1);
+        expect(api.inputs.triggers[0]).not.toBe(worker.inputs.triggers[0]);
+    });
+
+    it("gates on a health check that depends on every restart; no restart depends on another restart", async () => {
+        const run = await firstRun();
+        const health = named(run, "health-check");
+        const restarts = [...ofType(run, T.deploymentPatch), ...ofType(run, T.command).filter((c) => c.name !== "health-check")];
+        expect(restarts).toHaveLength(4);
+        expect([...deps(health)].sort()).toEqual(restarts.map((r) => r.urn).sort());
+        expect(health.inputs.create).toBe(hookCommand("healthCheck"));
+        expect(JSON.parse(health.inputs.environment.HEALTH_URLS)).toEqual([
+            `https://api.${stack === "staging" ? "staging." : ""}buywhere.io/health`,
+            `https://api.${stack === "staging" ? "staging." : ""}buywhere.io/health/ready`,
+        ]);
+        const restartUrns = new Set(restarts.map((r) => r.urn));
+        for (const r of restarts) {
+            expect(deps(r).filter((d) => restartUrns.has(d))).toEqual([]);
+        }
+    });
+
+    it("orders slots before stores before restarts before health (transitively)", async () => {
+        const run = await firstRun();
+        const reaches = (from: Registration, to: string, seen = new Set<string>()): boolean =>
+            deps(from).some((d) => d === to || (!seen.has(d) && (seen.add(d), reaches(run.byUrn.get(d)!, to, seen))));
+        const health = named(run, "health-check");
+        for (const slot of ofType(run, T.password).filter((p) => p.name.endsWith("-a") || p.name.endsWith("-a-token"))) {
+            expect(reaches(health, slot.urn)).toBe(true);
+        }
+        for (const store of [...ofType(run, T.secretVersion), ...ofType(run, T.secretPatch)]) {
+            expect(reaches(health, store.urn)).toBe(true);
+        }
+        // Nothing upstream depends on anything downstream.
+        for (const store of ofType(run, T.secretVersion)) {
+            expect(reaches(store, health.urn)).toBe(false);
+        }
+    });
+
+    it("outputs the non-secret facts of every secret and nothing secret", async () => {
+        const run = await firstRun();
+        expect(Object.keys(run.outputs.secrets).sort()).toEqual([...NAMES].sort());
+        expect(run.outputs.secrets.DATABASE_URL).toEqual({
+            group: "database",
+            stamp: "2026-11",
+            activeSlot: "a",
+            awsSecretId: `${stack === "staging" ? "buywhere/staging/" : "buywhere/"}DATABASE_URL`,
+            awsVersionId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+            version: expect.stringMatching(/^[0-9a-f]{16}$/),
+        });
+        expect(run.secretOutputPaths).toEqual([]);
+        expect(run.outputs.rotationState.groups.database).toEqual({ stamp: "2026-11", active: "a", slots: { a: "2026-11", b: null }, rolledBack: false });
+    });
+});
+
+describe("moving a stamp (staging, successive runs fed their own last state)", () => {
+    const stack = "staging" as const;
+    let runs: { initial: Run; rerun: Run; database: Run; jwt: Run } | undefined;
+    async function sequence() {
+        if (runs) return runs;
+        const initial = await runProgram({ stack });
+        const last = initial.outputs.rotationState;
+        const rerun = await runProgram({ stack, lastState: last });
+        const database = await runProgram({ stack, lastState: last, config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" } } });
+        const jwt = await runProgram({ stack, lastState: last, config: { "rotation:groupStamps": { jwt: "2026-11-25T1030Z" } } });
+        return (runs = { initial, rerun, database, jwt });
+    }
+
+    it("a rerun with the same stamp registers identical inputs everywhere", async () => {
+        const { initial, rerun } = await sequence();
+        expect(changedResources(initial, rerun)).toEqual([]);
+    });
+
+    it("moving database's stamp changes its inactive slot, its stores, its consumers and the health check — nothing else", async () => {
+        const { rerun, database } = await sequence();
+        expect(changedResources(rerun, database)).toEqual(
+            [
+                "database-slots-b",
+                ...DATABASE_SECRETS.map((n) => `aws-${n}`),
+                "k8s-staging-secret",
+                "ecs-buywhere-api-staging-redeploy",
+                "ecs-buywhere-worker-staging-redeploy",
+                "k8s-staging-buywhere-api-patch",
+                "k8s-staging-buywhere-search-indexer-patch",
+                "health-check",
+            ].sort(),
+        );
+        expect(named(database, "database-slots-b").inputs.keepers).toEqual({ stamp: "2026-11-25T1030Z" });
+        expect(named(database, "aws-POSTGRES_USER").inputs.secretString).toBe("buywhere_app_b");
+        expect(named(database, "aws-DATABASE_URL").inputs.secretString).toMatch(/^postgresql:\/\/buywhere_app_b:/);
+    });
+
+    it("moving jwt's stamp restarts only the consumers of jwt", async () => {
+        const { rerun, jwt } = await sequence();
+        expect(changedResources(rerun, jwt)).toEqual(
+            [
+                "jwt-slots-b",
+                "aws-JWT_SECRET_KEY",
+                "aws-JWT_SECRET_KEY_PREVIOUS",
+                "k8s-staging-secret",
+                "ecs-buywhere-api-staging-redeploy",
+                "k8s-staging-buywhere-api-patch",
+                "health-check",
+            ].sort(),
+        );
+        // The new current key is the regenerated slot b; the previous key is slot a's unchanged value.
+        expect(named(jwt, "aws-JWT_SECRET_KEY_PREVIOUS").inputs.secretString).toBe(named(rerun, "aws-JWT_SECRET_KEY").inputs.secretString);
+    });
+
+    it("two rotations alternate slots; a third run with a rollback flips back without regenerating", async () => {
+        const { database: afterFirst } = await sequence();
+        const second = await runProgram({
+            stack,
+            lastState: afterFirst.outputs.rotationState,
+            config: { "rotation:groupStamps": { database: "2026-11-25T1130Z" } },
+        });
+        expect(named(second, "database-slots-a").inputs.keepers).toEqual({ stamp: "2026-11-25T1130Z" });
+        expect(named(second, "database-slots-b").inputs.keepers).toEqual({ stamp: "2026-11-25T1030Z" });
+        expect(named(second, "aws-POSTGRES_USER").inputs.secretString).toBe("buywhere_app_a");
+        // The role pods hold after the first rotation (b) keeps its password through the second.
+        expect(second.outputs.rotationState.groups.database).toEqual({
+            stamp: "2026-11-25T1130Z",
+            active: "a",
+            slots: { a: "2026-11-25T1130Z", b: "2026-11-25T1030Z" },
+            rolledBack: false,
+        });
+
+        const rolledBack = await runProgram({
+            stack,
+            lastState: second.outputs.rotationState,
+            config: { "rotation:groupStamps": { database: "2026-11-25T1130Z" }, "rotation:rollback": { database: "2026-11-25T1130Z" } },
+        });
+        const changed = changedResources(second, rolledBack);
+        expect(changed.filter((n) => n.includes("slots"))).toEqual([]);
+        expect(changed).toContain("aws-DATABASE_URL");
+        expect(named(rolledBack, "aws-DATABASE_URL").inputs.secretString).toBe(named(afterFirst, "aws-DATABASE_URL").inputs.secretString);
+        expect(rolledBack.outputs.secrets.DATABASE_URL.activeSlot).toBe("b");
+    });
+
+    it("a restart stamp for k8s rolls the Deployments and nothing else", async () => {
+        const { initial, rerun } = await sequence();
+        const restarted = await runProgram({
+            stack,
+            lastState: initial.outputs.rotationState,
+            config: { "rotation:restartStamps": { k8s: "2026-11-25T1100Z" } },
+        });
+        expect(changedResources(rerun, restarted)).toEqual(
+            ["health-check", "k8s-staging-buywhere-api-patch", "k8s-staging-buywhere-search-indexer-patch"].sort(),
+        );
+    });
+});
+
+describe("program options and refusals", () => {
+    it("creates the Secret instead of patching it when secretMode is create", async () => {
+        const { stackConfig } = await import("./support/pulumiProgram");
+        const k8s = stackConfig("staging")["rotation:kubernetes"] as Record<string, unknown>;
+        const run = await runProgram({ stack: "staging", config: { "rotation:kubernetes": { ...k8s, secretMode: "create" } } });
+        expect(ofType(run, T.secretPatch)).toEqual([]);
+        const [secret] = ofType(run, T.secret);
+        expect(secret.inputs.metadata).toEqual({ name: "buywhere-secrets", namespace: "staging" });
+        expect(secret.inputs.type).toBe("Opaque");
+        expect(isSecretAt(secret.raw, "data")).toBe(true);
+    });
+
+    it("with no consumers configured, health depends on the store writes", async () => {
+        const { stackConfig } = await import("./support/pulumiProgram");
+        const k8s = stackConfig("staging")["rotation:kubernetes"] as Record<string, unknown>;
+        const run = await runProgram({
+            stack: "staging",
+            config: { "rotation:ecs": undefined, "rotation:kubernetes": { ...k8s, deployments: [] } },
+        });
+        const stores = [...ofType(run, T.secretVersion), ...ofType(run, T.secretPatch)].map((r) => r.urn).sort();
+        expect([...named(run, "health-check").dependencies].sort()).toEqual(stores);
+    });
+
+    it("environment overrides reach the providers and hooks", async () => {
+        const run = await runProgram({ stack: "staging", env: { AWS_REGION: "us-west-2", ECS_CLUSTER: "blue", K8S_CONTEXT: "kind-x" } });
+        const aws = run.registrations.find((r) => r.type === "pulumi:providers:aws")!;
+        expect(aws.inputs.region).toBe("us-west-2");
+        const k8s = run.registrations.find((r) => r.type === "pulumi:providers:kubernetes")!;
+        expect(k8s.inputs.context).toBe("kind-x");
+        expect(k8s.inputs.clusterIdentifier).toBe("buywhere-staging");
+        expect(named(run, "ecs-buywhere-api-staging-redeploy").inputs.environment).toMatchObject({ AWS_REGION: "us-west-2", ECS_CLUSTER: "blue" });
+    });
+
+    it.each([
+        [{ "rotation:stamp": "2026-13" }, undefined, /^`rotation:stamp` "2026-13" has no such month/],
+        [{ "rotation:stamp": "2026-12" }, undefined, /labels a period that starts in the future/],
+        [{ "rotation:stmap": "2026-11" }, undefined, /^unknown config key `rotation:stmap`/],
+        [{}, { schema: 99 }, /is not a schema 1 rotation state; refusing to guess which slots are in use/],
+    ])("fails before registering anything for %j", async (config, lastState, message) => {
+        const { error, registrations } = await runProgramExpectingFailure({ stack: "staging", config, lastState });
+        expect(error.constructor.name).toBe("RunError");
+        expect(error.message).toMatch(message);
+        expect(error.message).not.toContain("\n");
+        expect(registrations).toEqual([]);
+    });
+
+    it("refuses a stamp older than the one last deployed", async () => {
+        const initial = await runProgram({ stack: "staging", config: { "rotation:groupStamps": { redis: "2026-11-25T1030Z" } } });
+        await expect(
+            runProgram({ stack: "staging", lastState: initial.outputs.rotationState, config: { "rotation:groupStamps": { redis: "2026-11-20T1030Z" } } }),
+        ).rejects.toThrow("`rotation:groupStamps.redis` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards");
+    });
+});
