@@ -222,6 +222,12 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
     };
     const restoreOut = capture(process.stdout);
     const restoreErr = capture(process.stderr);
+    // Without an engine, pulumi.log writes through console (which the test runner intercepts before the streams).
+    const consoleMethods = ["log", "info", "warn", "error", "debug"] as const;
+    const originalConsole = consoleMethods.map((m) => console[m]);
+    for (const m of consoleMethods) {
+        console[m] = (...args: unknown[]) => void logs.push(`${args.map(String).join(" ")}\n`);
+    }
     try {
         const { rotationProgram } = await import("../../rotation/program");
         let outputs: ProgramOutputs | undefined;
@@ -247,6 +253,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
     } finally {
         restoreOut();
         restoreErr();
+        consoleMethods.forEach((m, i) => (console[m] = originalConsole[i]));
     }
 }
 

@@ -1,0 +1,124 @@
+/**
+ * The ECS redeploy hook against moto (a real AWS API emulator, started by the test on 127.0.0.1), as a function
+ * and as the process the Pulumi program runs. moto reports MOTO_RUNNING_TASKS running tasks for every service, so
+ * a service that wants more never becomes stable.
+ */
+import {
+    CreateClusterCommand,
+    CreateServiceCommand,
+    DescribeServicesCommand,
+    ECSClient,
+    RegisterTaskDefinitionCommand,
+} from "@aws-sdk/client-ecs";
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { optionsFromEnv, redeployAndWait } from "../hooks/ecsRedeploy";
+import { hookCommand } from "../rotation/hooks";
+import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./support/moto";
+import { ROOT } from "./support/pulumiProgram";
+
+let moto: Moto;
+let client: ECSClient;
+const cluster = "buywhere-api";
+
+async function primaryDeployment(service: string): Promise<string> {
+    const out = await client.send(new DescribeServicesCommand({ cluster, services: [service] }));
+    return out.services![0].deployments!.find((d) => d.status === "PRIMARY")!.id!;
+}
+
+beforeAll(async () => {
+    moto = await startMoto();
+    client = new ECSClient({ region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    await client.send(new CreateClusterCommand({ clusterName: cluster }));
+    await client.send(
+        new RegisterTaskDefinitionCommand({
+            family: "buywhere-api",
+            containerDefinitions: [{ name: "api", image: "buywhere/api:1", memory: 512 }],
+        }),
+    );
+    for (const [serviceName, desiredCount] of [
+        ["buywhere-api-staging", MOTO_RUNNING_TASKS],
+        ["buywhere-worker-staging", MOTO_RUNNING_TASKS],
+        ["buywhere-stuck", MOTO_RUNNING_TASKS + 1],
+    ] as const) {
+        await client.send(new CreateServiceCommand({ cluster, serviceName, taskDefinition: "buywhere-api", desiredCount }));
+    }
+}, 60_000);
+afterAll(async () => {
+    client?.destroy();
+    await moto?.stop();
+});
+
+describe("ECS redeploy", () => {
+    it("forces a new deployment of a real service record and returns once it is stable", async () => {
+        const before = await primaryDeployment("buywhere-api-staging");
+        const lines: string[] = [];
+        const result = await redeployAndWait({
+            client,
+            cluster,
+            service: "buywhere-api-staging",
+            timeoutMs: 10_000,
+            pollMs: 100,
+            log: (m) => lines.push(m),
+        });
+        expect(result.deploymentId).not.toBe(before);
+        expect(await primaryDeployment("buywhere-api-staging")).toBe(result.deploymentId);
+        expect(result.runningCount).toBe(MOTO_RUNNING_TASKS);
+        expect(lines[0]).toBe(`forced a new deployment ${result.deploymentId} of ${cluster}/buywhere-api-staging; waiting until it is stable`);
+    });
+
+    it("fails within its bound when the service never becomes stable", async () => {
+        const started = Date.now();
+        await expect(
+            redeployAndWait({ client, cluster, service: "buywhere-stuck", timeoutMs: 1_000, pollMs: 200 }),
+        ).rejects.toThrow(
+            new RegExp(`^${cluster}/buywhere-stuck did not become stable within 1s: ${MOTO_RUNNING_TASKS}/${MOTO_RUNNING_TASKS + 1} tasks of ecs-svc/\\d+ running, 1 deployments active$`),
+        );
+        expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
+    it("fails clearly, changing nothing, for a missing service or cluster", async () => {
+        const before = await primaryDeployment("buywhere-worker-staging");
+        await expect(redeployAndWait({ client, cluster, service: "nope", timeoutMs: 1_000, pollMs: 100 })).rejects.toThrow(
+            "ECS service nope not found in cluster buywhere-api (MISSING)",
+        );
+        await expect(
+            redeployAndWait({ client, cluster: "no-such-cluster", service: "buywhere-worker-staging", timeoutMs: 1_000, pollMs: 100 }),
+        ).rejects.toThrow("ECS cluster no-such-cluster not found");
+        expect(await primaryDeployment("buywhere-worker-staging")).toBe(before);
+    });
+
+    it.each([
+        [{}, "environment variable AWS_REGION is required"],
+        [{ AWS_REGION: "ap-southeast-1", ECS_CLUSTER: "c" }, "environment variable ECS_SERVICE is required"],
+        [{ AWS_REGION: "r", ECS_CLUSTER: "c", ECS_SERVICE: "s", ECS_STABLE_TIMEOUT_SECONDS: "soon" }, "ECS_STABLE_TIMEOUT_SECONDS must be a positive number"],
+        [{ AWS_REGION: "r", ECS_CLUSTER: "c", ECS_SERVICE: "s", ECS_STABLE_TIMEOUT_SECONDS: "5", ECS_POLL_SECONDS: "10" }, "ECS_POLL_SECONDS must not exceed"],
+    ])("rejects bad input %j", (env, message) => {
+        expect(() => optionsFromEnv(env)).toThrow(message);
+    });
+
+    function runHookProcess(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+        return new Promise((resolve) => {
+            const child = spawn("/bin/sh", ["-c", hookCommand("ecsRedeploy")], {
+                cwd: ROOT,
+                env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", ...moto.env, ...env },
+            });
+            let stderr = "";
+            child.stderr.on("data", (d) => (stderr += d));
+            child.on("close", (code) => resolve({ code, stderr }));
+        });
+    }
+
+    it("as a process, with the environment the program sets: redeploys, exits 0; a missing service exits 1", async () => {
+        const before = await primaryDeployment("buywhere-worker-staging");
+        const env = { AWS_REGION: "ap-southeast-1", ECS_CLUSTER: cluster, ECS_STABLE_TIMEOUT_SECONDS: "10", ECS_POLL_SECONDS: "0.1" };
+        const ok = await runHookProcess({ ...env, ECS_SERVICE: "buywhere-worker-staging" });
+        expect(ok.stderr).toContain("is stable");
+        expect(ok.code).toBe(0);
+        expect(await primaryDeployment("buywhere-worker-staging")).not.toBe(before);
+
+        const missing = await runHookProcess({ ...env, ECS_SERVICE: "nope" });
+        expect(missing.code).toBe(1);
+        expect(missing.stderr.trim()).toBe("[ecs-redeploy] error: ECS service nope not found in cluster buywhere-api (MISSING)");
+    });
+});

@@ -1,0 +1,113 @@
+/**
+ * The health-check hook against a real local HTTP server (127.0.0.1), as a function and as the process the Pulumi
+ * program runs.
+ */
+import { spawn } from "node:child_process";
+import { Server, createServer } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkHealth, optionsFromEnv } from "../hooks/healthCheck";
+import { hookCommand } from "../rotation/hooks";
+import { ROOT } from "./support/pulumiProgram";
+
+/** Each path answers with the next status of its script; the last status repeats. */
+let scripts: Record<string, number[]> = {};
+const hits: Record<string, number> = {};
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+    server = createServer((req, res) => {
+        const path = req.url ?? "/";
+        const n = (hits[path] = (hits[path] ?? 0) + 1);
+        const script = scripts[path] ?? [404];
+        if (script[0] === -1) return; // never answer: the client must time out
+        res.statusCode = script[Math.min(n - 1, script.length - 1)];
+        res.end("ok");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+});
+
+const fast = { expectStatus: 200, attempts: 6, requiredSuccesses: 2, initialBackoffMs: 10, maxBackoffMs: 40, timeoutMs: 500 };
+
+describe("health check", () => {
+    it("passes a healthy service after the required consecutive successes", async () => {
+        scripts = { "/healthy": [200] };
+        const [result] = await checkHealth({ ...fast, urls: [`${base}/healthy`] });
+        expect(result).toEqual({ url: `${base}/healthy`, healthy: true, attempts: 2, last: "HTTP 200" });
+        expect(hits["/healthy"]).toBe(2);
+    });
+
+    it("passes a flapping service once it answers healthy twice in a row", async () => {
+        scripts = { "/flapping": [503, 200, 502, 200, 200] };
+        const [result] = await checkHealth({ ...fast, urls: [`${base}/flapping`] });
+        expect(result.healthy).toBe(true);
+        expect(result.attempts).toBe(5);
+        expect(hits["/flapping"]).toBe(5);
+    });
+
+    it("fails a never-healthy service within its bound, naming the URL and the last status", async () => {
+        scripts = { "/down": [503] };
+        const started = Date.now();
+        await expect(checkHealth({ ...fast, urls: [`${base}/down`] })).rejects.toThrow(
+            `health check failed: ${base}/down (HTTP 503 after 6 attempts, expected 200)`,
+        );
+        expect(hits["/down"]).toBe(6);
+        // Backoff is bounded: 10 + 20 + 40 + 40 + 40 ms of waiting.
+        expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
+    it("times out a URL that never answers, and checks URLs independently", async () => {
+        scripts = { "/hang": [-1], "/fine": [200] };
+        await expect(
+            checkHealth({ ...fast, attempts: 2, timeoutMs: 100, urls: [`${base}/fine`, `${base}/hang`] }),
+        ).rejects.toThrow(new RegExp(`^health check failed: ${base}/hang \\(timeout after 100ms after 2 attempts, expected 200\\)$`));
+    });
+
+    it("treats a redirect as unhealthy unless it is the expected status", async () => {
+        scripts = { "/moved": [302] };
+        await expect(checkHealth({ ...fast, attempts: 2, urls: [`${base}/moved`] })).rejects.toThrow("HTTP 302 after 2 attempts");
+        const [ok] = await checkHealth({ ...fast, expectStatus: 302, urls: [`${base}/moved`] });
+        expect(ok.healthy).toBe(true);
+    });
+
+    it.each([
+        [{}, "environment variable HEALTH_URLS is required"],
+        [{ HEALTH_URLS: "not json" }, "HEALTH_URLS must be a JSON list of URLs"],
+        [{ HEALTH_URLS: '["ftp://x"]' }, "must be a non-empty JSON list of http(s) URLs"],
+        [{ HEALTH_URLS: '["http://x"]', HEALTH_ATTEMPTS: "0" }, "HEALTH_ATTEMPTS must be a positive number"],
+        [{ HEALTH_URLS: '["http://x"]', HEALTH_ATTEMPTS: "2.5" }, "HEALTH_ATTEMPTS must be a whole number"],
+    ])("rejects bad input %j", (env, message) => {
+        expect(() => optionsFromEnv(env)).toThrow(message);
+    });
+
+    /** Runs the hook exactly as the Pulumi program's local.Command does: its command string, inputs in env. */
+    function runHookProcess(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+        return new Promise((resolve) => {
+            const child = spawn("/bin/sh", ["-c", hookCommand("healthCheck")], { cwd: ROOT, env: { ...process.env, ...env } });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (d) => (stdout += d));
+            child.stderr.on("data", (d) => (stderr += d));
+            child.on("close", (code) => resolve({ code, stdout, stderr }));
+        });
+    }
+
+    it("as a process: exit 0 when healthy, 1 with a one-line error when not, 2 on bad input", async () => {
+        scripts = { "/p-ok": [200], "/p-down": [500] };
+        const env = { HEALTH_ATTEMPTS: "3", HEALTH_INITIAL_BACKOFF_SECONDS: "0.01", HEALTH_MAX_BACKOFF_SECONDS: "0.02" };
+        const ok = await runHookProcess({ ...env, HEALTH_URLS: JSON.stringify([`${base}/p-ok`]) });
+        expect(ok.code).toBe(0);
+        expect(ok.stderr).toContain("healthy (HTTP 200, 2 in a row");
+        const down = await runHookProcess({ ...env, HEALTH_URLS: JSON.stringify([`${base}/p-down`]) });
+        expect(down.code).toBe(1);
+        expect(down.stderr.trim().split("\n").pop()).toBe(`[health-check] error: health check failed: ${base}/p-down (HTTP 500 after 3 attempts, expected 200)`);
+        const bad = await runHookProcess({ HEALTH_URLS: "[]" });
+        expect(bad.code).toBe(2);
+        expect(bad.stdout).toBe("");
+    });
+});
