@@ -229,6 +229,17 @@ const schema = obj({
     groupStamps: groupMap(stamp).default({}),
     /** Roll back the named group's rotation to this stamp: its other slot becomes active again. */
     rollback: groupMap(stamp).default({}),
+    /**
+     * Hold a group's stores and consumers of one provider at the credentials they have now while the other
+     * provider rotates (what `rotate --provider aws` does). Remove it to catch the held provider up.
+     */
+    hold: groupMap(
+        z
+            .array(oneOf(PROVIDERS), { error: `must be a list of providers from ${listAllowed(PROVIDERS)}` })
+            .min(1, { error: "must name a provider (omit the group to hold nothing)" })
+            .max(PROVIDERS.length - 1, { error: "cannot hold back every provider: the rotation would publish nowhere" })
+            .superRefine(unique((p: string) => p, "provider")),
+    ).default({}),
     /** Bump to restart every consumer without rotating. */
     restartStamp: stamp.optional(),
     /** Bump to restart one provider's consumers (`aws`, `k8s`) or one group's consumers. */

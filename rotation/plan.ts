@@ -8,20 +8,23 @@
  */
 import { createHash } from "node:crypto";
 import { Endpoint, GENERATION, GROUPS, Group, SECRETS, SLOTS, SecretSpec, Slot, ValueSource, otherSlot } from "./catalog";
-import { NAMESPACE, Provider, Settings } from "./config";
+import { NAMESPACE, PROVIDERS, Provider, Settings } from "./config";
 import { RotationInputError } from "./errors";
-import { GroupChange, GroupState, slotKeeper, transitionGroup } from "./slots";
+import { GroupChange, GroupState, publishedSlot, slotKeeper, transitionGroup } from "./slots";
 import { compareStamps, laterStamp, parseStamp } from "./stamp";
 
 /** Version of the {@link RotationState} layout, bumped on incompatible change. */
 export const STATE_SCHEMA = 1;
 
+/** Per provider: the same fact for what AWS (Secrets Manager + ECS) and Kubernetes are given. */
+export type PerProvider<T> = Readonly<Record<Provider, T>>;
+
 /** What the program remembers between runs. A non-secret stack output, read back through a StackReference. */
 export interface RotationState {
     readonly schema: typeof STATE_SCHEMA;
     readonly groups: Readonly<Record<Group, GroupState>>;
-    /** Version digest of every published secret. */
-    readonly secrets: Readonly<Record<string, string>>;
+    /** Version digest of every published secret, per provider (they differ while one is held back). */
+    readonly secrets: PerProvider<Readonly<Record<string, string>>>;
     /** Restart trigger of every consumer, by consumer id. */
     readonly consumers: Readonly<Record<string, string>>;
     readonly health: string;
@@ -41,8 +44,12 @@ export interface SecretPlan {
     readonly spec: SecretSpec;
     readonly awsSecretId: string;
     readonly k8sKey: string;
-    readonly version: string;
-    readonly changed: boolean;
+    /** The slot each provider publishes. */
+    readonly slot: PerProvider<Slot>;
+    /** Digest of the non-secret facts that determine the value each provider publishes. */
+    readonly version: PerProvider<string>;
+    /** Whether this run writes a new value to the provider's store. */
+    readonly changed: PerProvider<boolean>;
 }
 
 export interface ConsumerPlan {
@@ -93,23 +100,26 @@ export function planRotation(settings: Settings, last: RotationState | undefined
     }
 
     const secrets = SECRETS.map((spec): SecretPlan => {
-        const version = digest({ name: spec.name, ...valueFacts(settings, groups[spec.group].next, spec.source, spec.group) });
+        const next = groups[spec.group].next;
+        const slot = perProvider((p) => publishedSlot(next, p));
+        const version = perProvider((p) => digest({ name: spec.name, ...valueFacts(settings, next, slot[p], spec.source, spec.group) }));
         return {
             spec,
             awsSecretId: `${settings.aws.secretPrefix}${spec.name}`,
             k8sKey: spec.name,
+            slot,
             version,
-            changed: last?.secrets[spec.name] !== version,
+            changed: perProvider((p) => last?.secrets[p][spec.name] !== version[p]),
         };
     });
-    const versionOf = new Map(secrets.map((s) => [s.spec.name, s]));
+    const byName = new Map(secrets.map((s) => [s.spec.name, s]));
 
     const consumers = consumerSpecs(settings).map((c): ConsumerPlan => {
-        const consumed = SECRETS.filter((s) => c.consumes.includes(s.group)).map((s) => versionOf.get(s.name)!);
+        const consumed = SECRETS.filter((s) => c.consumes.includes(s.group)).map((s) => byName.get(s.name)!);
         const bumps = restartBumps(settings, c.provider, c.consumes);
-        const trigger = digest({ secrets: consumed.map((s) => [s.spec.name, s.version]), restart: bumps });
+        const trigger = digest({ secrets: consumed.map((s) => [s.spec.name, s.version[c.provider]]), restart: bumps });
         const restarts = last?.consumers[c.id] !== trigger;
-        const changed = consumed.filter((s) => s.changed).map((s) => `${s.spec.name} changed`);
+        const changed = consumed.filter((s) => s.changed[c.provider]).map((s) => `${s.spec.name} changed`);
         const reasons = !restarts
             ? []
             : last?.consumers[c.id] === undefined
@@ -127,13 +137,12 @@ export function planRotation(settings: Settings, last: RotationState | undefined
         runs: last?.health !== healthTrigger,
     };
 
-    const anyChanged = secrets.some((s) => s.changed);
-    const k8sNamespacesChanged = anyChanged ? (settings.kubernetes?.namespaces ?? []) : [];
+    const k8sNamespacesChanged = secrets.some((s) => s.changed.k8s) ? (settings.kubernetes?.namespaces ?? []) : [];
 
     const nextState: RotationState = {
         schema: STATE_SCHEMA,
         groups: Object.fromEntries(GROUPS.map((g) => [g, groups[g].next])) as Record<Group, GroupState>,
-        secrets: Object.fromEntries(secrets.map((s) => [s.spec.name, s.version])),
+        secrets: perProvider((p) => Object.fromEntries(secrets.map((s) => [s.spec.name, s.version[p]]))),
         consumers: Object.fromEntries(consumers.map((c) => [c.id, c.trigger])),
         health: healthTrigger,
     };
@@ -154,12 +163,19 @@ function planGroup(settings: Settings, group: Group, last: GroupState | undefine
     if (override !== undefined && compareStamps(override, settings.stamp) < 0) {
         warnings.push(`\`${NAMESPACE}:groupStamps.${group}\` ${override} is older than \`${NAMESPACE}:stamp\` and has no effect`);
     }
-    const transition = transitionGroup(group, last, {
-        stamp,
-        stampKey,
-        rollback: settings.rollback[group],
-        rollbackKey: `${NAMESPACE}:rollback.${group}`,
-    });
+    const transition = transitionGroup(
+        group,
+        last,
+        {
+            stamp,
+            stampKey,
+            rollback: settings.rollback[group],
+            rollbackKey: `${NAMESPACE}:rollback.${group}`,
+            hold: settings.hold[group],
+            holdKey: `${NAMESPACE}:hold.${group}`,
+        },
+        now,
+    );
     const keepers = Object.fromEntries(SLOTS.map((s) => [s, { stamp: slotKeeper(transition.next, s) }])) as Record<
         Slot,
         { stamp: string }
@@ -167,17 +183,24 @@ function planGroup(settings: Settings, group: Group, last: GroupState | undefine
     return { group, last, ...transition, keepers };
 }
 
-/** The non-secret facts that determine a published value: which slot and generation, and how it is composed. */
-function valueFacts(settings: Settings, state: GroupState, source: ValueSource, group: Group): object {
+/**
+ * The non-secret facts that determine a published value: which slot and generation, and how it is composed.
+ * `current` is the slot the provider publishes as current.
+ */
+function valueFacts(settings: Settings, state: GroupState, current: Slot, source: ValueSource, group: Group): object {
     const slotFacts = (slot: Slot) => ({ slot, generation: slotKeeper(state, slot), length: GENERATION[group].length });
     if (source.kind === "credential") {
-        const slot = source.slot === "current" ? state.active : otherSlot(state.active);
+        const slot = source.slot === "current" ? current : otherSlot(current);
         return { ...slotFacts(slot), field: source.field };
     }
     if (source.kind === "role") {
-        return { slot: state.active, role: settings.database.roles[state.active] };
+        return { slot: current, role: settings.database.roles[current] };
     }
-    return { ...slotFacts(state.active), endpoint: source.endpoint, compose: endpointConfig(settings, source.endpoint) };
+    return { ...slotFacts(current), endpoint: source.endpoint, compose: endpointConfig(settings, source.endpoint) };
+}
+
+function perProvider<T>(f: (p: Provider) => T): PerProvider<T> {
+    return Object.fromEntries(PROVIDERS.map((p) => [p, f(p)])) as Record<Provider, T>;
 }
 
 /** The non-secret config a composed URL depends on. */

@@ -14,9 +14,9 @@ import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
 import { postgresUrl, redisUrl } from "./compose";
-import { EnvOverrides, Settings, parseSettings } from "./config";
+import { EnvOverrides, PROVIDERS, Provider, Settings, parseSettings } from "./config";
 import { RotationInputError } from "./errors";
-import { GroupPlan, RotationPlan, RotationState, STATE_SCHEMA, planRotation } from "./plan";
+import { PerProvider, RotationPlan, RotationState, STATE_SCHEMA, SecretPlan, planRotation } from "./plan";
 
 /** The stack output the program reads back on its next run. */
 export const STATE_OUTPUT = "rotationState";
@@ -32,9 +32,11 @@ export interface SecretOutput {
     readonly group: Group;
     readonly stamp: string;
     readonly activeSlot: Slot;
+    /** The slot each provider publishes (differs from `activeSlot` while a provider is held back). */
+    readonly publishedSlot: PerProvider<Slot>;
     readonly awsSecretId: string;
     readonly awsVersionId: pulumi.Output<string>;
-    readonly version: string;
+    readonly version: PerProvider<string>;
 }
 
 export interface ProgramOutputs {
@@ -80,11 +82,13 @@ const groupStateSchema = z.object({
     active: z.enum(SLOTS),
     slots: z.object({ a: slotStamp, b: slotStamp }),
     rolledBack: z.boolean(),
+    held: z.partialRecord(z.enum(PROVIDERS), z.enum(SLOTS)),
+    changedAt: z.string(),
 });
 const stateSchema = z.object({
     schema: z.literal(STATE_SCHEMA),
     groups: z.object(Object.fromEntries(GROUPS.map((g) => [g, groupStateSchema])) as Record<Group, typeof groupStateSchema>),
-    secrets: z.record(z.string(), z.string()),
+    secrets: z.object({ aws: z.record(z.string(), z.string()), k8s: z.record(z.string(), z.string()) }),
     consumers: z.record(z.string(), z.string()),
     health: z.string(),
 });
@@ -116,14 +120,12 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
     // waits for them, so a credential is valid at its source before anyone is told about it.
     const appliers: Partial<Record<Group, pulumi.Resource[]>> = {};
 
-    const values = new Map(
-        plan.secrets.map((s) => [s.spec.name, publishedValue(settings, plan.groups[s.spec.group], s.spec.source, credentials[s.spec.group])]),
-    );
+    const valueFor = (s: SecretPlan, provider: Provider) => publishedValue(settings, s.slot[provider], s.spec.source, credentials[s.spec.group]);
 
     const awsSink = new AwsSecretSink(
         "aws",
         {
-            secrets: plan.secrets.map((s) => ({ name: s.spec.name, secretId: s.awsSecretId, value: values.get(s.spec.name)! })),
+            secrets: plan.secrets.map((s) => ({ name: s.spec.name, secretId: s.awsSecretId, value: valueFor(s, "aws") })),
             after: GROUPS.flatMap((g) => appliers[g] ?? []),
         },
         { providers: [awsProvider] },
@@ -149,7 +151,7 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
                         namespace,
                         secretName: k8sSettings.secretName,
                         mode: k8sSettings.secretMode,
-                        values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, values.get(s.spec.name)!])),
+                        values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, valueFor(s, "k8s")])),
                         after: GROUPS.flatMap((g) => appliers[g] ?? []),
                     },
                     { providers: [k8sProvider] },
@@ -204,6 +206,7 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
                     group: s.spec.group,
                     stamp: group.stamp,
                     activeSlot: group.active,
+                    publishedSlot: s.slot,
                     awsSecretId: s.awsSecretId,
                     awsVersionId: awsSink.versions[s.spec.name].versionId,
                     version: s.version,
@@ -215,14 +218,13 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
     };
 }
 
-/** The value a secret is published with, from the group's slot credentials. */
+/** The value a secret is published with, when `active` is the slot the provider publishes as current. */
 function publishedValue(
     settings: Settings,
-    group: GroupPlan,
+    active: Slot,
     source: ValueSource,
     credentials: Readonly<Record<Slot, Credential>>,
 ): pulumi.Output<string> {
-    const active = group.next.active;
     if (source.kind === "credential") {
         const slot = source.slot === "current" ? active : otherSlot(active);
         return pulumi.secret(credentials[slot][source.field]!);

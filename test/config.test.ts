@@ -100,6 +100,8 @@ describe("config", () => {
         ["a scalar where a mapping belongs", { "rotation:health": "https://api/health" }, "rotation:health", /must be a mapping with keys `urls`/],
         ["a secret where none belongs", { "rotation:redis": { secure: "v1:abc" } }, "rotation:redis", /must not be a secret/],
         ["broken JSON", { "rotation:redis": "{nope" }, "rotation:redis", /is not valid JSON/],
+        ["an unknown provider to hold", { "rotation:hold": { database: ["gcp"] } }, "rotation:hold.database[0]", /must be one of `aws`, `k8s` \(got "gcp"\)/],
+        ["holding every provider", { "rotation:hold": { database: ["aws", "k8s"] } }, "rotation:hold.database", /cannot hold back every provider: the rotation would publish nowhere/],
     ])("rejects %s with one line naming `%s`", (_, override, key, message) => {
         const err = errorFor(override as Record<string, unknown>);
         expect(err.key).toBe(key);

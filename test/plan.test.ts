@@ -14,7 +14,7 @@ function secondRun(override: Record<string, unknown>, now = NOW): { first: Rotat
     const first = planRotation(settingsWith(), undefined, now);
     return { first, second: planRotation(settingsWith(override), first.nextState, now) };
 }
-const changedSecrets = (p: RotationPlan) => p.secrets.filter((s) => s.changed).map((s) => s.spec.name);
+const changedSecrets = (p: RotationPlan, provider: "aws" | "k8s" = "aws") => p.secrets.filter((s) => s.changed[provider]).map((s) => s.spec.name);
 const restarting = (p: RotationPlan) => p.consumers.filter((c) => c.restarts).map((c) => c.id);
 const DATABASE_SECRETS = ["POSTGRES_PASSWORD", "POSTGRES_USER", "DATABASE_URL", "DATABASE_REPLICA_URL", "PGBOUNCER_URL"];
 const ALL_CONSUMERS = ["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api", "k8s:staging/buywhere-search-indexer"];
@@ -114,7 +114,7 @@ describe("rotation plan", () => {
         expect(rolledBack.groups["api-key"].next.active).toBe("a");
         expect(changedSecrets(rolledBack)).toEqual(["BUYWHERE_API_KEY", "BUYWHERE_API_KEY_PREVIOUS"]);
         // The rolled-back values are exactly the ones published before the rotation.
-        const version = (p: RotationPlan, n: string) => p.secrets.find((s) => s.spec.name === n)!.version;
+        const version = (p: RotationPlan, n: string) => p.secrets.find((s) => s.spec.name === n)!.version.aws;
         expect(version(rolledBack, "BUYWHERE_API_KEY")).toBe(version(first, "BUYWHERE_API_KEY"));
     });
 

@@ -153,12 +153,20 @@ describe.each(["staging", "production"] as const)("the program on the %s stack",
             group: "database",
             stamp: "2026-11",
             activeSlot: "a",
+            publishedSlot: { aws: "a", k8s: "a" },
             awsSecretId: `${stack === "staging" ? "buywhere/staging/" : "buywhere/"}DATABASE_URL`,
             awsVersionId: expect.stringMatching(/^[0-9a-f-]{36}$/),
-            version: expect.stringMatching(/^[0-9a-f]{16}$/),
+            version: { aws: expect.stringMatching(/^[0-9a-f]{16}$/), k8s: expect.stringMatching(/^[0-9a-f]{16}$/) },
         });
         expect(run.secretOutputPaths).toEqual([]);
-        expect(run.outputs.rotationState.groups.database).toEqual({ stamp: "2026-11", active: "a", slots: { a: "2026-11", b: null }, rolledBack: false });
+        expect(run.outputs.rotationState.groups.database).toEqual({
+            stamp: "2026-11",
+            active: "a",
+            slots: { a: "2026-11", b: null },
+            rolledBack: false,
+            held: {},
+            changedAt: "2026-11-25T12:00:00.000Z",
+        });
     });
 });
 
@@ -232,6 +240,8 @@ describe("moving a stamp (staging, successive runs fed their own last state)", (
             active: "a",
             slots: { a: "2026-11-25T1130Z", b: "2026-11-25T1030Z" },
             rolledBack: false,
+            held: {},
+            changedAt: "2026-11-25T12:00:00.000Z",
         });
 
         const rolledBack = await runProgram({
@@ -244,6 +254,37 @@ describe("moving a stamp (staging, successive runs fed their own last state)", (
         expect(changed).toContain("aws-DATABASE_URL");
         expect(named(rolledBack, "aws-DATABASE_URL").inputs.secretString).toBe(named(afterFirst, "aws-DATABASE_URL").inputs.secretString);
         expect(rolledBack.outputs.secrets.DATABASE_URL.activeSlot).toBe("b");
+    });
+
+    it("a rotation limited to AWS leaves Kubernetes untouched; dropping the hold catches Kubernetes up without regenerating", async () => {
+        const { initial, rerun, database } = await sequence();
+        const awsOnly = await runProgram({
+            stack,
+            lastState: initial.outputs.rotationState,
+            config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" }, "rotation:hold": { database: ["k8s"] } },
+        });
+        expect(changedResources(rerun, awsOnly)).toEqual(
+            [
+                "database-slots-b",
+                ...DATABASE_SECRETS.map((n) => `aws-${n}`),
+                "ecs-buywhere-api-staging-redeploy",
+                "ecs-buywhere-worker-staging-redeploy",
+                "health-check",
+            ].sort(),
+        );
+        expect(awsOnly.outputs.secrets.DATABASE_URL.publishedSlot).toEqual({ aws: "b", k8s: "a" });
+        expect(awsOnly.outputs.rotationState.groups.database.held).toEqual({ k8s: "a" });
+
+        const caughtUp = await runProgram({
+            stack,
+            lastState: awsOnly.outputs.rotationState,
+            config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" } },
+        });
+        expect(changedResources(awsOnly, caughtUp)).toEqual(
+            ["health-check", "k8s-staging-buywhere-api-patch", "k8s-staging-buywhere-search-indexer-patch", "k8s-staging-secret"].sort(),
+        );
+        // Caught up, the stack is exactly where a full rotation would have put it.
+        expect(changedResources(database, caughtUp)).toEqual([]);
     });
 
     it("a restart stamp for k8s rolls the Deployments and nothing else", async () => {

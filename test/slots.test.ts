@@ -4,32 +4,45 @@ import { Slot } from "../rotation/catalog";
 import { GroupState, slotKeeper, transitionGroup } from "../rotation/slots";
 import { onDemandStamp } from "../rotation/stamp";
 
-const target = (stamp: string, rollback?: string) => ({
+const NOW = new Date("2026-12-05T16:30:00Z");
+const OLD = "2026-11-01T00:00:00.000Z";
+const target = (stamp: string, rollback?: string, hold?: ("aws" | "k8s")[]) => ({
     stamp,
     stampKey: "rotation:stamp",
     rollback,
     rollbackKey: "rotation:rollback.database",
+    hold,
+    holdKey: "rotation:hold.database",
 });
-const state = (stamp: string, active: Slot, a: string | null, b: string | null, rolledBack = false): GroupState => ({
-    stamp,
-    active,
-    slots: { a, b },
-    rolledBack,
-});
+const state = (
+    stamp: string,
+    active: Slot,
+    a: string | null,
+    b: string | null,
+    rolledBack = false,
+    changedAt = OLD,
+    held: GroupState["held"] = {},
+): GroupState => ({ stamp, active, slots: { a, b }, rolledBack, held, changedAt });
+const N = NOW.toISOString();
 
 describe("two-slot model", () => {
     it.each([
-        ["first deployment fills both slots, a active", undefined, target("2026-11"), "initial", state("2026-11", "a", "2026-11", null), ["a", "b"]],
-        ["a rotation regenerates the inactive slot and activates it", state("2026-11", "a", "2026-11", null), target("2026-12"), "rotate", state("2026-12", "b", "2026-11", "2026-12"), ["b"]],
-        ["the next rotation regenerates the other slot", state("2026-12", "b", "2026-11", "2026-12"), target("2027-01"), "rotate", state("2027-01", "a", "2027-01", "2026-12"), ["a"]],
-        ["an on-demand stamp inside the period rotates", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12-05T1630Z"), "rotate", state("2026-12-05T1630Z", "a", "2026-12-05T1630Z", "2026-12"), ["a"]],
+        ["first deployment fills both slots, a active", undefined, target("2026-11"), "initial", state("2026-11", "a", "2026-11", null, false, N), ["a", "b"]],
+        ["a rotation regenerates the inactive slot and activates it", state("2026-11", "a", "2026-11", null), target("2026-12"), "rotate", state("2026-12", "b", "2026-11", "2026-12", false, N), ["b"]],
+        ["the next rotation regenerates the other slot", state("2026-12", "b", "2026-11", "2026-12"), target("2027-01"), "rotate", state("2027-01", "a", "2027-01", "2026-12", false, N), ["a"]],
+        ["an on-demand stamp inside the period rotates", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12-05T1630Z"), "rotate", state("2026-12-05T1630Z", "a", "2026-12-05T1630Z", "2026-12", false, N), ["a"]],
         ["the same stamp changes nothing", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12"), "none", state("2026-12", "b", "2026-11", "2026-12"), []],
-        ["a rollback activates the other slot without regenerating", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12", "2026-12"), "rollback", state("2026-12", "a", "2026-11", "2026-12", true), []],
+        ["a rollback activates the other slot without regenerating", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12", "2026-12"), "rollback", state("2026-12", "a", "2026-11", "2026-12", true, N), []],
         ["a repeated rollback is a no-op", state("2026-12", "a", "2026-11", "2026-12", true), target("2026-12", "2026-12"), "none", state("2026-12", "a", "2026-11", "2026-12", true), []],
-        ["a rotation after a rollback regenerates the rolled-back slot, not the one in use", state("2026-12", "a", "2026-11", "2026-12", true), target("2027-01"), "rotate", state("2027-01", "b", "2026-11", "2027-01"), ["b"]],
+        ["a rotation after a rollback regenerates the rolled-back slot, not the one in use", state("2026-12", "a", "2026-11", "2026-12", true), target("2027-01"), "rotate", state("2027-01", "b", "2026-11", "2027-01", false, N), ["b"]],
         ["a stale rollback key from an older rotation is ignored", state("2027-01", "b", "2026-11", "2027-01"), target("2027-01", "2026-12"), "none", state("2027-01", "b", "2026-11", "2027-01"), []],
+        ["a provider-limited rotation holds the other provider at the old slot", state("2026-12", "b", "2026-11", "2026-12"), target("2027-01", undefined, ["k8s"]), "rotate", state("2027-01", "a", "2027-01", "2026-12", false, N, { k8s: "b" }), ["a"]],
+        ["keeping the hold keeps the held provider where it is", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01", undefined, ["k8s"]), "none", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), []],
+        ["dropping the hold catches the held provider up, regenerating nothing", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01"), "catch-up", state("2027-01", "a", "2027-01", "2026-12", false, OLD), []],
+        ["a hold on a provider that is not behind holds nothing", state("2027-01", "a", "2027-01", "2026-12"), target("2027-01", undefined, ["aws"]), "none", state("2027-01", "a", "2027-01", "2026-12"), []],
+        ["a rollback while held brings both providers to the same slot", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01", "2027-01", ["k8s"]), "rollback", state("2027-01", "b", "2027-01", "2026-12", true, N), []],
     ] as const)("%s", (_, last, t, change, next, regenerate) => {
-        const result = transitionGroup("database", last, t);
+        const result = transitionGroup("database", last, t as never, NOW);
         expect(result.change).toBe(change);
         expect(result.next).toEqual(next);
         expect(result.regenerate).toEqual(regenerate);
@@ -42,10 +55,12 @@ describe("two-slot model", () => {
         ["a rollback right after first deployment", state("2026-11", "a", "2026-11", null), target("2026-11", "2026-11"), "rotation:rollback.database", "`rotation:rollback.database` cannot roll back database: slot b has never been active"],
         ["a rollback in the same run as the rotation", state("2026-11", "a", "2026-11", null), target("2026-12", "2026-12"), "rotation:rollback.database", "`rotation:rollback.database` 2026-12 names a rotation of database that has not happened yet; rotate and roll back in separate runs"],
         ["a rollback of a future rotation", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12", "2027-01"), "rotation:rollback.database", "`rotation:rollback.database` 2027-01 is later than database's stamp 2026-12: only the last rotation can be rolled back"],
+        ["a rotation while a provider is held back", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-02", undefined, ["k8s"]), "rotation:stamp", "`rotation:stamp` 2027-02 would regenerate slot b of database, which k8s still publishes (held back since 2027-01); catch k8s up first: a run without `rotation:hold.database` and without a new stamp"],
+        ["a hold on first deployment", undefined, target("2026-11", undefined, ["aws"]), "rotation:hold.database", "`rotation:hold.database` cannot hold back `aws` on database's first deployment: there is nothing older to keep"],
     ] as const)("refuses %s", (_, last, t, key, message) => {
-        expect(() => transitionGroup("database", last, t)).toThrow(message);
+        expect(() => transitionGroup("database", last, t as never, NOW)).toThrow(message);
         try {
-            transitionGroup("database", last, t);
+            transitionGroup("database", last, t as never, NOW);
         } catch (err) {
             expect((err as { key: string }).key).toBe(key);
         }
@@ -57,36 +72,50 @@ describe("two-slot model", () => {
         expect(slotKeeper(s, "b")).toBe("initial");
     });
 
-    // The zero-downtime invariant over any sequence of rotations and rollbacks: the slot consumers hold before a
-    // run is never regenerated by it, and a rotation regenerates exactly one slot.
-    it("property: no run regenerates the slot in use; a rotation regenerates exactly one slot", () => {
-        const step = fc.oneof(fc.constant("rotate" as const), fc.constant("rollback" as const), fc.constant("rerun" as const));
+    // The zero-downtime invariant over any sequence of rotations (full or provider-limited), catch-ups and
+    // rollbacks: no run regenerates a slot that any provider publishes before it, and a rotation regenerates
+    // exactly one slot.
+    it("property: no run regenerates a slot in use; a rotation regenerates exactly one slot", () => {
+        const step = fc.constantFrom("rotate", "rotate-aws-only", "catch-up", "rollback", "rerun");
         fc.assert(
             fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
                 let clock = Date.UTC(2026, 0, 1);
-                let current: GroupState = transitionGroup("jwt", undefined, target(onDemandStamp(new Date(clock)))).next;
+                let current: GroupState = transitionGroup("jwt", undefined, target(onDemandStamp(new Date(clock))), NOW).next;
+                let hold: ("aws" | "k8s")[] | undefined;
                 for (const s of steps) {
-                    const inUse = current.active;
-                    const keeperInUse = slotKeeper(current, inUse);
-                    let result;
-                    if (s === "rotate") {
+                    const inUse = new Set<Slot>([current.active, ...Object.values(current.held)]);
+                    const keepers = [...inUse].map((slot) => [slot, slotKeeper(current, slot)] as const);
+                    let t: ReturnType<typeof target>;
+                    if (s === "rotate" || s === "rotate-aws-only") {
                         clock += 3_600_000;
-                        result = transitionGroup("jwt", current, target(onDemandStamp(new Date(clock))));
-                        expect(result.regenerate).toHaveLength(1);
-                        expect(result.next.active).not.toBe(inUse);
-                    } else if (s === "rollback") {
-                        if (current.slots[inUse === "a" ? "b" : "a"] === null) {
-                            // Nothing valid to roll back to: refused, state unchanged.
-                            expect(() => transitionGroup("jwt", current, target(current.stamp, current.stamp))).toThrow(/never been active/);
+                        t = target(onDemandStamp(new Date(clock)), undefined, s === "rotate-aws-only" ? ["k8s"] : undefined);
+                        if (Object.keys(current.held).length > 0) {
+                            expect(() => transitionGroup("jwt", current, t, NOW)).toThrow(/catch k8s up first/);
                             continue;
                         }
-                        result = transitionGroup("jwt", current, target(current.stamp, current.stamp));
+                        hold = t.hold;
+                    } else if (s === "catch-up") {
+                        hold = undefined;
+                        t = target(current.stamp);
+                    } else if (s === "rollback") {
+                        if (current.rolledBack === false && current.slots[current.active === "a" ? "b" : "a"] === null) {
+                            expect(() => transitionGroup("jwt", current, target(current.stamp, current.stamp, hold), NOW)).toThrow(/never been active/);
+                            continue;
+                        }
+                        t = target(current.stamp, current.stamp, hold);
                     } else {
-                        result = transitionGroup("jwt", current, target(current.stamp));
-                        expect(result.change).toBe("none");
+                        t = target(current.stamp, undefined, hold);
                     }
-                    expect(result.regenerate).not.toContain(inUse);
-                    expect(slotKeeper(result.next, inUse)).toBe(keeperInUse);
+                    const result = transitionGroup("jwt", current, t, NOW);
+                    if (s.startsWith("rotate")) {
+                        expect(result.regenerate).toHaveLength(1);
+                        expect(result.next.active).not.toBe(current.active);
+                    }
+                    if (s === "rerun") expect(result.change).toBe("none");
+                    for (const [slot, keeper] of keepers) {
+                        expect(result.regenerate).not.toContain(slot);
+                        expect(slotKeeper(result.next, slot)).toBe(keeper);
+                    }
                     current = result.next;
                 }
             }),
