@@ -18,7 +18,7 @@ export const PROVIDERS = ["aws", "k8s"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 /** A consumer restarts when any of these is bumped: everything, one provider's consumers, or one group's consumers. */
-export const RESTART_SCOPES = [...PROVIDERS, ...GROUPS] as const;
+export const RESTART_SCOPES = ["all", ...PROVIDERS, ...GROUPS] as const;
 export type RestartScope = (typeof RESTART_SCOPES)[number];
 
 /**
@@ -240,10 +240,8 @@ const schema = obj({
             .max(PROVIDERS.length - 1, { error: "cannot hold back every provider: the rotation would publish nowhere" })
             .superRefine(unique((p: string) => p, "provider")),
     ).default({}),
-    /** Bump to restart every consumer without rotating. */
-    restartStamp: stamp.optional(),
-    /** Bump to restart one provider's consumers (`aws`, `k8s`) or one group's consumers. */
-    restartStamps: closedMap(RESTART_SCOPES, "provider or group", stamp).default({}),
+    /** Bump to restart consumers without rotating: all of them, one provider's (`aws`, `k8s`) or one group's. */
+    restartStamps: closedMap(RESTART_SCOPES, "scope", stamp).default({}),
     /** Rotation period per group (for `status`: next due, overdue). Default monthly. */
     policy: groupMap(oneOf(POLICY_PERIODS)).default({}),
     aws: awsSchema.default({ region: "ap-southeast-1", secretPrefix: "buywhere/" }),
@@ -255,6 +253,48 @@ const schema = obj({
 });
 
 type Parsed = z.output<typeof schema>;
+
+/** The environment variable through which the CLI hands the program one run's request. */
+export const REQUEST_ENV = "ROTATION_REQUEST";
+
+const requestSchema = obj({
+    /** New stamps per group. Strict: a stamp older than the group's last one is an error. */
+    stamps: groupMap(stamp).default({}),
+    rollback: groupMap(stamp).default({}),
+    hold: schema.shape.hold,
+    restartStamps: closedMap(RESTART_SCOPES, "scope", stamp).default({}),
+    /** How to name the request's stamps in error messages (e.g. the CLI's `--stamp`). */
+    label: z.string().default(REQUEST_ENV),
+});
+
+/**
+ * One run's request on top of the stack file: what the CLI asks for (`rotate`, `rollback`, `restart`). Unlike
+ * the stack file's stamps, which are a floor, requested stamps are strict.
+ */
+export type RotationRequest = z.output<typeof requestSchema>;
+
+/** The empty request: a run that only applies the stack file. */
+export const NO_REQUEST: RotationRequest = { stamps: {}, rollback: {}, hold: {}, restartStamps: {}, label: REQUEST_ENV };
+
+/** Parses the request JSON the CLI passes in {@link REQUEST_ENV}; absent means {@link NO_REQUEST}. */
+export function parseRequest(json: string | undefined): RotationRequest {
+    if (json === undefined || json.trim() === "") {
+        return NO_REQUEST;
+    }
+    let value: unknown;
+    try {
+        value = JSON.parse(json);
+    } catch {
+        throw new RotationInputError(REQUEST_ENV, `environment variable \`${REQUEST_ENV}\` is not valid JSON`);
+    }
+    const result = requestSchema.safeParse(value);
+    if (!result.success) {
+        const issue = result.error.issues[0];
+        const key = `${REQUEST_ENV}.${formatPath(issue.path)}`.replace(/\.$/, "");
+        throw new RotationInputError(key, `\`${key}\` ${issue.message}`);
+    }
+    return result.data;
+}
 
 /** The validated settings of one stack, with environment overrides applied. */
 export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {

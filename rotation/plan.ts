@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { Endpoint, GENERATION, GROUPS, Group, SECRETS, SLOTS, SecretSpec, Slot, ValueSource, otherSlot } from "./catalog";
-import { NAMESPACE, PROVIDERS, Provider, Settings } from "./config";
+import { NAMESPACE, NO_REQUEST, PROVIDERS, Provider, RESTART_SCOPES, RestartScope, RotationRequest, Settings } from "./config";
 import { RotationInputError } from "./errors";
 import { GroupChange, GroupState, publishedSlot, slotKeeper, transitionGroup } from "./slots";
 import { compareStamps, laterStamp, parseStamp } from "./stamp";
@@ -28,6 +28,8 @@ export interface RotationState {
     /** Restart trigger of every consumer, by consumer id. */
     readonly consumers: Readonly<Record<string, string>>;
     readonly health: string;
+    /** The latest restart stamp of each scope ever applied (restart stamps, like rotation stamps, never go back). */
+    readonly restarts: Readonly<Partial<Record<RestartScope, string>>>;
 }
 
 export interface GroupPlan {
@@ -87,17 +89,28 @@ export interface RotationPlan {
 /**
  * Plans one run.
  *
+ * The stack file's stamps are a floor: a group rotates when they are later than its last stamp, and a stale stack
+ * file (older than what a CLI run since deployed) changes nothing. A request's stamps are strict: older than the
+ * group's last stamp is an error.
+ *
  * @param settings validated settings of the stack
  * @param last     the state the last successful run left (undefined on first deployment)
  * @param now      the clock; a stamp may not label a period that has not started
+ * @param request  what this run asks for on top of the stack file (the CLI's rotate/rollback/restart)
  * @throws RotationInputError for a backwards, future or otherwise impossible stamp
  */
-export function planRotation(settings: Settings, last: RotationState | undefined, now: Date): RotationPlan {
+export function planRotation(
+    settings: Settings,
+    last: RotationState | undefined,
+    now: Date,
+    request: RotationRequest = NO_REQUEST,
+): RotationPlan {
     const warnings: string[] = [];
     const groups = {} as Record<Group, GroupPlan>;
     for (const group of GROUPS) {
-        groups[group] = planGroup(settings, group, last?.groups[group], now, warnings);
+        groups[group] = planGroup(settings, request, group, last?.groups[group], now, warnings);
     }
+    const restartStamps = planRestarts(settings, request, last, now);
 
     const secrets = SECRETS.map((spec): SecretPlan => {
         const next = groups[spec.group].next;
@@ -116,7 +129,7 @@ export function planRotation(settings: Settings, last: RotationState | undefined
 
     const consumers = consumerSpecs(settings).map((c): ConsumerPlan => {
         const consumed = SECRETS.filter((s) => c.consumes.includes(s.group)).map((s) => byName.get(s.name)!);
-        const bumps = restartBumps(settings, c.provider, c.consumes);
+        const bumps = restartBumps(restartStamps, c.provider, c.consumes);
         const trigger = digest({ secrets: consumed.map((s) => [s.spec.name, s.version[c.provider]]), restart: bumps });
         const restarts = last?.consumers[c.id] !== trigger;
         const changed = consumed.filter((s) => s.changed[c.provider]).map((s) => `${s.spec.name} changed`);
@@ -145,34 +158,48 @@ export function planRotation(settings: Settings, last: RotationState | undefined
         secrets: perProvider((p) => Object.fromEntries(secrets.map((s) => [s.spec.name, s.version[p]]))),
         consumers: Object.fromEntries(consumers.map((c) => [c.id, c.trigger])),
         health: healthTrigger,
+        restarts: restartStamps,
     };
     return { groups, secrets, consumers, health, k8sNamespacesChanged, nextState, warnings };
 }
 
-function planGroup(settings: Settings, group: Group, last: GroupState | undefined, now: Date, warnings: string[]): GroupPlan {
+function planGroup(
+    settings: Settings,
+    request: RotationRequest,
+    group: Group,
+    last: GroupState | undefined,
+    now: Date,
+    warnings: string[],
+): GroupPlan {
     const override = settings.groupStamps[group];
-    const stamp = laterStamp(settings.stamp, override);
-    const stampKey = stamp === settings.stamp ? `${NAMESPACE}:stamp` : `${NAMESPACE}:groupStamps.${group}`;
-    const start = parseStamp(stamp, stampKey).start;
-    if (start.getTime() > now.getTime()) {
-        throw new RotationInputError(
-            stampKey,
-            `\`${stampKey}\` ${stamp} labels a period that starts in the future (now ${now.toISOString()}); use the current or an earlier period`,
-        );
-    }
+    let stamp = laterStamp(settings.stamp, override);
+    let stampKey = stamp === settings.stamp ? `${NAMESPACE}:stamp` : `${NAMESPACE}:groupStamps.${group}`;
     if (override !== undefined && compareStamps(override, settings.stamp) < 0) {
         warnings.push(`\`${NAMESPACE}:groupStamps.${group}\` ${override} is older than \`${NAMESPACE}:stamp\` and has no effect`);
     }
+    const requested = request.stamps[group];
+    if (requested !== undefined) {
+        // Strict: checked against the last stamp by the transition below, whatever the stack file says.
+        stamp = requested;
+        stampKey = request.label;
+    } else if (last !== undefined && compareStamps(stamp, last.stamp) < 0) {
+        warnings.push(
+            `\`${stampKey}\` ${stamp} is older than ${group}'s last stamp ${last.stamp} (a later rotation was requested ` +
+                `since); nothing to rotate`,
+        );
+        stamp = last.stamp;
+    }
+    notInFuture(stamp, stampKey, now);
     const transition = transitionGroup(
         group,
         last,
         {
             stamp,
             stampKey,
-            rollback: settings.rollback[group],
-            rollbackKey: `${NAMESPACE}:rollback.${group}`,
-            hold: settings.hold[group],
-            holdKey: `${NAMESPACE}:hold.${group}`,
+            rollback: request.rollback[group] ?? settings.rollback[group],
+            rollbackKey: request.rollback[group] !== undefined ? request.label : `${NAMESPACE}:rollback.${group}`,
+            hold: request.hold[group] ?? settings.hold[group],
+            holdKey: request.hold[group] !== undefined ? request.label : `${NAMESPACE}:hold.${group}`,
         },
         now,
     );
@@ -181,6 +208,48 @@ function planGroup(settings: Settings, group: Group, last: GroupState | undefine
         { stamp: string }
     >;
     return { group, last, ...transition, keepers };
+}
+
+function notInFuture(stamp: string, key: string, now: Date): void {
+    if (parseStamp(stamp, key).start.getTime() > now.getTime()) {
+        throw new RotationInputError(
+            key,
+            `\`${key}\` ${stamp} labels a period that starts in the future (now ${now.toISOString()}); use the current or an earlier period`,
+        );
+    }
+}
+
+/** The restart stamp of each scope: the latest of the stack file's, the request's and the last applied one. */
+function planRestarts(
+    settings: Settings,
+    request: RotationRequest,
+    last: RotationState | undefined,
+    now: Date,
+): Partial<Record<RestartScope, string>> {
+    const out: Partial<Record<RestartScope, string>> = {};
+    for (const scope of RESTART_SCOPES) {
+        const requested = request.restartStamps[scope];
+        const previous = last?.restarts[scope];
+        if (requested !== undefined) {
+            notInFuture(requested, request.label, now);
+            if (previous !== undefined && compareStamps(requested, previous) <= 0) {
+                throw new RotationInputError(
+                    request.label,
+                    `\`${request.label}\` restart stamp ${requested} for ${scope} is not later than the last one, ${previous}`,
+                );
+            }
+        }
+        const configured = settings.restartStamps[scope];
+        if (configured !== undefined) {
+            notInFuture(configured, `${NAMESPACE}:restartStamps.${scope}`, now);
+        }
+        let stamp = previous;
+        for (const candidate of [configured, requested]) {
+            if (candidate !== undefined) stamp = stamp === undefined ? candidate : laterStamp(stamp, candidate);
+        }
+        if (stamp !== undefined) out[scope] = stamp;
+    }
+    return out;
 }
 
 /**
@@ -243,13 +312,13 @@ function consumerSpecs(settings: Settings): ConsumerSpec[] {
     return [...ecs, ...k8s];
 }
 
-/** The restart stamps that apply to a consumer: the global one, its provider's, and those of groups it consumes. */
-function restartBumps(settings: Settings, provider: Provider, consumes: readonly Group[]): [string, string | undefined][] {
-    return [
-        [`${NAMESPACE}:restartStamp`, settings.restartStamp],
-        [`${NAMESPACE}:restartStamps.${provider}`, settings.restartStamps[provider]],
-        ...consumes.map((g): [string, string | undefined] => [`${NAMESPACE}:restartStamps.${g}`, settings.restartStamps[g]]),
-    ];
+/** The restart stamps that apply to a consumer: everything's, its provider's, and those of groups it consumes. */
+function restartBumps(
+    stamps: Partial<Record<RestartScope, string>>,
+    provider: Provider,
+    consumes: readonly Group[],
+): [RestartScope, string | undefined][] {
+    return (["all", provider, ...consumes] as RestartScope[]).map((scope) => [scope, stamps[scope]]);
 }
 
 /** A short, stable digest of non-secret facts. */

@@ -14,7 +14,7 @@ import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
 import { postgresUrl, redisUrl } from "./compose";
-import { EnvOverrides, PROVIDERS, Provider, Settings, parseSettings } from "./config";
+import { EnvOverrides, PROVIDERS, Provider, REQUEST_ENV, RESTART_SCOPES, Settings, parseRequest, parseSettings } from "./config";
 import { RotationInputError } from "./errors";
 import { PerProvider, RotationPlan, RotationState, STATE_SCHEMA, SecretPlan, planRotation } from "./plan";
 
@@ -23,7 +23,8 @@ export const STATE_OUTPUT = "rotationState";
 
 /** What the composition root hands the program: the environment and the clock. */
 export interface ProgramContext {
-    readonly env: EnvOverrides;
+    /** Overrides of the stack file (AWS_REGION, ECS_CLUSTER, K8S_CONTEXT) and the CLI's request (ROTATION_REQUEST). */
+    readonly env: EnvOverrides & { readonly [REQUEST_ENV]?: string };
     readonly now: Date;
 }
 
@@ -54,7 +55,8 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     let plan: RotationPlan;
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env);
-        plan = planRotation(settings, await readLastState(), ctx.now);
+        const request = parseRequest(ctx.env[REQUEST_ENV]);
+        plan = planRotation(settings, await readLastState(), ctx.now, request);
     } catch (err) {
         if (err instanceof RotationInputError) {
             throw new pulumi.RunError(err.message);
@@ -91,6 +93,7 @@ const stateSchema = z.object({
     secrets: z.object({ aws: z.record(z.string(), z.string()), k8s: z.record(z.string(), z.string()) }),
     consumers: z.record(z.string(), z.string()),
     health: z.string(),
+    restarts: z.partialRecord(z.enum(RESTART_SCOPES), z.string()),
 });
 
 /**

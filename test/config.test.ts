@@ -76,7 +76,7 @@ describe("config", () => {
         ["an unknown group", { "rotation:groupStamps": { databse: "2026-11" } }, "rotation:groupStamps", /has unknown group `databse`; allowed: `database`, `redis`, `jwt`, `api-key`, `r2`, `typesense`$/],
         ["a bad group stamp", { "rotation:groupStamps": { jwt: "2026-11-31" } }, "rotation:groupStamps.jwt", /"2026-11-31" is not a real date/],
         ["an unknown policy", { "rotation:policy": { database: "yearly" } }, "rotation:policy.database", /must be one of `daily`, `weekly`, `monthly`, `quarterly` \(got "yearly"\)$/],
-        ["an unknown restart scope", { "rotation:restartStamps": { gcp: "2026-11" } }, "rotation:restartStamps", /unknown provider or group `gcp`; allowed: `aws`, `k8s`, `database`/],
+        ["an unknown restart scope", { "rotation:restartStamps": { gcp: "2026-11" } }, "rotation:restartStamps", /unknown scope `gcp`; allowed: `all`, `aws`, `k8s`, `database`/],
         ["a port of the wrong type", { "rotation:database": { ...db, port: "5432x" } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
         ["a port out of range", { "rotation:database": { ...db, port: 70000 } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
         ["a missing required key", { "rotation:database": { ...db, host: undefined } }, "rotation:database.host", /^`rotation:database.host` is required$/],

@@ -76,7 +76,7 @@ describe("no secret leaves the secret channels", () => {
         const { error } = await runProgramExpectingFailure({
             stack: "staging",
             lastState: initial.outputs.rotationState,
-            config: { "rotation:groupStamps": { database: "2026-11-24T1030Z" } },
+            env: { ROTATION_REQUEST: JSON.stringify({ stamps: { database: "2026-11-24T1030Z" }, label: "--stamp" }) },
         });
         expect(error.message).toMatch(/stamps never go backwards/);
         expect(hits(`${error.message}\n${error.stack}`, forms(secretValues(initial)))).toEqual([]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GROUPS } from "../rotation/catalog";
 import { postgresUrl, redisUrl } from "../rotation/compose";
-import { parseSettings } from "../rotation/config";
+import { NO_REQUEST, RotationRequest, parseSettings } from "../rotation/config";
 import { RotationPlan, planRotation } from "../rotation/plan";
 import { stackConfig } from "./support/pulumiProgram";
 
@@ -95,7 +95,7 @@ describe("rotation plan", () => {
 
         const byGroup = secondRun({ "rotation:restartStamps": { jwt: "2026-11-25T1100Z" } }).second;
         expect(restarting(byGroup)).toEqual(["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]);
-        const all = secondRun({ "rotation:restartStamp": "2026-11-25T1100Z" }).second;
+        const all = secondRun({ "rotation:restartStamps": { all: "2026-11-25T1100Z" } }).second;
         expect(restarting(all)).toEqual(ALL_CONSUMERS);
     });
 
@@ -134,12 +134,48 @@ describe("rotation plan", () => {
         expect(() => planRotation(settingsWith(override), undefined, NOW)).toThrow(expect.objectContaining({ key }));
     });
 
-    it("refuses a stamp older than the group's last one, naming the key", () => {
+    const request = (r: Partial<RotationRequest>): RotationRequest => ({ ...NO_REQUEST, label: "--stamp", ...r });
+
+    it("refuses a requested stamp older than the group's last one, naming the option", () => {
         const { first } = secondRun({});
-        const later = planRotation(settingsWith({ "rotation:groupStamps": { database: "2026-11-25T1030Z" } }), first.nextState, NOW);
-        expect(() => planRotation(settingsWith({ "rotation:groupStamps": { database: "2026-11-24T1030Z" } }), later.nextState, NOW)).toThrow(
-            "`rotation:groupStamps.database` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z",
+        const later = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { database: "2026-11-25T1030Z" } }));
+        expect(later.groups.database.change).toBe("rotate");
+        expect(() => planRotation(settingsWith(), later.nextState, NOW, request({ stamps: { database: "2026-11-24T1030Z" } }))).toThrow(
+            "`--stamp` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards",
         );
+    });
+
+    it("treats the stack file's stamps as a floor: a stale stack file changes nothing and says why", () => {
+        const { first } = secondRun({});
+        const requested = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { jwt: "2026-11-25T1030Z" } }));
+        // A raw `pulumi up` from a checkout whose stack file still says 2026-11:
+        const stale = planRotation(settingsWith(), requested.nextState, NOW);
+        expect(GROUPS.map((g) => stale.groups[g].change)).toEqual(Array(6).fill("none"));
+        expect(changedSecrets(stale)).toEqual([]);
+        expect(restarting(stale)).toEqual([]);
+        expect(stale.warnings).toEqual([
+            "`rotation:stamp` 2026-11 is older than jwt's last stamp 2026-11-25T1030Z (a later rotation was requested since); nothing to rotate",
+        ]);
+        // ...and moving the stack file's stamp past it rotates jwt again.
+        const monthly = planRotation(settingsWith({ "rotation:stamp": "2026-12" }), requested.nextState, new Date("2026-12-01T00:00:00Z"));
+        expect(monthly.groups.jwt.change).toBe("rotate");
+    });
+
+    it("a requested rollback and hold apply without touching the stack file; requested restarts must move forward", () => {
+        const { first } = secondRun({});
+        const rotated = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { redis: "2026-11-25T1030Z" }, hold: { redis: ["k8s"] } }));
+        expect(rotated.groups.redis.next.held).toEqual({ k8s: "a" });
+        expect(changedSecrets(rotated, "aws")).toEqual(["REDIS_URL"]);
+        expect(changedSecrets(rotated, "k8s")).toEqual([]);
+        const restarted = planRotation(settingsWith(), rotated.nextState, NOW, request({ restartStamps: { aws: "2026-11-25T1100Z" } }));
+        // No hold in this run: Kubernetes catches up, and AWS consumers restart.
+        expect(restarted.groups.redis.change).toBe("catch-up");
+        expect(restarting(restarted)).toEqual(ALL_CONSUMERS.filter((c) => c !== "k8s:staging/buywhere-search-indexer"));
+        expect(() => planRotation(settingsWith(), restarted.nextState, NOW, request({ restartStamps: { aws: "2026-11-25T1100Z" } }))).toThrow(
+            "`--stamp` restart stamp 2026-11-25T1100Z for aws is not later than the last one, 2026-11-25T1100Z",
+        );
+        // A restart stamp once applied stays applied: the next plain run restarts nothing.
+        expect(restarting(planRotation(settingsWith(), restarted.nextState, NOW))).toEqual([]);
     });
 
     it("ties each URL to the active slot's role, URL-encoded", () => {

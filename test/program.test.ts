@@ -346,10 +346,20 @@ describe("program options and refusals", () => {
         expect(registrations).toEqual([]);
     });
 
-    it("refuses a stamp older than the one last deployed", async () => {
-        const initial = await runProgram({ stack: "staging", config: { "rotation:groupStamps": { redis: "2026-11-25T1030Z" } } });
-        await expect(
-            runProgram({ stack: "staging", lastState: initial.outputs.rotationState, config: { "rotation:groupStamps": { redis: "2026-11-20T1030Z" } } }),
-        ).rejects.toThrow("`rotation:groupStamps.redis` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards");
+    it("takes a request from ROTATION_REQUEST and refuses a requested stamp older than the one last deployed", async () => {
+        const request = (r: object) => ({ ROTATION_REQUEST: JSON.stringify({ label: "--stamp", ...r }) });
+        const initial = await runProgram({ stack: "staging", env: request({ stamps: { redis: "2026-11-25T1030Z" } }) });
+        expect(initial.outputs.rotationState.groups.redis.stamp).toBe("2026-11-25T1030Z");
+        const { error, registrations } = await runProgramExpectingFailure({
+            stack: "staging",
+            lastState: initial.outputs.rotationState,
+            env: request({ stamps: { redis: "2026-11-20T1030Z" } }),
+        });
+        expect(error.message).toBe(
+            "`--stamp` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or `rotation:rollback` to undo a rotation)",
+        );
+        expect(registrations).toEqual([]);
+        const bad = await runProgramExpectingFailure({ stack: "staging", env: { ROTATION_REQUEST: '{"stamps":{"dbase":"2026-11"}}' } });
+        expect(bad.error.message).toBe("`ROTATION_REQUEST.stamps` has unknown group `dbase`; allowed: `database`, `redis`, `jwt`, `api-key`, `r2`, `typesense`");
     });
 });

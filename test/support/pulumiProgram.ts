@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import type { EnvOverrides } from "../../rotation/config";
+import type { ProgramContext } from "../../rotation/program";
 import type { ProgramOutputs } from "../../rotation/program";
 
 export const ROOT = join(__dirname, "..", "..");
@@ -43,7 +43,7 @@ export interface RunOptions {
     readonly config?: Readonly<Record<string, unknown>>;
     /** The `rotationState` output of the previous run, as the StackReference to self returns it. */
     readonly lastState?: unknown;
-    readonly env?: EnvOverrides;
+    readonly env?: ProgramContext["env"];
     readonly now?: Date;
     readonly preview?: boolean;
 }
