@@ -17,8 +17,16 @@ export const NAMESPACE = "rotation";
 export const PROVIDERS = ["aws", "k8s"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-/** A consumer restarts when any of these is bumped: everything, one provider's consumers, or one group's consumers. */
-export const RESTART_SCOPES = ["all", ...PROVIDERS, ...GROUPS] as const;
+/**
+ * A consumer restarts when any of these is bumped: `all` consumers, one provider's (`aws`, `k8s`), one group's
+ * consumers (`database`), or one group's consumers on one provider (`aws/database`).
+ */
+export const RESTART_SCOPES = [
+    "all",
+    ...PROVIDERS,
+    ...GROUPS,
+    ...PROVIDERS.flatMap((p) => GROUPS.map((g) => `${p}/${g}` as const)),
+] as const;
 export type RestartScope = (typeof RESTART_SCOPES)[number];
 
 /**

@@ -318,7 +318,8 @@ function restartBumps(
     provider: Provider,
     consumes: readonly Group[],
 ): [RestartScope, string | undefined][] {
-    return (["all", provider, ...consumes] as RestartScope[]).map((scope) => [scope, stamps[scope]]);
+    const scopes: RestartScope[] = ["all", provider, ...consumes, ...consumes.map((g) => `${provider}/${g}` as const)];
+    return scopes.map((scope) => [scope, stamps[scope]]);
 }
 
 /** A short, stable digest of non-secret facts. */

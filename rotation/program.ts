@@ -7,19 +7,16 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
-import { GROUPS, Group, SLOTS, Slot, ValueSource, otherSlot } from "./catalog";
+import { GROUPS, Group, Slot, ValueSource, otherSlot } from "./catalog";
 import { AwsSecretSink } from "./components/awsSecretSink";
 import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
 import { postgresUrl, redisUrl } from "./compose";
-import { EnvOverrides, PROVIDERS, Provider, REQUEST_ENV, RESTART_SCOPES, Settings, parseRequest, parseSettings } from "./config";
+import { EnvOverrides, Provider, REQUEST_ENV, Settings, parseRequest, parseSettings } from "./config";
 import { RotationInputError } from "./errors";
-import { PerProvider, RotationPlan, RotationState, STATE_SCHEMA, SecretPlan, planRotation } from "./plan";
-
-/** The stack output the program reads back on its next run. */
-export const STATE_OUTPUT = "rotationState";
+import { PerProvider, RotationPlan, RotationState, SecretPlan, planRotation } from "./plan";
+import { STATE_OUTPUT, parseState } from "./state";
 
 /** What the composition root hands the program: the environment and the clock. */
 export interface ProgramContext {
@@ -76,39 +73,6 @@ async function readLastState(): Promise<RotationState | undefined> {
     const ref = new pulumi.StackReference("rotation-last-state", { name: self });
     const value: unknown = await ref.getOutputValue(STATE_OUTPUT);
     return value === undefined ? undefined : parseState(value);
-}
-
-const slotStamp = z.string().nullable();
-const groupStateSchema = z.object({
-    stamp: z.string(),
-    active: z.enum(SLOTS),
-    slots: z.object({ a: slotStamp, b: slotStamp }),
-    rolledBack: z.boolean(),
-    held: z.partialRecord(z.enum(PROVIDERS), z.enum(SLOTS)),
-    changedAt: z.string(),
-});
-const stateSchema = z.object({
-    schema: z.literal(STATE_SCHEMA),
-    groups: z.object(Object.fromEntries(GROUPS.map((g) => [g, groupStateSchema])) as Record<Group, typeof groupStateSchema>),
-    secrets: z.object({ aws: z.record(z.string(), z.string()), k8s: z.record(z.string(), z.string()) }),
-    consumers: z.record(z.string(), z.string()),
-    health: z.string(),
-    restarts: z.partialRecord(z.enum(RESTART_SCOPES), z.string()),
-});
-
-/**
- * Validates the state read back from the last run. A state that cannot be read is an error, never "first
- * deployment": guessing would regenerate a slot that consumers still hold.
- */
-export function parseState(value: unknown): RotationState {
-    const result = stateSchema.safeParse(value);
-    if (!result.success) {
-        throw new RotationInputError(
-            STATE_OUTPUT,
-            `the stack output \`${STATE_OUTPUT}\` left by the last run is not a schema ${STATE_SCHEMA} rotation state; refusing to guess which slots are in use`,
-        );
-    }
-    return result.data as RotationState;
 }
 
 /** Turns a plan into resources. Decides nothing the plan has not decided. */

@@ -1,0 +1,64 @@
+/**
+ * Stack files: which stacks exist (a `Pulumi.<stack>.yaml` beside `Pulumi.yaml`) and their validated settings,
+ * read offline with no credentials and no Pulumi CLI.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { EnvOverrides, Settings, parseSettings } from "../rotation/config";
+import { RotationInputError } from "../rotation/errors";
+import { CliError, EXIT } from "./errors";
+
+/** The project directory (where Pulumi.yaml is). */
+export const PROJECT_DIR = join(__dirname, "..");
+
+/** Stack names that have a stack file, sorted. */
+export function knownStacks(dir = PROJECT_DIR): string[] {
+    return readdirSync(dir)
+        .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+/** Checks `--stack`: required, and one of the stack files. */
+export function requireStack(stack: string | undefined, dir = PROJECT_DIR): string {
+    const stacks = knownStacks(dir);
+    if (stack === undefined || stack === "") {
+        throw new CliError(EXIT.usage, `--stack is required: one of ${stacks.join(", ")}`);
+    }
+    if (!stacks.includes(stack)) {
+        throw new CliError(EXIT.stackNotFound, `unknown stack ${JSON.stringify(stack)}: no Pulumi.${stack}.yaml (stacks: ${stacks.join(", ")})`);
+    }
+    return stack;
+}
+
+/** The raw `config:` map of a stack file. */
+export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string, unknown> {
+    const file = join(dir, `Pulumi.${stack}.yaml`);
+    if (!existsSync(file)) {
+        throw new CliError(EXIT.stackNotFound, `unknown stack ${JSON.stringify(stack)}: no Pulumi.${stack}.yaml`);
+    }
+    let doc: unknown;
+    try {
+        doc = parse(readFileSync(file, "utf8"));
+    } catch (err) {
+        throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+    }
+    const config = (doc as { config?: unknown } | null)?.config;
+    if (config === undefined || config === null || typeof config !== "object") {
+        throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml has no \`config:\` mapping`);
+    }
+    return config as Record<string, unknown>;
+}
+
+/** The validated settings of a stack, with environment overrides applied. Bad config is a usage error (exit 2). */
+export function loadSettings(stack: string, env: EnvOverrides, dir = PROJECT_DIR): Settings {
+    try {
+        return parseSettings(readStackConfig(stack, dir), env);
+    } catch (err) {
+        if (err instanceof RotationInputError) {
+            throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml: ${err.message}`);
+        }
+        throw err;
+    }
+}
