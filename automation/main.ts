@@ -5,7 +5,9 @@
 import yargs from "yargs";
 import { CliContext, CliIo, GlobalArgs } from "./context";
 import { CliError, EXIT, ExitCode } from "./errors";
+import { changeCommands } from "./commands/change";
 import { planCommand } from "./commands/plan";
+import { historyCommand, statusCommand } from "./commands/status";
 
 const HELP_EPILOGUE = `Exit codes: 0 ok, 1 failed, 2 usage or config error (nothing changed), 3 stack not found,
 4 another update in progress (retry later), 5 status: something overdue, missing, drifted or held back.
@@ -21,6 +23,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON document", global: true })
         .option("verbose", { type: "boolean", default: false, describe: "print stack traces with errors", global: true })
         .option("yes", { type: "boolean", default: false, describe: "confirm a live run against production (CI=true also confirms)", global: true })
+        .command(changeCommands(ctx))
+        .command(statusCommand(ctx))
+        .command(historyCommand(ctx))
         .command(planCommand(ctx))
         .demandCommand(1, "a command is required")
         .strict()

@@ -179,7 +179,13 @@ function planGroup(
     }
     const requested = request.stamps[group];
     if (requested !== undefined) {
-        // Strict: checked against the last stamp by the transition below, whatever the stack file says.
+        // Strict: not older than the stack file's stamp here, nor than the last stamp in the transition below.
+        if (compareStamps(requested, stamp) < 0) {
+            throw new RotationInputError(
+                request.label,
+                `\`${request.label}\` ${requested} is earlier than ${group}'s stamp ${stamp} in the stack file (\`${stampKey}\`); stamps never go backwards`,
+            );
+        }
         stamp = requested;
         stampKey = request.label;
     } else if (last !== undefined && compareStamps(stamp, last.stamp) < 0) {

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import type { PlanArgs } from "../actions/plan";
 import { CliContext, GlobalArgs } from "../context";
 import { COMMANDS, PROVIDER_CHOICES } from "../request";
-import { serviceOptions } from "./shared";
+import { serviceOption, stampOption } from "./shared";
 
 /** `plan <command>`: the steps a command would take, offline. */
 export function planCommand(ctx: CliContext): CommandModule<GlobalArgs, PlanArgs> {
@@ -10,7 +10,7 @@ export function planCommand(ctx: CliContext): CommandModule<GlobalArgs, PlanArgs
         command: "plan <command>",
         describe: "Show the ordered steps a command would take, offline from the stack file (no credentials, nothing touched)",
         builder: (y: Argv<GlobalArgs>) =>
-            serviceOptions(y)
+            stampOption(serviceOption(y))
                 .positional("command", { choices: COMMANDS, demandOption: true, describe: "the command to plan" })
                 .option("provider", { choices: PROVIDER_CHOICES, default: "all" as const, describe: "limit to one provider's stores and consumers" })
                 .option("state", { type: "string", describe: "JSON of `pulumi stack output rotationState`, for exact slots" })

@@ -1,0 +1,148 @@
+/**
+ * `rotate`, `rotate-all`, `restart`, `rollback`: build the request, check it against the stack's last state with
+ * the pure planner (bad input exits 2 before the engine runs), then preview (`--dry-run`, or production without
+ * `--yes`) or update through the engine. Every run leaves one audit record.
+ */
+import { GROUPS } from "../../rotation/catalog";
+import { RotationInputError } from "../../rotation/errors";
+import { RotationPlan, RotationState, planRotation } from "../../rotation/plan";
+import { parseState } from "../../rotation/state";
+import { Step, describeSteps } from "../../rotation/steps";
+import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
+import { CliContext, GlobalArgs, progress, result } from "../context";
+import { ChangeCounts, EngineError, engineFailure, loadEngine } from "../engine";
+import { CliError, EXIT } from "../errors";
+import { stepList } from "../render";
+import { ChangeCommand, ProviderChoice, buildRequest } from "../request";
+import { loadSettings, requireStack } from "../stacks";
+
+export interface ChangeArgs extends GlobalArgs {
+    readonly service: readonly string[];
+    readonly provider: ProviderChoice;
+    readonly stamp?: string;
+    readonly dryRun: boolean;
+}
+
+/** Stacks whose live runs need `--yes` (or CI=true). */
+const GUARDED_STACKS = ["production"];
+
+export async function runChange(ctx: CliContext, command: ChangeCommand, args: ChangeArgs): Promise<void> {
+    const { io } = ctx;
+    const started = Date.now();
+    const stack = requireStack(args.stack);
+    const settings = loadSettings(stack, io.env);
+    const engine = loadEngine(io.env);
+    const now = io.now();
+
+    let last: RotationState | undefined;
+    try {
+        const outputs = await engine.outputs(stack);
+        last = outputs.rotationState === undefined ? undefined : parseState(outputs.rotationState);
+    } catch (err) {
+        if (err instanceof EngineError) throw engineFailure(err, stack);
+        if (err instanceof RotationInputError) throw new CliError(EXIT.failed, err.message);
+        throw err;
+    }
+
+    const request = buildRequest({ command, services: args.service, provider: args.provider, stamp: args.stamp }, settings, last, now);
+    let plan: RotationPlan;
+    try {
+        plan = planRotation(settings, last, now, request);
+    } catch (err) {
+        if (err instanceof RotationInputError) throw new CliError(EXIT.usage, err.message);
+        throw err;
+    }
+    for (const w of plan.warnings) progress(io, `warning: ${w}`);
+    const steps = describeSteps(settings, plan);
+    const title = commandLine(command, args);
+
+    const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
+    const previewOnly = args.dryRun || guarded;
+    const audit = (outcome: Outcome, changes: ChangeCounts, error?: string) =>
+        writeAudit(auditRecord(stack, title, args, plan, outcome, changes, Date.now() - started, io.env, now, error), io.env, (m) => progress(io, m));
+
+    progress(io, `${previewOnly ? "previewing" : "running"} \`${title}\` on stack ${stack}...`);
+    const runOpts = { request, onOutput: (text: string) => io.stderr.write(text), signal: io.signal };
+    let changes: ChangeCounts;
+    try {
+        changes = (previewOnly ? await engine.preview(stack, runOpts) : await engine.up(stack, runOpts)).changes;
+    } catch (err) {
+        if (!(err instanceof EngineError)) throw err;
+        const failure = engineFailure(err, stack);
+        const outcome: Outcome = err.kind === "concurrent" ? "concurrent" : err.kind === "cancelled" ? "cancelled" : "failed";
+        await audit(outcome, {}, failure.message);
+        throw failure;
+    }
+
+    const outcome: Outcome = args.dryRun ? "dry-run" : guarded ? "refused" : "succeeded";
+    const refusal = guarded && !args.dryRun ? `not applied: a live run against ${stack} needs --yes (or CI=true)` : undefined;
+    await audit(outcome, changes, refusal);
+    result(
+        io,
+        args.json,
+        () => humanReport(title, stack, outcome, steps, changes, refusal),
+        () => ({ command, stack, outcome, request, steps, changes, warnings: plan.warnings, ...(refusal ? { error: refusal } : {}) }),
+    );
+    if (refusal) progress(io, `error: ${refusal}`);
+    ctx.exitCode = refusal ? EXIT.usage : EXIT.ok;
+}
+
+function commandLine(command: ChangeCommand, args: ChangeArgs): string {
+    return [
+        command,
+        ...args.service.map((s) => `--service ${s}`),
+        args.provider !== "all" ? `--provider ${args.provider}` : "",
+        args.stamp ? `--stamp ${args.stamp}` : "",
+        args.dryRun ? "--dry-run" : "",
+    ]
+        .filter(Boolean)
+        .join(" ");
+}
+
+function humanReport(title: string, stack: string, outcome: Outcome, steps: Step[], changes: ChangeCounts, refusal?: string): string {
+    const verb = outcome === "succeeded" ? "Done" : "Would do (nothing was changed)";
+    const counts = Object.entries(changes)
+        .filter(([k, n]) => k !== "same" && n > 0)
+        .map(([k, n]) => `${n} to ${k}`)
+        .join(", ");
+    return (
+        `${verb}: \`${title}\` on stack ${stack}\n${stepList(steps)}` +
+        `Pulumi ${outcome === "succeeded" ? "changed" : "would change"}: ${counts || "nothing"}` +
+        `${changes.same ? ` (${changes.same} unchanged)` : ""}\n` +
+        (refusal ? `${refusal}\n` : "")
+    );
+}
+
+function auditRecord(
+    stack: string,
+    command: string,
+    args: ChangeArgs,
+    plan: RotationPlan,
+    outcome: Outcome,
+    changes: ChangeCounts,
+    durationMs: number,
+    env: NodeJS.ProcessEnv,
+    now: Date,
+    error?: string,
+): AuditRecord {
+    const moved = GROUPS.filter((g) => plan.groups[g].change !== "none");
+    return {
+        time: now.toISOString(),
+        actor: actor(env),
+        stack,
+        command,
+        provider: args.provider,
+        groups: moved,
+        stamps: Object.fromEntries(
+            moved.map((g) => {
+                const { last, next } = plan.groups[g];
+                return [g, { from: last?.stamp ?? null, to: next.stamp, fromSlot: last?.active ?? null, toSlot: next.active }];
+            }),
+        ),
+        restarts: plan.consumers.filter((c) => c.restarts).map((c) => c.id),
+        outcome,
+        changes,
+        durationMs,
+        ...(error ? { error } : {}),
+    };
+}

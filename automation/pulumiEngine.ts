@@ -1,0 +1,105 @@
+/**
+ * {@link RotationEngine} over the Pulumi Automation API with the local program: `selectStack` (so a typo'd stack
+ * fails instead of being created) in the project directory; the request reaches the program in its environment.
+ */
+import {
+    CommandError,
+    ConcurrentUpdateError,
+    LocalWorkspace,
+    OpMap,
+    OutputMap,
+    Stack,
+    StackNotFoundError,
+} from "@pulumi/pulumi/automation";
+import { REQUEST_ENV } from "../rotation/config";
+import { EngineError, RotationEngine, RunOptions, StackOutputs } from "./engine";
+import { PROJECT_DIR } from "./stacks";
+
+async function select(stack: string, request?: RunOptions["request"]): Promise<Stack> {
+    try {
+        return await LocalWorkspace.selectStack(
+            { stackName: stack, workDir: PROJECT_DIR },
+            { envVars: request === undefined ? {} : { [REQUEST_ENV]: JSON.stringify(request) } },
+        );
+    } catch (err) {
+        throw classify(err);
+    }
+}
+
+function classify(err: unknown): EngineError {
+    if (err instanceof EngineError) return err;
+    if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", firstLine(err.message));
+    if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", firstLine(err.message));
+    if ((err as { name?: string }).name === "AbortError") return new EngineError("cancelled", "the operation was cancelled");
+    const message = err instanceof Error ? err.message : String(err);
+    if (/ENOENT|not found.*pulumi|pulumi.*not found|Failed to find Pulumi CLI/i.test(message) && !(err instanceof CommandError)) {
+        return new EngineError("unavailable", "the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)");
+    }
+    return new EngineError("failed", lastMeaningfulLine(message));
+}
+
+function firstLine(text: string): string {
+    return text.trim().split("\n")[0];
+}
+
+/** Automation API errors carry the whole CLI output; the line that says what failed is near the end. */
+function lastMeaningfulLine(text: string): string {
+    const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !/^(stdout|stderr|code|err\?):/i.test(l));
+    const error = [...lines].reverse().find((l) => /^error:|error:/i.test(l));
+    return (error ?? lines[lines.length - 1] ?? "pulumi failed").slice(0, 500);
+}
+
+function outputsOf(map: OutputMap): StackOutputs {
+    return Object.fromEntries(Object.entries(map).filter(([, v]) => !v.secret).map(([k, v]) => [k, v.value]));
+}
+
+const counts = (ops: OpMap | undefined) => ({ ...(ops ?? {}) }) as Record<string, number>;
+
+/** Creates the Automation API engine. Requires the Pulumi CLI on PATH. */
+export function createEngine(): RotationEngine {
+    return {
+        async outputs(stack) {
+            const s = await select(stack);
+            try {
+                return outputsOf(await s.outputs());
+            } catch (err) {
+                throw classify(err);
+            }
+        },
+        async preview(stack, opts) {
+            const s = await select(stack, opts.request);
+            try {
+                const res = await s.preview({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
+                return { changes: counts(res.changeSummary) };
+            } catch (err) {
+                throw classify(err);
+            }
+        },
+        async up(stack, opts) {
+            const s = await select(stack, opts.request);
+            try {
+                const res = await s.up({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
+                return { changes: counts(res.summary.resourceChanges), outputs: outputsOf(res.outputs) };
+            } catch (err) {
+                throw classify(err);
+            }
+        },
+        async history(stack, limit) {
+            const s = await select(stack);
+            try {
+                // Never with secrets; and only the fields below leave this function (not `config`/`environment`).
+                const updates = await s.history(limit, 1, false);
+                return updates.map((u) => ({
+                    version: u.version,
+                    kind: u.kind,
+                    result: u.result,
+                    startTime: new Date(u.startTime).toISOString(),
+                    endTime: u.endTime ? new Date(u.endTime).toISOString() : undefined,
+                    changes: counts(u.resourceChanges),
+                }));
+            } catch (err) {
+                throw classify(err);
+            }
+        },
+    };
+}

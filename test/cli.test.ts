@@ -1,0 +1,296 @@
+/**
+ * The CLI end to end, as a process: arguments, help, exit codes, the stdout/stderr split, JSON shape, the
+ * production guard, the audit trail, and every bad-input case. The Automation API sits behind one narrow
+ * interface; here a STAND-IN engine (test/support/standInEngine.ts) answers for it.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { sandbox } from "./support/cli";
+
+const STAMP = /^\d{4}-\d{2}-\d{2}T\d{4}Z$/;
+
+/** A sandbox whose stacks have been deployed once at the stack files' stamps (a first deployment). */
+async function deployed(...stacks: string[]) {
+    const s = sandbox();
+    for (const stack of stacks) {
+        const r = await s.run(["rotate-all", "--stack", stack, "--stamp", "2026-11-01T0000Z", "--yes"]);
+        expect(r.code, r.stderr).toBe(0);
+    }
+    return s;
+}
+
+describe("CLI: help and plan (offline)", () => {
+    it("--help lists every command, exits 0, writes only to stdout", async () => {
+        const s = sandbox();
+        const r = await s.run(["--help"]);
+        expect(r.code).toBe(0);
+        expect(r.stderr).toBe("");
+        for (const cmd of ["rotate", "rotate-all", "restart", "rollback", "status", "history", "plan <command>"]) {
+            expect(r.stdout).toContain(`secrets-rotation ${cmd}`);
+        }
+        expect(r.stdout).toContain("Exit codes: 0 ok, 1 failed, 2 usage or config error");
+        expect(s.calls()).toEqual([]);
+    });
+
+    it("plan rotate-all prints ordered steps on stdout and touches nothing", async () => {
+        const s = sandbox();
+        const r = await s.run(["plan", "rotate-all", "--stack", "staging"]);
+        expect(r.code).toBe(0);
+        expect(r.stderr).toBe("");
+        const kinds = [...r.stdout.matchAll(/^\s+\d+\. (\w+)/gm)].map((m) => m[1]);
+        expect(kinds).toEqual([...Array(6).fill("generate"), "publish", "publish", "restart", "restart", "restart", "restart", "health"]);
+        expect(s.calls()).toEqual([]);
+        expect(s.audit()).toEqual([]);
+    });
+
+    it("plan --json is exactly one JSON document naming the request and steps", async () => {
+        const s = sandbox();
+        const r = await s.run(["plan", "rotate", "--service", "jwt", "--provider", "aws", "--stack", "production", "--json"]);
+        expect(r.code).toBe(0);
+        const doc = JSON.parse(r.stdout);
+        expect(doc).toMatchObject({ command: "rotate", stack: "production", exact: false });
+        expect(doc.request.stamps.jwt).toMatch(STAMP);
+        expect(doc.request.hold).toEqual({ jwt: ["k8s"] });
+        // Kubernetes keeps its current key; it still learns the new key as JWT_SECRET_KEY_PREVIOUS, so tokens signed
+        // by the rotated (AWS) side keep verifying on the held side.
+        expect(doc.steps.map((x: { kind: string; target: string }) => `${x.kind} ${x.target}`)).toEqual([
+            "generate jwt",
+            "publish AWS Secrets Manager (ap-southeast-1)",
+            "publish Kubernetes Secret production/buywhere-secrets",
+            "restart ECS service buywhere-api/buywhere-api",
+            "restart Deployment production/buywhere-api",
+            "health https://api.buywhere.io/health, https://api.buywhere.io/health/ready",
+        ]);
+        expect(doc.steps[2].detail).toBe("keys JWT_SECRET_KEY_PREVIOUS");
+    });
+
+    it("plan --state uses the exact last state", async () => {
+        const s = await deployed("staging");
+        await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);
+        const state = join(s.dir, "state.json");
+        writeFileSync(state, JSON.stringify(s.stackFile("staging").outputs.rotationState));
+        const r = await s.run(["plan", "rollback", "--service", "redis", "--stack", "staging", "--state", state, "--json"]);
+        expect(r.code).toBe(0);
+        const doc = JSON.parse(r.stdout);
+        expect(doc.exact).toBe(true);
+        expect(doc.steps[0]).toEqual({ kind: "generate", target: "redis", detail: "roll back to slot a (no regeneration; its credential is still valid)" });
+    });
+});
+
+describe("CLI: rotate, dry runs and the production guard", () => {
+    it("--dry-run previews exactly that change, writes no state, and leaves a dry-run audit record", async () => {
+        const s = await deployed("staging");
+        const before = JSON.stringify(s.stackFile("staging"));
+        const r = await s.run(["rotate", "--service", "database", "--dry-run", "--stack", "staging"]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^Would do \(nothing was changed\): `rotate --service database --dry-run` on stack staging/);
+        expect(r.stdout).toContain("regenerate slot b");
+        expect(r.stderr).toContain("[stand-in engine] staging: 5 secrets change"); // engine output streams to stderr
+        expect(s.calls().map((c) => c.op).slice(-2)).toEqual(["outputs", "preview"]);
+        expect(JSON.stringify(s.stackFile("staging"))).toBe(before);
+        const audit = s.audit()[1];
+        expect(audit).toMatchObject({ stack: "staging", command: "rotate --service database --dry-run", outcome: "dry-run", groups: ["database"] });
+        expect(audit.stamps.database).toMatchObject({ from: "2026-11-01T0000Z", fromSlot: "a", toSlot: "b" });
+    });
+
+    it("a live rotation on staging updates, records stamps old -> new, and a second one alternates the slot", async () => {
+        const s = await deployed("staging");
+        const first = await s.run(["rotate", "--service", "database", "--stack", "staging", "--stamp", "2026-11-20T0900Z", "--json"]);
+        expect(first.code).toBe(0);
+        const doc = JSON.parse(first.stdout);
+        expect(doc.outcome).toBe("succeeded");
+        expect(doc.request.stamps).toEqual({ database: "2026-11-20T0900Z" });
+        expect(s.calls().map((c) => c.op).slice(-2)).toEqual(["outputs", "up"]);
+        const second = await s.run(["rotate", "--service", "database", "--stack", "staging", "--stamp", "2026-11-21T0900Z"]);
+        expect(second.code).toBe(0);
+        expect(second.stdout).toContain("rotate 2026-11-20T0900Z -> 2026-11-21T0900Z: regenerate slot a (slot b stays valid");
+        const state = s.stackFile("staging").outputs.rotationState;
+        expect(state.groups.database).toMatchObject({ stamp: "2026-11-21T0900Z", active: "a", slots: { a: "2026-11-21T0900Z", b: "2026-11-20T0900Z" } });
+        expect(state.groups.jwt.stamp).toBe("2026-11-01T0000Z");
+        const audit = s.audit();
+        expect(audit.map((a) => a.outcome)).toEqual(["succeeded", "succeeded", "succeeded"]);
+        expect(audit[2].stamps.database).toEqual({ from: "2026-11-20T0900Z", to: "2026-11-21T0900Z", fromSlot: "b", toSlot: "a" });
+        expect(audit[2].restarts).toEqual(["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api", "k8s:staging/buywhere-search-indexer"]);
+        expect(audit[2].actor).toMatch(/\S/);
+    });
+
+    it("production without --yes shows the preview and stops with exit 2; --yes or CI=true runs it", async () => {
+        const s = sandbox();
+        const refused = await s.run(["rotate-all", "--stack", "production"]);
+        expect(refused.code).toBe(2);
+        expect(refused.stdout).toContain("Would do (nothing was changed)");
+        expect(refused.stderr.trim().split("\n").pop()).toBe("error: not applied: a live run against production needs --yes (or CI=true)");
+        expect(s.calls().map((c) => c.op)).toEqual(["outputs", "preview"]);
+        expect(s.audit()[0]).toMatchObject({ outcome: "refused", error: "not applied: a live run against production needs --yes (or CI=true)" });
+
+        expect((await s.run(["rotate-all", "--stack", "production", "--yes", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
+        expect((await s.run(["rotate", "--service", "jwt", "--stack", "production", "--stamp", "2026-11-21T0900Z"], { CI: "true" })).code).toBe(0);
+        expect(s.calls().filter((c) => c.op === "up")).toHaveLength(2);
+        expect(s.audit().map((a) => a.outcome)).toEqual(["refused", "succeeded", "succeeded"]);
+    });
+
+    it("rotate --provider aws holds Kubernetes; rotating again is refused until --provider k8s catches it up", async () => {
+        const s = await deployed("staging");
+        const aws = await s.run(["rotate", "--service", "redis", "--provider", "aws", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);
+        expect(aws.code).toBe(0);
+        expect(aws.stdout).toContain("k8s held on slot a");
+        expect(aws.stdout).not.toContain("Kubernetes Secret");
+        expect(aws.stdout).not.toContain("Deployment");
+        expect(s.stackFile("staging").outputs.rotationState.groups.redis.held).toEqual({ k8s: "a" });
+
+        const again = await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-21T0900Z"]);
+        expect(again.code).toBe(2);
+        expect(again.stderr).toBe(
+            "error: redis: k8s still publishes slot a from before the last rotation at 2026-11-20T0900Z; run `rotate --service redis --provider k8s` to catch it up first\n",
+        );
+        const catchUp = await s.run(["rotate", "--service", "redis", "--provider", "k8s", "--stack", "staging", "--json"]);
+        expect(catchUp.code).toBe(0);
+        const doc = JSON.parse(catchUp.stdout);
+        expect(doc.request.stamps).toEqual({});
+        expect(doc.steps.map((x: { kind: string; target: string }) => `${x.kind} ${x.target}`)).toEqual([
+            "generate redis",
+            "publish Kubernetes Secret staging/buywhere-secrets",
+            "restart Deployment staging/buywhere-api",
+            "health https://api.staging.buywhere.io/health, https://api.staging.buywhere.io/health/ready",
+        ]);
+        expect(s.stackFile("staging").outputs.rotationState.groups.redis.held).toEqual({});
+    });
+
+    it("rollback flips the slot without regenerating; restart bumps a restart stamp", async () => {
+        const s = await deployed("staging");
+        await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);
+        const back = await s.run(["rollback", "--service", "api-key", "--stack", "staging", "--json"]);
+        expect(back.code).toBe(0);
+        expect(JSON.parse(back.stdout).request.rollback).toEqual({ "api-key": "2026-11-20T0900Z" });
+        expect(s.stackFile("staging").outputs.rotationState.groups["api-key"]).toMatchObject({ active: "a", rolledBack: true });
+        const twice = await s.run(["rollback", "--service", "api-key", "--stack", "staging"]);
+        expect(twice.code).toBe(2);
+        expect(twice.stderr).toBe("error: api-key is already rolled back to slot a; rotate it to move on\n");
+        const untouched = await s.run(["rollback", "--service", "r2", "--stack", "staging"]);
+        expect(untouched.code).toBe(2);
+        expect(untouched.stderr).toBe("error: r2 cannot roll back: slot b has never been active\n");
+
+        const restart = await s.run(["restart", "--provider", "k8s", "--service", "typesense", "--stack", "staging", "--json", "--stamp", "2026-11-20T1000Z"]);
+        expect(restart.code).toBe(0);
+        const doc = JSON.parse(restart.stdout);
+        expect(doc.request.restartStamps).toEqual({ "k8s/typesense": "2026-11-20T1000Z" });
+        expect(doc.steps.filter((x: { kind: string }) => x.kind === "restart").map((x: { target: string }) => x.target)).toEqual([
+            "Deployment staging/buywhere-api",
+            "Deployment staging/buywhere-search-indexer",
+        ]);
+    });
+});
+
+describe("CLI: bad input changes nothing", () => {
+    it.each([
+        [["rotate", "--service", "databse", "--stack", "staging"], 2, 'error: unknown service "databse": choose from database, redis, jwt, api-key, r2, typesense'],
+        [["rotate", "--service", "jwt", "--provider", "gcp", "--stack", "staging"], 2, 'error: Invalid values: Argument: provider, Given: "gcp", Choices: "aws", "k8s", "all" (see --help)'],
+        [["rotate", "--service", "jwt", "--stamp", "2026-13", "--stack", "staging"], 2, 'error: --stamp "2026-13" has no such month; expected YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHHMMZ (UTC)'],
+        [["rotate", "--service", "jwt", "--stamp", "2026-10", "--stack", "staging"], 2, "error: `--stamp` 2026-10 is earlier than jwt's stamp 2026-11 in the stack file (`rotation:stamp`); stamps never go backwards"],
+        [["rotate", "--service", "jwt", "--stamp", "2031-01", "--stack", "staging"], 2, "error: `--stamp` 2031-01 labels a period that starts in the future"],
+        [["rotate", "--service", "jwt", "--service", "jwt", "--stack", "staging"], 2, "error: --service jwt is given twice"],
+        [["rotate", "--stack", "staging"], 2, "error: rotate needs --service <group> (one or more); use rotate-all for every group"],
+        [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: production, staging)'],
+        [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
+        [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: Unknown argument: force (see --help)"],
+        [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: Unknown argument: service (see --help)"],
+        [["rollback", "--service", "jwt", "--stack", "staging"], 2, "error: nothing to roll back: the stack has never been deployed"],
+        [["launch"], 2, "error: Unknown argument: launch (see --help)"],
+        [[], 2, "error: a command is required (see --help)"],
+    ])("%j exits %i with one line", async (args, code, message) => {
+        const s = sandbox();
+        const r = await s.run(args as string[]);
+        expect(r.code).toBe(code);
+        expect(r.stdout).toBe("");
+        expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+        expect(r.stderr.startsWith(message)).toBe(true);
+        expect(s.calls().filter((c) => c.op === "up" || c.op === "preview")).toEqual([]);
+        expect(s.audit()).toEqual([]);
+        expect(s.stackFile("staging")).toBeUndefined();
+    });
+
+    it("a stamp older than the last rotation is refused after a deployment, with nothing run", async () => {
+        const s = await deployed("staging");
+        const r = await s.run(["rotate", "--service", "jwt", "--stamp", "2026-11-01T0000Z", "--stack", "staging"]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toBe("error: --stamp 2026-11-01T0000Z is not later than jwt's last stamp 2026-11-01T0000Z; stamps never go backwards\n");
+        expect(s.calls().filter((c) => c.op === "up")).toHaveLength(1);
+        expect(s.audit()).toHaveLength(1);
+    });
+
+    it("a bad environment override is a usage error naming the variable", async () => {
+        const s = sandbox();
+        const r = await s.run(["plan", "rotate-all", "--stack", "staging"], { AWS_REGION: "mars" });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toBe('error: Pulumi.staging.yaml: environment variable `AWS_REGION` "mars" is not an AWS region\n');
+    });
+
+    it("a stack missing from the backend exits 3; another update in progress exits 4 and is audited", async () => {
+        const s = sandbox();
+        const missing = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_STACKS: "production" });
+        expect(missing.code).toBe(3);
+        expect(missing.stderr).toMatch(/^error: stack staging does not exist in the Pulumi backend/);
+
+        const busy = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "concurrent" });
+        expect(busy.code).toBe(4);
+        expect(busy.stderr.trim().split("\n").pop()).toBe(
+            "error: another update of stack staging is in progress; nothing was changed, retry when it has finished",
+        );
+        expect(s.audit().map((a) => a.outcome)).toEqual(["concurrent"]);
+    });
+
+    it("a failed update exits 1 and is audited as failed", async () => {
+        const s = sandbox();
+        const r = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "up" });
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim().split("\n").pop()).toBe("error: error: up failed in the stand-in engine");
+        expect(s.audit()).toMatchObject([{ outcome: "failed", error: "error: up failed in the stand-in engine" }]);
+        expect(s.stackFile("staging")).toBeUndefined();
+    });
+
+    it("Ctrl-C cancels a running update through the abort signal: non-zero exit, audited as cancelled", async () => {
+        const s = sandbox();
+        let pid = 0;
+        const running = s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_SLEEP_MS: "20000" }, { onSpawn: (p) => (pid = p) });
+        // Wait until the engine has been asked to run, then interrupt.
+        for (let i = 0; i < 200 && !s.calls().some((c) => c.op === "up"); i++) await new Promise((r) => setTimeout(r, 50));
+        process.kill(pid, "SIGINT");
+        const r = await running;
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain("interrupt: cancelling");
+        expect(r.stderr.trim().split("\n").pop()).toBe("error: cancelled: the operation was cancelled");
+        expect(s.audit().map((a) => a.outcome)).toEqual(["cancelled"]);
+        expect(s.stackFile("staging")).toBeUndefined();
+    });
+});
+
+describe("CLI: history and audit sinks", () => {
+    it("history lists the stack's updates and the audit trail, newest first", async () => {
+        const s = sandbox();
+        expect((await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
+        await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-21T0900Z", "--dry-run"]);
+        const r = await s.run(["history", "--stack", "staging", "--json"]);
+        expect(r.code).toBe(0);
+        const doc = JSON.parse(r.stdout);
+        expect(doc.updates).toHaveLength(1);
+        expect(doc.updates[0]).toMatchObject({ version: 1, kind: "update", result: "succeeded" });
+        expect(doc.audit.map((a: { outcome: string }) => a.outcome)).toEqual(["dry-run", "succeeded"]);
+        const human = await s.run(["history", "--stack", "staging"]);
+        expect(human.stdout).toContain("redis —→2026-11-20T0900Z");
+    });
+
+    it("writes a Markdown row to $GITHUB_STEP_SUMMARY and names the GitHub actor", async () => {
+        const s = await deployed("staging");
+        const summary = join(s.dir, "summary.md");
+        await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
+        await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--dry-run"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
+        const md = readFileSync(summary, "utf8").split("\n");
+        expect(md[0]).toBe("### Secrets rotation");
+        expect(md[2]).toBe("| time (UTC) | stack | command | outcome | stamps | changes | by |");
+        expect(md[4]).toMatch(/^\| \S+ \| staging \| rotate --service jwt --stamp 2026-11-20T0900Z \| succeeded \| jwt 2026-11-01T0000Z \(a\) → 2026-11-20T0900Z \(b\) \| \d+ replace, \d+ update \| github:sre-bot \|$/);
+        expect(md[5]).toContain("| dry-run |");
+        expect(md.filter((l) => l.startsWith("### "))).toHaveLength(1);
+        expect(s.audit()[1].actor).toBe("github:sre-bot");
+    });
+});

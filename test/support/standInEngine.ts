@@ -1,0 +1,130 @@
+/**
+ * STAND-IN for the Pulumi Automation API, used only by the CLI's process-level tests (the Pulumi CLI and its
+ * plugins cannot run here). The CLI loads it through `ROTATION_ENGINE_MODULE`. It is not Pulumi: it runs the same
+ * pure planner the program uses on the stack file and the request, keeps the resulting `rotationState` in a JSON
+ * file per stack, and records every call so tests can see what the CLI asked of the engine.
+ *
+ * Environment: ROTATION_STANDIN_DIR (state and call log), ROTATION_STANDIN_STACKS (stacks that exist in the
+ * "backend", default staging,production), ROTATION_STANDIN_FAIL (`concurrent`, `up`, `preview` or `outputs`: fail
+ * that way), ROTATION_STANDIN_SLEEP_MS (make preview/up take this long, honouring the abort signal).
+ */
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ChangeCounts, EngineError, RotationEngine, RunOptions, StackOutputs, UpdateRecord } from "../../automation/engine";
+import { loadSettings } from "../../automation/stacks";
+import { RotationPlan, planRotation } from "../../rotation/plan";
+import { parseState } from "../../rotation/state";
+
+interface StackFile {
+    outputs: StackOutputs;
+    history: UpdateRecord[];
+}
+
+/** One call the CLI made, as the call log records it. */
+export interface StandInCall {
+    readonly op: "outputs" | "preview" | "up" | "history";
+    readonly stack: string;
+    readonly request?: unknown;
+}
+
+function dir(): string {
+    const d = process.env.ROTATION_STANDIN_DIR;
+    if (!d) throw new Error("ROTATION_STANDIN_DIR is not set");
+    mkdirSync(d, { recursive: true });
+    return d;
+}
+
+function load(stack: string): StackFile {
+    const file = join(dir(), `${stack}.json`);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as StackFile) : { outputs: {}, history: [] };
+}
+
+function record(call: StandInCall): void {
+    appendFileSync(join(dir(), "calls.jsonl"), `${JSON.stringify(call)}\n`);
+}
+
+function check(stack: string, op: string): void {
+    const stacks = (process.env.ROTATION_STANDIN_STACKS ?? "staging,production").split(",");
+    if (!stacks.includes(stack)) throw new EngineError("stack-not-found", `no stack named '${stack}' found`);
+    if (process.env.ROTATION_STANDIN_FAIL === "concurrent" && op !== "outputs") {
+        throw new EngineError("concurrent", "[409] Conflict: Another update is currently in progress.");
+    }
+    if (process.env.ROTATION_STANDIN_FAIL === op) {
+        throw new EngineError("failed", `error: ${op} failed in the stand-in engine`);
+    }
+}
+
+async function pause(signal: AbortSignal): Promise<void> {
+    const ms = Number(process.env.ROTATION_STANDIN_SLEEP_MS ?? 0);
+    if (ms <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, ms);
+        signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(new EngineError("cancelled", "the operation was cancelled"));
+        });
+    });
+}
+
+/** Resource operation counts the program would report for this plan (one per slot, store write, restart, check). */
+function changesOf(plan: RotationPlan): ChangeCounts {
+    const replace =
+        Object.values(plan.groups).reduce((n, g) => n + g.regenerate.length, 0) +
+        plan.secrets.filter((s) => s.changed.aws).length +
+        plan.consumers.filter((c) => c.restarts && c.provider === "aws").length +
+        (plan.health.runs ? 1 : 0);
+    const update = plan.k8sNamespacesChanged.length + plan.consumers.filter((c) => c.restarts && c.provider === "k8s").length;
+    return { replace, update, same: 40 - replace - update };
+}
+
+function run(stack: string, opts: RunOptions): { plan: RotationPlan; file: StackFile } {
+    const file = load(stack);
+    const last = file.outputs.rotationState === undefined ? undefined : parseState(file.outputs.rotationState);
+    const plan = planRotation(loadSettings(stack, process.env), last, new Date(), opts.request);
+    opts.onOutput(`[stand-in engine] ${stack}: ${plan.secrets.filter((s) => s.changed.aws || s.changed.k8s).length} secrets change\n`);
+    return { plan, file };
+}
+
+export function createEngine(): RotationEngine {
+    return {
+        async outputs(stack) {
+            record({ op: "outputs", stack });
+            check(stack, "outputs");
+            return load(stack).outputs;
+        },
+        async preview(stack, opts) {
+            record({ op: "preview", stack, request: opts.request });
+            check(stack, "preview");
+            await pause(opts.signal);
+            return { changes: changesOf(run(stack, opts).plan) };
+        },
+        async up(stack, opts) {
+            record({ op: "up", stack, request: opts.request });
+            check(stack, "up");
+            await pause(opts.signal);
+            const { plan, file } = run(stack, opts);
+            const previous = file.outputs.secrets ?? {};
+            const secrets = Object.fromEntries(
+                plan.secrets.map((s) => {
+                    const id = createHash("sha256").update(`${s.awsSecretId}|${s.version.aws}`).digest("hex");
+                    const versionId = s.changed.aws ? `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}` : previous[s.spec.name]?.awsVersionId;
+                    return [s.spec.name, { awsSecretId: s.awsSecretId, awsVersionId: versionId }];
+                }),
+            );
+            const changes = changesOf(plan);
+            const now = new Date().toISOString();
+            const next: StackFile = {
+                outputs: { rotationState: plan.nextState, secrets },
+                history: [{ version: file.history.length + 1, kind: "update", result: "succeeded", startTime: now, endTime: now, changes }, ...file.history],
+            };
+            writeFileSync(join(dir(), `${stack}.json`), JSON.stringify(next, null, 2));
+            return { changes, outputs: next.outputs };
+        },
+        async history(stack, limit) {
+            record({ op: "history", stack });
+            check(stack, "history");
+            return load(stack).history.slice(0, limit);
+        },
+    };
+}
