@@ -3,7 +3,6 @@
  * fails instead of being created) in the project directory; the request reaches the program in its environment.
  */
 import {
-    CommandError,
     ConcurrentUpdateError,
     LocalWorkspace,
     OpMap,
@@ -32,7 +31,7 @@ function classify(err: unknown): EngineError {
     if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", firstLine(err.message));
     if ((err as { name?: string }).name === "AbortError") return new EngineError("cancelled", "the operation was cancelled");
     const message = err instanceof Error ? err.message : String(err);
-    if (/ENOENT|not found.*pulumi|pulumi.*not found|Failed to find Pulumi CLI/i.test(message) && !(err instanceof CommandError)) {
+    if (/spawn pulumi ENOENT|Failed to find Pulumi CLI|pulumi: (command )?not found/i.test(message)) {
         return new EngineError("unavailable", "the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)");
     }
     return new EngineError("failed", lastMeaningfulLine(message));

@@ -1,0 +1,43 @@
+/**
+ * Cold-start hygiene: `--help`, `plan` and `status` must not load @pulumi/aws, the Kubernetes provider or the
+ * Pulumi program. Checked on the real process by recording every module it loaded.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli, sandbox } from "./support/cli";
+import { ROOT } from "./support/pulumiProgram";
+
+async function modulesLoadedBy(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; modules: string[] }> {
+    const s = sandbox();
+    const file = join(s.dir, "modules.txt");
+    const r = await runCli(args, { ...env, NODE_OPTIONS: `--require ${join(ROOT, "test", "support", "reportModules.cjs")}`, REPORT_MODULES_FILE: file });
+    return { code: r.code, stderr: r.stderr, modules: readFileSync(file, "utf8").split("\n") };
+}
+
+const has = (modules: string[], fragment: string) => modules.some((m) => m.includes(fragment));
+
+describe("what each command loads", () => {
+    it.each([[["--help"]], [["status", "--help"]], [["plan", "rotate-all", "--stack", "staging"]]])("%j loads no Pulumi and no AWS SDK", async (args) => {
+        const { code, modules } = await modulesLoadedBy(args, sandbox().env);
+        expect(code).toBe(0);
+        expect(modules.length).toBeGreaterThan(10); // the recorder works
+        expect(has(modules, "/yargs/")).toBe(true);
+        expect(has(modules, "/@pulumi/")).toBe(false);
+        expect(has(modules, "/@aws-sdk/")).toBe(false);
+        expect(has(modules, "/rotation/program.ts")).toBe(false);
+    });
+
+    // With the Pulumi CLI made unreachable (PATH holds only node's directory, HOME is empty), so the real
+    // Automation API engine is loaded and fails the same way on every machine.
+    it("status with the real engine loads the Automation API but not @pulumi/aws or the program (Pulumi CLI made unreachable)", async () => {
+        const env = { PATH: dirname(process.execPath), HOME: sandbox().dir };
+        const { code, stderr, modules } = await modulesLoadedBy(["status", "--stack", "staging"], env);
+        expect(code).toBe(1);
+        expect(stderr).toBe("error: the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)\n");
+        expect(has(modules, "/@pulumi/pulumi/automation/")).toBe(true);
+        expect(has(modules, "/@pulumi/aws/")).toBe(false);
+        expect(has(modules, "/@pulumi/kubernetes/")).toBe(false);
+        expect(has(modules, "/rotation/program.ts")).toBe(false);
+    });
+});
