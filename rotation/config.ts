@@ -197,6 +197,8 @@ const databaseSchema = obj({
     port: int(1, 65535).default(5432),
     pgbouncerPort: int(1, 65535).default(6432),
     name: pattern(PG_IDENT, "a PostgreSQL database name"),
+    /** The NOLOGIN group role that owns the objects; both login roles are its members. */
+    groupRole: pattern(PG_IDENT, "a PostgreSQL role name").default("buywhere_app"),
     /** The two alternating login roles; both are members of one group role that owns the objects. */
     roles: obj({ a: pattern(PG_IDENT, "a PostgreSQL role name"), b: pattern(PG_IDENT, "a PostgreSQL role name") })
         .refine((r) => r.a !== r.b, { error: "must name two different roles" })
@@ -213,6 +215,32 @@ const redisSchema = obj({
     user: pattern(REDIS_USER, "a Redis ACL user name"),
     tls: z.boolean({ error: typeError("must be true or false") }).default(true),
     db: int(0, 15).default(0),
+    /** Permissions `bootstrap` gives the ACL user when it creates it (key, channel and command rules). */
+    aclRules: z
+        .array(pattern(/^[~&%+\-@A-Za-z0-9_:*|.]+$/, "a Redis ACL rule (no passwords)"), { error: "must be a list of ACL rules" })
+        .min(1)
+        .default(["~*", "&*", "+@all", "-@admin", "-@dangerous"]),
+});
+
+const typesenseSchema = obj({
+    /** Base URL of the Typesense cluster whose keys API registers each slot's key. */
+    url: httpUrl,
+    /** What each slot's key may do. */
+    actions: z.array(z.string().min(1), { error: "must be a list of Typesense actions" }).min(1).default(["documents:search"]),
+    collections: z.array(z.string().min(1), { error: "must be a list of collections" }).min(1).default(["*"]),
+});
+
+const r2Schema = obj({
+    /** The Cloudflare account that owns the R2 buckets and the per-slot account tokens. */
+    accountId: pattern(/^[0-9a-f]{32}$/, "a Cloudflare account id (32 hex characters)"),
+    buckets: z
+        .array(pattern(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "an R2 bucket name"), { error: "must be a list of R2 buckets" })
+        .min(1, { error: "must list at least one bucket" })
+        .superRefine(unique((b: string) => b, "bucket")),
+    /** Cloudflare permission group ids granted on those buckets (e.g. R2 Storage Bucket Item Read and Write). */
+    permissionGroupIds: z
+        .array(pattern(/^[0-9a-f]{32}$/, "a Cloudflare permission group id (32 hex characters)"), { error: "must be a list of permission group ids" })
+        .min(1, { error: "must list at least one permission group" }),
 });
 
 const healthSchema = obj({
@@ -257,6 +285,8 @@ const schema = obj({
     kubernetes: k8sSchema.optional(),
     database: databaseSchema,
     redis: redisSchema,
+    typesense: typesenseSchema,
+    r2: r2Schema,
     health: healthSchema,
 });
 
@@ -313,6 +343,8 @@ export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {
 export type DatabaseSettings = Parsed["database"];
 export type RedisSettings = Parsed["redis"];
 export type HealthSettings = Parsed["health"];
+export type R2Settings = Parsed["r2"];
+export type TypesenseSettings = Parsed["typesense"];
 export type RoleNames = Readonly<Record<Slot, string>>;
 
 /** The config keys this program reads, without the namespace. */

@@ -3,7 +3,7 @@
  */
 
 /** The hook programs, by file name under `hooks/`. */
-export type HookName = "ecsRedeploy" | "healthCheck";
+export type HookName = "ecsRedeploy" | "healthCheck" | "postgresApply" | "redisApply" | "typesenseApply";
 
 /**
  * The shell command that runs a hook. The path is relative to the project directory, which is the working

@@ -7,11 +7,13 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GROUPS, Group, Slot, ValueSource, otherSlot } from "./catalog";
+import { APPLIERS } from "./appliers";
+import { GROUPS, Group, SLOTS, Slot, ValueSource, otherSlot } from "./catalog";
 import { AwsSecretSink } from "./components/awsSecretSink";
 import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
+import { SourceApplier } from "./components/sourceApplier";
 import { postgresUrl, redisUrl } from "./compose";
 import { EnvOverrides, Provider, REQUEST_ENV, Settings, parseRequest, parseSettings } from "./config";
 import { RotationInputError } from "./errors";
@@ -20,8 +22,12 @@ import { STATE_OUTPUT, parseState } from "./state";
 
 /** What the composition root hands the program: the environment and the clock. */
 export interface ProgramContext {
-    /** Overrides of the stack file (AWS_REGION, ECS_CLUSTER, K8S_CONTEXT) and the CLI's request (ROTATION_REQUEST). */
-    readonly env: EnvOverrides & { readonly [REQUEST_ENV]?: string };
+    /**
+     * Overrides of the stack file (AWS_REGION, ECS_CLUSTER, K8S_CONTEXT), the CLI's request (ROTATION_REQUEST), and
+     * the admin credentials the source appliers need (only checked for presence here: the hooks and the Cloudflare
+     * provider read them from the environment themselves, so they never enter the stack's state).
+     */
+    readonly env: EnvOverrides & { readonly [key: string]: string | undefined };
     readonly now: Date;
 }
 
@@ -63,7 +69,23 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     for (const warning of plan.warnings) {
         pulumi.log.warn(warning);
     }
+    if (!pulumi.runtime.isDryRun()) {
+        requireAdminCredentials(plan, ctx.env);
+    }
     return deployRotation(settings, plan);
+}
+
+/** An `up` that applies a group's regenerated slots needs that group's admin credential; say so before starting. */
+function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"]): void {
+    for (const group of GROUPS) {
+        const applier = APPLIERS[group];
+        if (applier && plan.groups[group].regenerate.length > 0 && !env[applier.adminEnv]) {
+            throw new pulumi.RunError(
+                `environment variable \`${applier.adminEnv}\` is required: this run regenerates ${group} slot ` +
+                    `${plan.groups[group].regenerate.join(", ")} and must make it valid at its source first (README, "Source appliers")`,
+            );
+        }
+    }
 }
 
 /** Reads the state the last successful run of this stack left, through a StackReference to the stack itself. */
@@ -81,19 +103,27 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
 
     const credentials = {} as Record<Group, Record<Slot, Credential>>;
     for (const group of GROUPS) {
-        credentials[group] = new CredentialSlots(`${group}-slots`, { group, keepers: plan.groups[group].keepers }).credentials;
+        credentials[group] = new CredentialSlots(`${group}-slots`, {
+            group,
+            keepers: plan.groups[group].keepers,
+            r2: group === "r2" ? { ...settings.r2, stack: pulumi.getStack() } : undefined,
+        }).credentials;
     }
-    // Source appliers (ALTER ROLE, Redis ACL, Cloudflare/Typesense keys) slot in here: every store write below
-    // waits for them, so a credential is valid at its source before anyone is told about it.
-    const appliers: Partial<Record<Group, pulumi.Resource[]>> = {};
+    // Every store write of a group waits for its applier, so a credential is valid at its source before anyone is
+    // told about it. (R2's tokens are issued by Cloudflare as they are generated: no separate step.)
+    const appliers = sourceAppliers(settings, plan, credentials);
 
     const valueFor = (s: SecretPlan, provider: Provider) => publishedValue(settings, s.slot[provider], s.spec.source, credentials[s.spec.group]);
 
     const awsSink = new AwsSecretSink(
         "aws",
         {
-            secrets: plan.secrets.map((s) => ({ name: s.spec.name, secretId: s.awsSecretId, value: valueFor(s, "aws") })),
-            after: GROUPS.flatMap((g) => appliers[g] ?? []),
+            secrets: plan.secrets.map((s) => ({
+                name: s.spec.name,
+                secretId: s.awsSecretId,
+                value: valueFor(s, "aws"),
+                after: appliers[s.spec.group],
+            })),
         },
         { providers: [awsProvider] },
     );
@@ -183,6 +213,56 @@ export function deployRotation(settings: Settings, plan: RotationPlan): ProgramO
         ),
         restarts: Object.fromEntries(plan.consumers.map((c) => [c.id, { trigger: c.trigger, restarts: c.restarts }])),
     };
+}
+
+/** The applier commands of each group that has a source, from the plan's keepers and the slots' credentials. */
+function sourceAppliers(
+    settings: Settings,
+    plan: RotationPlan,
+    credentials: Readonly<Record<Group, Readonly<Record<Slot, Credential>>>>,
+): Partial<Record<Group, pulumi.Resource[]>> {
+    const keeper = (g: Group, slot: Slot) => plan.groups[g].keepers[slot].stamp;
+    const db = settings.database;
+    const database = new SourceApplier("database-apply", {
+        hook: "postgresApply",
+        runs: SLOTS.map((slot) => ({
+            suffix: slot,
+            environment: { PG_ROLE: db.roles[slot], PG_PASSWORD: credentials.database[slot].secret! },
+            triggers: [keeper("database", slot)],
+        })),
+    });
+    const redis = new SourceApplier("redis-apply", {
+        hook: "redisApply",
+        runs: [
+            {
+                suffix: "acl",
+                environment: {
+                    REDIS_USER: settings.redis.user,
+                    REDIS_PASSWORD_A: credentials.redis.a.secret!,
+                    REDIS_PASSWORD_B: credentials.redis.b.secret!,
+                },
+                triggers: SLOTS.map((slot) => keeper("redis", slot)),
+            },
+        ],
+    });
+    const ts = settings.typesense;
+    const typesense = new SourceApplier("typesense-apply", {
+        hook: "typesenseApply",
+        runs: SLOTS.map((slot) => ({
+            suffix: slot,
+            environment: {
+                TYPESENSE_URL: ts.url,
+                TYPESENSE_STACK: pulumi.getStack(),
+                TYPESENSE_SLOT: slot,
+                TYPESENSE_SLOT_STAMP: keeper("typesense", slot),
+                TYPESENSE_KEY_VALUE: credentials.typesense[slot].secret!,
+                TYPESENSE_ACTIONS: JSON.stringify(ts.actions),
+                TYPESENSE_COLLECTIONS: JSON.stringify(ts.collections),
+            },
+            triggers: [keeper("typesense", slot)],
+        })),
+    });
+    return { database: [...database.commands], redis: [...redis.commands], typesense: [...typesense.commands] };
 }
 
 /** The value a secret is published with, when `active` is the slot the provider publishes as current. */

@@ -41,7 +41,12 @@ describe("config", () => {
             "rotation:database": JSON.stringify({ host: "p", replicaHost: "r", pgbouncerHost: "b", name: "buywhere" }),
             "rotation:redis": JSON.stringify({ host: "redis", user: "app" }),
             "rotation:health": JSON.stringify({ urls: ["https://api/health"] }),
+            "rotation:typesense": JSON.stringify({ url: "https://search.internal" }),
+            "rotation:r2": JSON.stringify({ accountId: "0".repeat(32), buckets: ["assets"], permissionGroupIds: ["1".repeat(32)] }),
         });
+        expect(s.typesense).toEqual({ url: "https://search.internal", actions: ["documents:search"], collections: ["*"] });
+        expect(s.database.groupRole).toBe("buywhere_app");
+        expect(s.redis.aclRules).toEqual(["~*", "&*", "+@all", "-@admin", "-@dangerous"]);
         expect(s.aws).toEqual({ region: "ap-southeast-1", secretPrefix: "buywhere/" });
         expect(s.ecs).toBeUndefined();
         expect(s.kubernetes).toBeUndefined();
@@ -100,6 +105,9 @@ describe("config", () => {
         ["a scalar where a mapping belongs", { "rotation:health": "https://api/health" }, "rotation:health", /must be a mapping with keys `urls`/],
         ["a secret where none belongs", { "rotation:redis": { secure: "v1:abc" } }, "rotation:redis", /must not be a secret/],
         ["broken JSON", { "rotation:redis": "{nope" }, "rotation:redis", /is not valid JSON/],
+        ["a bad Cloudflare account id", { "rotation:r2": { ...(staging["rotation:r2"] as object), accountId: "acct-1" } }, "rotation:r2.accountId", /"acct-1" is not a Cloudflare account id \(32 hex characters\)/],
+        ["no R2 bucket", { "rotation:r2": { ...(staging["rotation:r2"] as object), buckets: [] } }, "rotation:r2.buckets", /must list at least one bucket/],
+        ["a missing Typesense URL", { "rotation:typesense": { actions: ["documents:search"] } }, "rotation:typesense.url", /^`rotation:typesense.url` is required$/],
         ["an unknown provider to hold", { "rotation:hold": { database: ["gcp"] } }, "rotation:hold.database[0]", /must be one of `aws`, `k8s` \(got "gcp"\)/],
         ["holding every provider", { "rotation:hold": { database: ["aws", "k8s"] } }, "rotation:hold.database", /cannot hold back every provider: the rotation would publish nowhere/],
     ])("rejects %s with one line naming `%s`", (_, override, key, message) => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { SECRETS } from "../rotation/catalog";
 import { RESTARTED_AT } from "../rotation/components/restarts";
 import { hookCommand } from "../rotation/hooks";
-import { Registration, Run, T, changedResources, isSecretAt, named, ofType, runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
+import { ADMIN_ENV, Registration, Run, T, changedResources, isSecretAt, named, ofType, runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
 
 const NAMES = SECRETS.map((s) => s.name);
 const DATABASE_SECRETS = ["POSTGRES_PASSWORD", "POSTGRES_USER", "DATABASE_URL", "DATABASE_REPLICA_URL", "PGBOUNCER_URL"];
@@ -23,10 +23,71 @@ describe.each(["staging", "production"] as const)("the program on the %s stack",
             expect(named(run, `${group}-slots-a`).inputs).toMatchObject({ keepers: { stamp: "2026-11" }, special: false });
             expect(named(run, `${group}-slots-b`).inputs).toMatchObject({ keepers: { stamp: "initial" }, special: false });
         }
-        expect(named(run, "r2-slots-a-token").inputs.keepers).toEqual({ stamp: "2026-11" });
-        expect(named(run, "r2-slots-b-token-id").inputs.keepers).toEqual({ stamp: "initial" });
-        expect(passwords).toHaveLength(12);
+        expect(passwords).toHaveLength(10);
         expect(passwords.every((p) => p.inputs.length >= 40)).toBe(true);
+    });
+
+    it("issues one Cloudflare account token per R2 slot, scoped to the buckets, replaced (new first) when its stamp moves", async () => {
+        const run = await firstRun();
+        const tokens = ofType(run, T.accountToken);
+        expect(tokens.map((t) => [t.name, t.inputs.name])).toEqual([
+            ["r2-slots-a", `buywhere-r2-${stack}-a-2026-11`],
+            ["r2-slots-b", `buywhere-r2-${stack}-b-initial`],
+        ]);
+        for (const t of tokens) {
+            expect(t.inputs.accountId).toBe("0123456789abcdef0123456789abcdef");
+            expect(t.inputs.policies).toEqual([
+                {
+                    effect: "allow",
+                    permissionGroups: [{ id: "6a018a9f2fc74eb6b293b0c548f38b39" }, { id: "2efd5506f9c8494dacb1fa10a3e7d5b6" }],
+                    resources: JSON.stringify({ [`com.cloudflare.edge.r2.bucket.0123456789abcdef0123456789abcdef_default_buywhere-${stack}-assets`]: "*" }),
+                },
+            ]);
+            expect(t.replaceOnChanges).toEqual(["name"]);
+            expect(t.deleteBeforeReplace).toBe(false);
+        }
+        const [a] = tokens;
+        const { createHash } = await import("node:crypto");
+        const value = run.generated.find((v) => named(run, "aws-R2_SECRET_ACCESS_KEY").inputs.secretString === createHash("sha256").update(v).digest("hex"));
+        expect(value).toBeDefined(); // R2_SECRET_ACCESS_KEY = SHA-256 hex of the active slot's token value
+        expect(a.inputs.name).toContain("-a-"); // slot a is active after a first deployment
+        expect(named(run, "aws-R2_ACCESS_KEY_ID").inputs.secretString).toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it("applies credentials at their source after they are generated and before any store is written", async () => {
+        const run = await firstRun();
+        const apply = (n: string) => named(run, n);
+        for (const slot of ["a", "b"] as const) {
+            const pg = apply(`database-apply-${slot}`);
+            expect(pg.inputs.create).toBe(hookCommand("postgresApply"));
+            expect(pg.inputs.environment).toEqual({ PG_ROLE: `buywhere_app_${slot}`, PG_PASSWORD: named(run, `database-slots-${slot}`) && expect.stringMatching(/^[A-Za-z0-9]{40}$/) });
+            expect(isSecretAt(pg.raw, "environment.PG_PASSWORD")).toBe(true);
+            expect(isSecretAt(pg.raw, "environment.PG_ROLE")).toBe(false);
+            expect(pg.inputs.triggers).toEqual([slot === "a" ? "2026-11" : "initial"]);
+            expect(pg.dependencies).toEqual([named(run, `database-slots-${slot}`).urn]);
+            const ts = apply(`typesense-apply-${slot}`);
+            expect(isSecretAt(ts.raw, "environment.TYPESENSE_KEY_VALUE")).toBe(true);
+            expect(ts.inputs.create).toBe(hookCommand("typesenseApply"));
+            expect(ts.inputs.environment).toMatchObject({ TYPESENSE_SLOT: slot, TYPESENSE_STACK: stack, TYPESENSE_COLLECTIONS: '["products","merchants"]' });
+            expect(ts.dependencies).toEqual([named(run, `typesense-slots-${slot}`).urn]);
+        }
+        const redis = apply("redis-apply-acl");
+        expect(redis.inputs.create).toBe(hookCommand("redisApply"));
+        expect(Object.keys(redis.inputs.environment)).toEqual(["REDIS_PASSWORD_A", "REDIS_PASSWORD_B", "REDIS_USER"]);
+        expect([...redis.dependencies].sort()).toEqual([named(run, "redis-slots-a").urn, named(run, "redis-slots-b").urn].sort());
+        expect(isSecretAt(redis.raw, "environment.REDIS_PASSWORD_A")).toBe(true);
+        expect(isSecretAt(redis.raw, "environment.REDIS_PASSWORD_B")).toBe(true);
+        // No admin credential is an input anywhere: hooks inherit them from the environment `pulumi up` runs in.
+        for (const r of run.registrations) {
+            for (const canary of Object.values(ADMIN_ENV)) expect(JSON.stringify(r.inputs)).not.toContain(canary);
+        }
+        // Each store write waits for its group's appliers; the K8s Secret waits for all of them.
+        const appliers = ["database-apply-a", "database-apply-b", "redis-apply-acl", "typesense-apply-a", "typesense-apply-b"].map((n) => apply(n).urn);
+        expect(named(run, "aws-DATABASE_URL").dependencies).toEqual(expect.arrayContaining(appliers.slice(0, 2)));
+        expect(named(run, "aws-REDIS_URL").dependencies).toEqual(expect.arrayContaining([appliers[2]]));
+        expect(named(run, "aws-TYPESENSE_API_KEY").dependencies).toEqual(expect.arrayContaining(appliers.slice(3)));
+        expect(named(run, "aws-JWT_SECRET_KEY").dependencies.filter((d) => appliers.includes(d))).toEqual([]);
+        expect(ofType(run, T.secretPatch)[0].dependencies).toEqual(expect.arrayContaining(appliers));
     });
 
     it("publishes every secret to Secrets Manager under the prefix, as a secret, retained on delete", async () => {
@@ -115,7 +176,7 @@ describe.each(["staging", "production"] as const)("the program on the %s stack",
     it("gates on a health check that depends on every restart; no restart depends on another restart", async () => {
         const run = await firstRun();
         const health = named(run, "health-check");
-        const restarts = [...ofType(run, T.deploymentPatch), ...ofType(run, T.command).filter((c) => c.name !== "health-check")];
+        const restarts = [...ofType(run, T.deploymentPatch), ...ofType(run, T.command).filter((c) => c.name.endsWith("-redeploy"))];
         expect(restarts).toHaveLength(4);
         expect([...deps(health)].sort()).toEqual(restarts.map((r) => r.urn).sort());
         expect(health.inputs.create).toBe(hookCommand("healthCheck"));
@@ -193,6 +254,7 @@ describe("moving a stamp (staging, successive runs fed their own last state)", (
         expect(changedResources(rerun, database)).toEqual(
             [
                 "database-slots-b",
+                "database-apply-b",
                 ...DATABASE_SECRETS.map((n) => `aws-${n}`),
                 "k8s-staging-secret",
                 "ecs-buywhere-api-staging-redeploy",
@@ -266,6 +328,7 @@ describe("moving a stamp (staging, successive runs fed their own last state)", (
         expect(changedResources(rerun, awsOnly)).toEqual(
             [
                 "database-slots-b",
+                "database-apply-b",
                 ...DATABASE_SECRETS.map((n) => `aws-${n}`),
                 "ecs-buywhere-api-staging-redeploy",
                 "ecs-buywhere-worker-staging-redeploy",
@@ -301,6 +364,26 @@ describe("moving a stamp (staging, successive runs fed their own last state)", (
 });
 
 describe("program options and refusals", () => {
+    it("an up that regenerates a group's slot without its admin credential fails first, naming the variable; a preview needs none", async () => {
+        const { ROTATION_PG_ADMIN_URL: _, ...withoutPg } = ADMIN_ENV;
+        void _;
+        const { error, registrations } = await runProgramExpectingFailure({ stack: "staging", env: withoutPg });
+        expect(error.message).toBe(
+            'environment variable `ROTATION_PG_ADMIN_URL` is required: this run regenerates database slot a, b and must make it valid at its source first (README, "Source appliers")',
+        );
+        expect(registrations).toEqual([]);
+        const preview = await runProgram({ stack: "staging", env: {}, preview: true });
+        expect(ofType(preview, T.secretVersion)).toHaveLength(13);
+        // A run that regenerates nothing of the database group does not need its credential.
+        const first = await runProgram({ stack: "staging" });
+        const jwtOnly = await runProgram({
+            stack: "staging",
+            lastState: first.outputs.rotationState,
+            env: { ROTATION_REQUEST: JSON.stringify({ stamps: { jwt: "2026-11-25T1030Z" } }) },
+        });
+        expect(jwtOnly.outputs.rotationState.groups.jwt.stamp).toBe("2026-11-25T1030Z");
+    });
+
     it("creates the Secret instead of patching it when secretMode is create", async () => {
         const { stackConfig } = await import("./support/pulumiProgram");
         const k8s = stackConfig("staging")["rotation:kubernetes"] as Record<string, unknown>;
@@ -324,7 +407,7 @@ describe("program options and refusals", () => {
     });
 
     it("environment overrides reach the providers and hooks", async () => {
-        const run = await runProgram({ stack: "staging", env: { AWS_REGION: "us-west-2", ECS_CLUSTER: "blue", K8S_CONTEXT: "kind-x" } });
+        const run = await runProgram({ stack: "staging", env: { ...ADMIN_ENV, AWS_REGION: "us-west-2", ECS_CLUSTER: "blue", K8S_CONTEXT: "kind-x" } });
         const aws = run.registrations.find((r) => r.type === "pulumi:providers:aws")!;
         expect(aws.inputs.region).toBe("us-west-2");
         const k8s = run.registrations.find((r) => r.type === "pulumi:providers:kubernetes")!;
@@ -347,7 +430,7 @@ describe("program options and refusals", () => {
     });
 
     it("takes a request from ROTATION_REQUEST and refuses a requested stamp older than the one last deployed", async () => {
-        const request = (r: object) => ({ ROTATION_REQUEST: JSON.stringify({ label: "--stamp", ...r }) });
+        const request = (r: object) => ({ ...ADMIN_ENV, ROTATION_REQUEST: JSON.stringify({ label: "--stamp", ...r }) });
         const initial = await runProgram({ stack: "staging", env: request({ stamps: { redis: "2026-11-25T1030Z" } }) });
         expect(initial.outputs.rotationState.groups.redis.stamp).toBe("2026-11-25T1030Z");
         const { error, registrations } = await runProgramExpectingFailure({
@@ -359,7 +442,7 @@ describe("program options and refusals", () => {
             "`--stamp` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or `rotation:rollback` to undo a rotation)",
         );
         expect(registrations).toEqual([]);
-        const bad = await runProgramExpectingFailure({ stack: "staging", env: { ROTATION_REQUEST: '{"stamps":{"dbase":"2026-11"}}' } });
+        const bad = await runProgramExpectingFailure({ stack: "staging", env: { ...ADMIN_ENV, ROTATION_REQUEST: '{"stamps":{"dbase":"2026-11"}}' } });
         expect(bad.error.message).toBe("`ROTATION_REQUEST.stamps` has unknown group `dbase`; allowed: `database`, `redis`, `jwt`, `api-key`, `r2`, `typesense`");
     });
 });

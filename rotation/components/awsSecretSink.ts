@@ -9,12 +9,12 @@ export interface AwsSecretValue {
     readonly secretId: string;
     /** The value; a Pulumi secret. */
     readonly value: pulumi.Input<string>;
+    /** Resources that must finish first: the source applier that makes this credential valid. */
+    readonly after?: readonly pulumi.Resource[];
 }
 
 export interface AwsSecretSinkArgs {
     readonly secrets: readonly AwsSecretValue[];
-    /** Resources that must finish first: the source appliers that make the credentials valid. */
-    readonly after?: pulumi.Input<pulumi.Resource>[];
 }
 
 /**
@@ -35,7 +35,7 @@ export class AwsSecretSink extends pulumi.ComponentResource {
                 { secretId: s.secretId, secretString: pulumi.secret(s.value) },
                 {
                     parent: this,
-                    dependsOn: args.after,
+                    dependsOn: s.after ? [...s.after] : undefined,
                     // A new value replaces the SecretVersion. PutSecretValue moves AWSCURRENT to the new version and
                     // AWSPREVIOUS to the old one. Deleting the old resource would then call UpdateSecretVersionStage to
                     // strip every label recorded in *state* except AWSCURRENT (terraform-provider-aws

@@ -35,6 +35,8 @@ export interface Registration {
     /** Inputs as serialized for the engine: secrets are wrapped, so `isSecretAt` can tell. */
     readonly raw: Record<string, any>;
     readonly retainOnDelete: boolean;
+    readonly replaceOnChanges: readonly string[];
+    readonly deleteBeforeReplace: boolean;
 }
 
 export interface RunOptions {
@@ -92,9 +94,10 @@ function mockState(args: MockResourceArgs, lastState: unknown): { id: string; st
             };
         case "random:index/randomPassword:RandomPassword":
             return { id: `${args.name}-id`, state: { ...inputs, result: fakeValue("pw", args.name, inputs.keepers, inputs.length) } };
-        case "random:index/randomId:RandomId": {
-            const hex = createHash("sha256").update(`id|${args.name}|${JSON.stringify(inputs.keepers)}`).digest("hex").slice(0, 32);
-            return { id: hex, state: { ...inputs, hex, b64Std: Buffer.from(hex, "hex").toString("base64") } };
+        case "cloudflare:index/accountToken:AccountToken": {
+            // Cloudflare would issue these; the mock derives them from the token's name (which carries the stamp).
+            const id = createHash("sha256").update(`token-id|${inputs.name}`).digest("hex").slice(0, 32);
+            return { id, state: { ...inputs, value: fakeValue("token", args.name, inputs.name, 40), status: "active" } };
         }
         case "aws:secretsmanager/secretVersion:SecretVersion": {
             const v = createHash("sha256").update(`${inputs.secretId}|${inputs.secretString}`).digest("hex");
@@ -178,7 +181,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
             newResource: (args) => {
                 const result = mockState(args, opts.lastState);
                 if (typeof result.state.result === "string") generated.push(result.state.result);
-                if (typeof result.state.hex === "string") generated.push(result.state.hex);
+                if (typeof result.state.value === "string") generated.push(result.state.value);
                 return result;
             },
             call: (args) => args.inputs,
@@ -205,6 +208,8 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
                     inputs: unwrapSecrets(req.getObject().toJavaScript()),
                     raw: req.getObject().toJavaScript(),
                     retainOnDelete: req.getRetainondelete(),
+                    replaceOnChanges: req.getReplaceonchangesList(),
+                    deleteBeforeReplace: req.getDeletebeforereplace(),
                 });
             }
             callback(err, resp);
@@ -233,7 +238,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
         let outputs: ProgramOutputs | undefined;
         let failure: unknown;
         try {
-            outputs = await rotationProgram({ env: opts.env ?? {}, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
+            outputs = await rotationProgram({ env: opts.env ?? ADMIN_ENV, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
         } catch (err) {
             failure = err;
         }
@@ -281,9 +286,20 @@ export function changedResources(before: Run, after: Run): string[] {
     return changed.sort();
 }
 
+/**
+ * The admin credentials the program checks for before an `up` that applies slots. Under mocks nothing connects
+ * with them; they are distinctive so the leak test can prove they appear nowhere.
+ */
+export const ADMIN_ENV = {
+    ROTATION_PG_ADMIN_URL: "postgresql://admin:PgAdminLeakCanary1@db.internal:5432/buywhere",
+    ROTATION_REDIS_ADMIN_URL: "rediss://admin:RedisAdminLeakCanary2@redis.internal:6379/0",
+    ROTATION_TYPESENSE_ADMIN_KEY: "TypesenseAdminLeakCanary3",
+    CLOUDFLARE_API_TOKEN: "CloudflareLeakCanary4",
+} as const;
+
 export const T = {
     password: "random:index/randomPassword:RandomPassword",
-    randomId: "random:index/randomId:RandomId",
+    accountToken: "cloudflare:index/accountToken:AccountToken",
     secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
     secretPatch: "kubernetes:core/v1:SecretPatch",
     secret: "kubernetes:core/v1:Secret",

@@ -1,0 +1,124 @@
+/**
+ * Registers a typesense slot's random value as a Typesense API key (POST /keys with that `value`), then deletes the
+ * key this slot held before (the one from two rotations ago) — new key first, so nothing is ever without a valid
+ * key. Keys are found by their description, `buywhere-rotation:<stack>:slot-<slot>:<stamp>`; a slot whose key for
+ * this stamp already exists changes nothing.
+ *
+ * Environment: TYPESENSE_URL, TYPESENSE_STACK, TYPESENSE_SLOT (a|b), TYPESENSE_SLOT_STAMP, TYPESENSE_KEY_VALUE (the
+ * slot's, from the program), TYPESENSE_ACTIONS and TYPESENSE_COLLECTIONS (JSON lists); ROTATION_TYPESENSE_ADMIN_KEY
+ * (inherited from the environment `pulumi up` runs in).
+ */
+import { HookInputError, requireEnv, runHook, stderrLogger } from "./hookRuntime";
+
+export interface TypesenseSlot {
+    readonly url: string;
+    readonly adminKey: string;
+    readonly stack: string;
+    readonly slot: "a" | "b";
+    readonly stamp: string;
+    readonly value: string;
+    readonly actions: readonly string[];
+    readonly collections: readonly string[];
+}
+
+interface KeyInfo {
+    readonly id: number;
+    readonly description?: string;
+    readonly value_prefix?: string;
+}
+
+export const slotDescriptionPrefix = (stack: string, slot: string) => `buywhere-rotation:${stack}:slot-${slot}:`;
+
+async function call(opts: TypesenseSlot, method: string, path: string, body?: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+        res = await fetch(new URL(path, opts.url), {
+            method,
+            headers: { "X-TYPESENSE-API-KEY": opts.adminKey, "Content-Type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(10_000),
+        });
+    } catch (err) {
+        throw new Error(`could not reach Typesense at ${new URL(opts.url).origin}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+        // Typesense answers {"message": "..."}; never echo a request body (it carries the key's value).
+        let message = `HTTP ${res.status}`;
+        try {
+            message = `${message}: ${(JSON.parse(text) as { message?: string }).message ?? ""}`.trim();
+        } catch {
+            /* not JSON */
+        }
+        throw new Error(`Typesense ${method} ${path} failed: ${message}`);
+    }
+    return text ? JSON.parse(text) : {};
+}
+
+export interface TypesenseApplyResult {
+    readonly keyId: number;
+    readonly created: boolean;
+    readonly deleted: readonly number[];
+}
+
+/** Registers the slot's key (if not already) and deletes the slot's older keys. */
+export async function applyTypesenseSlot(opts: TypesenseSlot, log: (m: string) => void = () => undefined): Promise<TypesenseApplyResult> {
+    const prefix = slotDescriptionPrefix(opts.stack, opts.slot);
+    const description = `${prefix}${opts.stamp}`;
+    const { keys } = (await call(opts, "GET", "/keys")) as { keys: KeyInfo[] };
+    const mine = keys.filter((k) => k.description?.startsWith(prefix));
+    let current = mine.find((k) => k.description === description && k.value_prefix === opts.value.slice(0, k.value_prefix?.length ?? 4));
+    const created = current === undefined;
+    if (current === undefined) {
+        current = (await call(opts, "POST", "/keys", {
+            description,
+            value: opts.value,
+            actions: opts.actions,
+            collections: opts.collections,
+        })) as KeyInfo;
+        log(`registered key ${current.id} for slot ${opts.slot} (${opts.stamp})`);
+    } else {
+        log(`slot ${opts.slot}'s key for ${opts.stamp} is already registered (${current.id}); nothing to create`);
+    }
+    const stale = mine.filter((k) => k.id !== current!.id).map((k) => k.id);
+    for (const id of stale) {
+        await call(opts, "DELETE", `/keys/${id}`);
+        log(`deleted slot ${opts.slot}'s previous key ${id}`);
+    }
+    const check = (await call(opts, "GET", `/keys/${current.id}`)) as KeyInfo;
+    if (check.id !== current.id) throw new Error(`Typesense does not return key ${current.id} after creating it`);
+    return { keyId: current.id, created, deleted: stale };
+}
+
+function jsonList(env: NodeJS.ProcessEnv, name: string): string[] {
+    try {
+        const v = JSON.parse(requireEnv(env, name));
+        if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v;
+    } catch (err) {
+        if (err instanceof HookInputError) throw err;
+    }
+    throw new HookInputError(`environment variable ${name} must be a non-empty JSON list of strings`);
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv): TypesenseSlot {
+    const slot = requireEnv(env, "TYPESENSE_SLOT");
+    if (slot !== "a" && slot !== "b") throw new HookInputError("environment variable TYPESENSE_SLOT must be a or b");
+    const url = requireEnv(env, "TYPESENSE_URL");
+    if (!/^https?:\/\//.test(url)) throw new HookInputError("environment variable TYPESENSE_URL must be an http(s) URL");
+    return {
+        url,
+        adminKey: requireEnv(env, "ROTATION_TYPESENSE_ADMIN_KEY"),
+        stack: requireEnv(env, "TYPESENSE_STACK"),
+        slot,
+        stamp: requireEnv(env, "TYPESENSE_SLOT_STAMP"),
+        value: requireEnv(env, "TYPESENSE_KEY_VALUE"),
+        actions: jsonList(env, "TYPESENSE_ACTIONS"),
+        collections: jsonList(env, "TYPESENSE_COLLECTIONS"),
+    };
+}
+
+if (require.main === module) {
+    runHook("typesense-apply", async () => {
+        await applyTypesenseSlot(optionsFromEnv(process.env), stderrLogger("typesense-apply"));
+    });
+}
