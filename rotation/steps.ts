@@ -2,11 +2,12 @@
  * The ordered steps of a plan, in words: what `plan` prints offline and what a dry run summarises. Derived from
  * the same {@link RotationPlan} the Pulumi program turns into resources, never a copy of its logic. Pure.
  */
+import { APPLIERS } from "./appliers";
 import { GROUPS, SECRETS } from "./catalog";
 import { Settings } from "./config";
 import { RotationPlan } from "./plan";
 
-export type StepKind = "generate" | "publish" | "restart" | "health";
+export type StepKind = "generate" | "apply" | "publish" | "restart" | "health";
 
 export interface Step {
     readonly kind: StepKind;
@@ -17,8 +18,8 @@ export interface Step {
 }
 
 /**
- * The steps one run takes, in the order the program's dependency graph runs them: generate -> publish -> restart
- * -> health. Steps that change nothing are left out; health is listed when anything restarts or it has never run.
+ * The steps one run takes, in the order the program's dependency graph runs them: generate -> apply at source ->
+ * publish -> restart -> health. Steps that change nothing are left out; health is listed when anything restarts or it has never run.
  */
 export function describeSteps(settings: Settings, plan: RotationPlan): Step[] {
     const steps: Step[] = [];
@@ -45,6 +46,14 @@ export function describeSteps(settings: Settings, plan: RotationPlan): Step[] {
                 break;
             case "none":
                 break;
+        }
+    }
+
+    for (const group of GROUPS) {
+        const applier = APPLIERS[group];
+        const slots = plan.groups[group].regenerate;
+        if (applier && slots.length > 0) {
+            steps.push({ kind: "apply", target: group, detail: applier.describe(settings, slots) });
         }
     }
 

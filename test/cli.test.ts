@@ -39,7 +39,7 @@ describe("CLI: help and plan (offline)", () => {
         expect(r.code).toBe(0);
         expect(r.stderr).toBe("");
         const kinds = [...r.stdout.matchAll(/^\s+\d+\. (\w+)/gm)].map((m) => m[1]);
-        expect(kinds).toEqual([...Array(6).fill("generate"), "publish", "publish", "restart", "restart", "restart", "restart", "health"]);
+        expect(kinds).toEqual([...Array(6).fill("generate"), ...Array(4).fill("apply"), "publish", "publish", "restart", "restart", "restart", "restart", "health"]);
         expect(s.calls()).toEqual([]);
         expect(s.audit()).toEqual([]);
     });

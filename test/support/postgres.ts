@@ -1,0 +1,77 @@
+/**
+ * A real, throwaway PostgreSQL 15 cluster for tests: initdb into a temp directory, pg_ctl start on a free port on
+ * 127.0.0.1, SCRAM authentication, an `admin` superuser whose password is passed by file. PostgreSQL refuses to run
+ * as root, so as root both run through `runuser -u postgres` on a directory that user owns.
+ * Or an external server from PG_TEST_ADMIN_URL (a superuser URL, e.g. a docker-compose service).
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "pg";
+import { freePort } from "./ports";
+
+export interface Postgres {
+    /** Superuser URL of the `buywhere` database. */
+    readonly adminUrl: string;
+    readonly host: string;
+    readonly port: number;
+    stop(): Promise<void>;
+}
+
+const BIN = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"].find((d) => existsSync(join(d, "initdb")));
+
+function asPostgres(cmd: string, args: string[]): void {
+    const root = process.getuid?.() === 0;
+    const [file, argv] = root ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+    execFileSync(file, argv, { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+async function ensureDatabase(serverUrl: string, name: string): Promise<void> {
+    const c = new Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+        const r = await c.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+        if (r.rowCount === 0) await c.query(`CREATE DATABASE "${name}"`);
+    } finally {
+        await c.end();
+    }
+}
+
+export async function startPostgres(): Promise<Postgres> {
+    const external = process.env.PG_TEST_ADMIN_URL;
+    if (external) {
+        await ensureDatabase(external, "buywhere");
+        const u = new URL(external);
+        u.pathname = "/buywhere";
+        return { adminUrl: u.toString(), host: u.hostname, port: Number(u.port || 5432), stop: async () => undefined };
+    }
+    if (!BIN) throw new Error("PostgreSQL server binaries not found (expected /usr/lib/postgresql/<version>/bin/initdb)");
+    const dir = mkdtempSync(join(tmpdir(), "rotation-pg-"));
+    chmodSync(dir, 0o755);
+    const password = randomBytes(12).toString("hex");
+    writeFileSync(join(dir, "pwfile"), password, { mode: 0o600 });
+    if (process.getuid?.() === 0) execFileSync("chown", ["-R", "postgres:postgres", dir]);
+    asPostgres(join(BIN, "initdb"), ["-D", join(dir, "data"), "-U", "admin", "--auth=scram-sha-256", `--pwfile=${join(dir, "pwfile")}`, "-E", "UTF8"]);
+    const port = await freePort();
+    asPostgres(join(BIN, "pg_ctl"), [
+        "-D", join(dir, "data"), "-l", join(dir, "server.log"), "-w", "-t", "60",
+        "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off`,
+        "start",
+    ]);
+    const server = `postgresql://admin:${password}@127.0.0.1:${port}/postgres`;
+    await ensureDatabase(server, "buywhere");
+    return {
+        adminUrl: `postgresql://admin:${password}@127.0.0.1:${port}/buywhere`,
+        host: "127.0.0.1",
+        port,
+        async stop() {
+            try {
+                asPostgres(join(BIN!, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "-w", "stop"]);
+            } finally {
+                rmSync(dir, { recursive: true, force: true });
+            }
+        },
+    };
+}
