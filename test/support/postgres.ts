@@ -17,6 +17,8 @@ export interface Postgres {
     readonly adminUrl: string;
     readonly host: string;
     readonly port: number;
+    /** The server's log (every statement is logged); undefined for an external server. */
+    readonly logFile?: string;
     stop(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ export async function startPostgres(): Promise<Postgres> {
     const port = await freePort();
     asPostgres(join(BIN, "pg_ctl"), [
         "-D", join(dir, "data"), "-l", join(dir, "server.log"), "-w", "-t", "60",
-        "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off`,
+        "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c log_statement=all`,
         "start",
     ]);
     const server = `postgresql://admin:${password}@127.0.0.1:${port}/postgres`;
@@ -66,6 +68,7 @@ export async function startPostgres(): Promise<Postgres> {
         adminUrl: `postgresql://admin:${password}@127.0.0.1:${port}/buywhere`,
         host: "127.0.0.1",
         port,
+        logFile: join(dir, "server.log"),
         async stop() {
             try {
                 asPostgres(join(BIN!, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "-w", "stop"]);
