@@ -37,6 +37,8 @@ export function redisOptions(url: string, overrides: { username?: string; passwo
         db: Number(u.pathname.slice(1) || 0),
         tls: u.protocol === "rediss:" ? {} : undefined,
         lazyConnect: true,
+        // The app user may not run INFO (-@admin); the ready check would only print a warning about it.
+        enableReadyCheck: false,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         connectTimeout: 10_000,
@@ -51,9 +53,16 @@ function describe(err: unknown): string {
 /** Opens a connection (AUTH happens on connect) and runs `fn`; always disconnects. */
 async function withRedis<T>(options: RedisOptions, fn: (r: Redis) => Promise<T>): Promise<T> {
     const r = new Redis(options);
-    r.on("error", () => undefined); // reported through the promise below
+    // ioredis reports why a connection failed (refused, WRONGPASS) as an event and rejects connect() with a generic
+    // "Connection is closed."; keep the event's error to report the real reason.
+    let cause: Error | undefined;
+    r.on("error", (err: Error) => (cause ??= err));
     try {
-        await r.connect();
+        try {
+            await r.connect();
+        } catch (err) {
+            throw cause ?? err;
+        }
         return await fn(r);
     } finally {
         r.disconnect();
