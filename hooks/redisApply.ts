@@ -37,8 +37,6 @@ export function redisOptions(url: string, overrides: { username?: string; passwo
         db: Number(u.pathname.slice(1) || 0),
         tls: u.protocol === "rediss:" ? {} : undefined,
         lazyConnect: true,
-        // The app user may not run INFO (-@admin); the ready check would only print a warning about it.
-        enableReadyCheck: false,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         connectTimeout: 10_000,
@@ -69,10 +67,12 @@ async function withRedis<T>(options: RedisOptions, fn: (r: Redis) => Promise<T>)
     }
 }
 
-/** True when `user` can AUTH with `password`. */
+/** True when `user` can AUTH with `password` (on a fresh connection, as a restarting pod would). */
 export async function canAuth(adminUrl: string, user: string, password: string): Promise<boolean> {
+    // Connect unauthenticated and AUTH explicitly: the app user may not run INFO, which ioredis's ready check needs.
+    const options = { ...redisOptions(adminUrl), username: undefined, password: undefined, enableReadyCheck: false };
     try {
-        return await withRedis(redisOptions(adminUrl, { username: user, password }), async (r) => (await r.ping()) === "PONG");
+        return await withRedis(options, async (r) => (await r.call("AUTH", user, password)) === "OK" && (await r.ping()) === "PONG");
     } catch (err) {
         if (/WRONGPASS|NOAUTH|invalid username-password/i.test(describe(err))) return false;
         throw new Error(`could not reach Redis to test the login of ${user}: ${describe(err)}`);
