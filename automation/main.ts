@@ -7,7 +7,7 @@ import { CliContext, CliIo, GlobalArgs } from "./context";
 import { CliError, EXIT, ExitCode } from "./errors";
 import { changeCommands } from "./commands/change";
 import { planCommand } from "./commands/plan";
-import { historyCommand, statusCommand } from "./commands/status";
+import { bootstrapCommand, historyCommand, statusCommand } from "./commands/inspect";
 
 const HELP_EPILOGUE = `Exit codes: 0 ok, 1 failed, 2 usage or config error (nothing changed), 3 stack not found,
 4 another update in progress (retry later), 5 status: something overdue, missing, drifted or held back.
@@ -27,6 +27,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
         .command(statusCommand(ctx))
         .command(historyCommand(ctx))
         .command(planCommand(ctx))
+        .command(bootstrapCommand(ctx))
         .demandCommand(1, "a command is required")
         .strict()
         .recommendCommands()

@@ -1,0 +1,51 @@
+/**
+ * `bootstrap`: creates, idempotently, what the source appliers expect to exist — PostgreSQL's group role and its two
+ * alternating login roles, and the Redis ACL user (enabled, with the stack's rules, no password yet). `--print`
+ * shows the SQL and the ACL command instead, touching nothing. Admin credentials come from the environment
+ * (ROTATION_PG_ADMIN_URL, ROTATION_REDIS_ADMIN_URL), never from the command line.
+ */
+import { bootstrapPostgres, bootstrapSql } from "../../hooks/postgresApply";
+import { bootstrapRedisUser } from "../../hooks/redisApply";
+import { CliContext, GlobalArgs, progress, result } from "../context";
+import { CliError, EXIT } from "../errors";
+import { loadSettings, requireStack } from "../stacks";
+
+export interface BootstrapArgs extends GlobalArgs {
+    readonly print: boolean;
+}
+
+export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promise<void> {
+    const { io } = ctx;
+    const stack = requireStack(args.stack);
+    const settings = loadSettings(stack, io.env);
+    const db = settings.database;
+    const roles = [db.roles.a, db.roles.b];
+    const sql = bootstrapSql(db.groupRole, roles, db.name);
+    const acl = `ACL SETUSER ${settings.redis.user} on resetpass ${settings.redis.aclRules.join(" ")}`;
+    if (args.print) {
+        result(io, args.json, () => `-- PostgreSQL (database ${db.name}), as an admin:\n${sql.map((s) => `${s};`).join("\n")}\n\n# Redis, as an admin (only if the user does not exist yet):\n${acl}\n`, () => ({ stack, sql, redis: acl }));
+        ctx.exitCode = EXIT.ok;
+        return;
+    }
+    const pgUrl = io.env.ROTATION_PG_ADMIN_URL;
+    const redisUrl = io.env.ROTATION_REDIS_ADMIN_URL;
+    const missing = [!pgUrl && "ROTATION_PG_ADMIN_URL", !redisUrl && "ROTATION_REDIS_ADMIN_URL"].filter(Boolean);
+    if (missing.length > 0) {
+        throw new CliError(EXIT.usage, `bootstrap needs the admin credentials in the environment: ${missing.join(", ")} (or use --print)`);
+    }
+    try {
+        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name);
+        progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
+        const created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules);
+        progress(io, `Redis: ACL user ${settings.redis.user} ${created ? "created" : "already exists"}`);
+        result(
+            io,
+            args.json,
+            () => `bootstrap of ${stack} done: PostgreSQL roles ${[db.groupRole, ...roles].join(", ")}; Redis user ${settings.redis.user} (${created ? "created" : "existed"})\n`,
+            () => ({ stack, postgres: { groupRole: db.groupRole, roles }, redis: { user: settings.redis.user, created } }),
+        );
+    } catch (err) {
+        throw new CliError(EXIT.failed, (err as Error).message);
+    }
+    ctx.exitCode = EXIT.ok;
+}
