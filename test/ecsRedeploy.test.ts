@@ -12,7 +12,8 @@ import {
 } from "@aws-sdk/client-ecs";
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { optionsFromEnv, redeployAndWait } from "../hooks/ecsRedeploy";
+import { ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
+import { TRIGGER_TAG, optionsFromEnv, redeployAndWait } from "../hooks/ecsRedeploy";
 import { hookCommand } from "../rotation/hooks";
 import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./support/moto";
 import { ROOT } from "./support/pulumiProgram";
@@ -65,6 +66,23 @@ describe("ECS redeploy", () => {
         expect(await primaryDeployment("buywhere-api-staging")).toBe(result.deploymentId);
         expect(result.runningCount).toBe(MOTO_RUNNING_TASKS);
         expect(lines[0]).toBe(`forced a new deployment ${result.deploymentId} of ${cluster}/buywhere-api-staging; waiting until it is stable`);
+    });
+
+    it("is idempotent per trigger: a rerun with the same trigger changes nothing; a new trigger redeploys", async () => {
+        const opts = { client, cluster, service: "buywhere-api-staging", timeoutMs: 10_000, pollMs: 100 };
+        const first = await redeployAndWait({ ...opts, trigger: "trigger-1" });
+        expect(first.redeployed).toBe(true);
+        const arn = (await client.send(new DescribeServicesCommand({ cluster, services: ["buywhere-api-staging"] }))).services![0].serviceArn!;
+        const tags = await client.send(new ListTagsForResourceCommand({ resourceArn: arn }));
+        expect(tags.tags).toContainEqual({ key: TRIGGER_TAG, value: "trigger-1" });
+        const lines: string[] = [];
+        const again = await redeployAndWait({ ...opts, trigger: "trigger-1", log: (m) => lines.push(m) });
+        expect(again).toMatchObject({ redeployed: false, deploymentId: first.deploymentId });
+        expect(lines).toEqual([`${cluster}/buywhere-api-staging was already redeployed for this trigger and is stable; nothing to do`]);
+        expect(await primaryDeployment("buywhere-api-staging")).toBe(first.deploymentId);
+        const next = await redeployAndWait({ ...opts, trigger: "trigger-2" });
+        expect(next.redeployed).toBe(true);
+        expect(next.deploymentId).not.toBe(first.deploymentId);
     });
 
     it("fails within its bound when the service never becomes stable", async () => {

@@ -162,6 +162,7 @@ describe.each(["staging", "production"] as const)("the program on the %s stack",
             AWS_REGION: "ap-southeast-1",
             ECS_CLUSTER: "buywhere-api",
             ECS_SERVICE: `buywhere-api${suffix}`,
+            ECS_TRIGGER: api.inputs.triggers[0],
             ECS_STABLE_TIMEOUT_SECONDS: stack === "staging" ? "900" : "1200",
             ECS_POLL_SECONDS: "15",
         });

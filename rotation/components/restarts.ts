@@ -78,6 +78,7 @@ export class EcsServiceRestart extends pulumi.ComponentResource {
                     AWS_REGION: args.region,
                     ECS_CLUSTER: args.cluster,
                     ECS_SERVICE: args.service,
+                    ECS_TRIGGER: args.trigger,
                     ECS_STABLE_TIMEOUT_SECONDS: String(args.stableTimeoutSeconds),
                     ECS_POLL_SECONDS: String(args.pollSeconds),
                 },
