@@ -25,7 +25,8 @@ async function select(stack: string, request?: RunOptions["request"]): Promise<S
     }
 }
 
-function classify(err: unknown): EngineError {
+/** Maps an Automation API failure to the kind the CLI turns into an exit code. Exported for tests. */
+export function classify(err: unknown): EngineError {
     if (err instanceof EngineError) return err;
     if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", firstLine(err.message));
     if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", firstLine(err.message));
@@ -41,11 +42,18 @@ function firstLine(text: string): string {
     return text.trim().split("\n")[0];
 }
 
-/** Automation API errors carry the whole CLI output; the line that says what failed is near the end. */
+/**
+ * Automation API errors carry the whole CLI output. The useful line is the last specific error (a resource's, e.g.
+ * the health check's), else Pulumi's generic "error: update failed". Pulumi masks secrets in its output.
+ */
 function lastMeaningfulLine(text: string): string {
-    const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !/^(stdout|stderr|code|err\?):/i.test(l));
-    const error = [...lines].reverse().find((l) => /^error:|error:/i.test(l));
-    return (error ?? lines[lines.length - 1] ?? "pulumi failed").slice(0, 500);
+    const lines = text
+        .split("\n")
+        .map((l) => l.trim().replace(/^(stdout|stderr|err\?):\s*/i, ""))
+        .filter((l) => l && !/^code:/i.test(l));
+    const errors = lines.filter((l) => /error:/i.test(l));
+    const specific = errors.filter((l) => !/^error: (update|preview|refresh) failed$/i.test(l));
+    return (specific.pop() ?? errors.pop() ?? lines.pop() ?? "pulumi failed").slice(0, 500);
 }
 
 function outputsOf(map: OutputMap): StackOutputs {
