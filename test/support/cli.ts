@@ -56,11 +56,19 @@ export function sandbox(): Sandbox {
     };
 }
 
-/** Spawns the CLI with exactly `env` (nothing inherited: no CI, GITHUB_* or AWS_* leaks in from the test runner). */
-export function runCli(args: readonly string[], env: Record<string, string | undefined>, onSpawn?: (pid: number) => void): Promise<CliResult> {
+/**
+ * Spawns the CLI with exactly `env` (nothing inherited: no CI, GITHUB_* or AWS_* leaks in from the test runner).
+ * `bin` runs another copy of the project's CLI.
+ */
+export function runCli(
+    args: readonly string[],
+    env: Record<string, string | undefined>,
+    onSpawn?: (pid: number) => void,
+    bin = join(ROOT, "bin", "secrets-rotation.js"),
+): Promise<CliResult> {
     const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
     return new Promise((resolve) => {
-        const child = spawn(process.execPath, [join(ROOT, "bin", "secrets-rotation.js"), ...args], { cwd: ROOT, env: clean });
+        const child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env: clean });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
