@@ -62,38 +62,32 @@ function outputsOf(map: OutputMap): StackOutputs {
 
 const counts = (ops: OpMap | undefined) => ({ ...(ops ?? {}) }) as Record<string, number>;
 
+/** Selects the stack (with the request in the program's environment) and runs `fn`, classifying any failure. */
+async function onStack<T>(stack: string, request: RunOptions["request"] | undefined, fn: (s: Stack) => Promise<T>): Promise<T> {
+    const s = await select(stack, request);
+    try {
+        return await fn(s);
+    } catch (err) {
+        throw classify(err);
+    }
+}
+
 /** Creates the Automation API engine. Requires the Pulumi CLI on PATH. */
 export function createEngine(): RotationEngine {
     return {
-        async outputs(stack) {
-            const s = await select(stack);
-            try {
-                return outputsOf(await s.outputs());
-            } catch (err) {
-                throw classify(err);
-            }
-        },
-        async preview(stack, opts) {
-            const s = await select(stack, opts.request);
-            try {
+        outputs: (stack) => onStack(stack, undefined, async (s) => outputsOf(await s.outputs())),
+        preview: (stack, opts) =>
+            onStack(stack, opts.request, async (s) => {
                 const res = await s.preview({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
                 return { changes: counts(res.changeSummary) };
-            } catch (err) {
-                throw classify(err);
-            }
-        },
-        async up(stack, opts) {
-            const s = await select(stack, opts.request);
-            try {
+            }),
+        up: (stack, opts) =>
+            onStack(stack, opts.request, async (s) => {
                 const res = await s.up({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
                 return { changes: counts(res.summary.resourceChanges), outputs: outputsOf(res.outputs) };
-            } catch (err) {
-                throw classify(err);
-            }
-        },
-        async history(stack, limit) {
-            const s = await select(stack);
-            try {
+            }),
+        history: (stack, limit) =>
+            onStack(stack, undefined, async (s) => {
                 // Never with secrets; and only the fields below leave this function (not `config`/`environment`).
                 const updates = await s.history(limit, 1, false);
                 return updates.map((u) => ({
@@ -104,9 +98,6 @@ export function createEngine(): RotationEngine {
                     endTime: u.endTime ? new Date(u.endTime).toISOString() : undefined,
                     changes: counts(u.resourceChanges),
                 }));
-            } catch (err) {
-                throw classify(err);
-            }
-        },
+            }),
     };
 }

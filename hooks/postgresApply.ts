@@ -49,13 +49,21 @@ export function loginConfig(adminUrl: string, user: string, password: string): C
     return { connectionString: url.toString(), connectionTimeoutMillis: 10_000 };
 }
 
-function adminConfig(adminUrl: string): ClientConfig {
+/** A connected admin client; the caller ends it. */
+async function connectAdmin(adminUrl: string): Promise<Client> {
     try {
         new URL(adminUrl);
     } catch {
         throw new HookInputError("ROTATION_PG_ADMIN_URL is not a valid postgres:// URL");
     }
-    return { connectionString: adminUrl, connectionTimeoutMillis: 10_000 };
+    const admin = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+    try {
+        await admin.connect();
+    } catch (err) {
+        await admin.end().catch(() => undefined);
+        throw new Error(`could not connect to PostgreSQL as the admin user: ${describe(err)}`);
+    }
+    return admin;
 }
 
 /** Where a PostgreSQL error came from, in one line without any credential. */
@@ -92,12 +100,7 @@ export async function applyPostgresSlot(adminUrl: string, role: string, password
         log(`${role} already logs in with this slot's password; nothing to change`);
         return { role, changed: false };
     }
-    const admin = new Client(adminConfig(adminUrl));
-    try {
-        await admin.connect();
-    } catch (err) {
-        throw new Error(`could not connect to PostgreSQL as the admin user: ${describe(err)}`);
-    }
+    const admin = await connectAdmin(adminUrl);
     try {
         const exists = await admin.query("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [role]);
         if (exists.rowCount === 0) {
@@ -142,12 +145,7 @@ export function bootstrapSql(groupRole: string, roles: readonly string[], databa
 
 /** Runs the bootstrap statements in one transaction. */
 export async function bootstrapPostgres(adminUrl: string, groupRole: string, roles: readonly string[], database: string): Promise<void> {
-    const admin = new Client(adminConfig(adminUrl));
-    try {
-        await admin.connect();
-    } catch (err) {
-        throw new Error(`could not connect to PostgreSQL as the admin user: ${describe(err)}`);
-    }
+    const admin = await connectAdmin(adminUrl);
     try {
         await admin.query("BEGIN");
         for (const sql of bootstrapSql(groupRole, roles, database)) await admin.query(sql);

@@ -10,13 +10,11 @@ import {
     ECSClient,
     RegisterTaskDefinitionCommand,
 } from "@aws-sdk/client-ecs";
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
 import { TRIGGER_TAG, optionsFromEnv, redeployAndWait } from "../hooks/ecsRedeploy";
-import { hookCommand } from "../rotation/hooks";
 import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./support/moto";
-import { ROOT } from "./support/pulumiProgram";
+import { runHookProcess } from "./support/hookProcess";
 
 let moto: Moto;
 let client: ECSClient;
@@ -115,27 +113,15 @@ describe("ECS redeploy", () => {
         expect(() => optionsFromEnv(env)).toThrow(message);
     });
 
-    function runHookProcess(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-        return new Promise((resolve) => {
-            const child = spawn("/bin/sh", ["-c", hookCommand("ecsRedeploy")], {
-                cwd: ROOT,
-                env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", ...moto.env, ...env },
-            });
-            let stderr = "";
-            child.stderr.on("data", (d) => (stderr += d));
-            child.on("close", (code) => resolve({ code, stderr }));
-        });
-    }
-
     it("as a process, with the environment the program sets: redeploys, exits 0; a missing service exits 1", async () => {
         const before = await primaryDeployment("buywhere-worker-staging");
         const env = { AWS_REGION: "ap-southeast-1", ECS_CLUSTER: cluster, ECS_STABLE_TIMEOUT_SECONDS: "10", ECS_POLL_SECONDS: "0.1" };
-        const ok = await runHookProcess({ ...env, ECS_SERVICE: "buywhere-worker-staging" });
+        const ok = await runHookProcess("ecsRedeploy", { ...moto.env, ...env, ECS_SERVICE: "buywhere-worker-staging" });
         expect(ok.stderr).toContain("is stable");
         expect(ok.code).toBe(0);
         expect(await primaryDeployment("buywhere-worker-staging")).not.toBe(before);
 
-        const missing = await runHookProcess({ ...env, ECS_SERVICE: "nope" });
+        const missing = await runHookProcess("ecsRedeploy", { ...moto.env, ...env, ECS_SERVICE: "nope" });
         expect(missing.code).toBe(1);
         expect(missing.stderr.trim()).toBe("[ecs-redeploy] error: ECS service nope not found in cluster buywhere-api (MISSING)");
     });

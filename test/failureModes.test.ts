@@ -6,7 +6,6 @@
  * - a failed health check: the run fails, the previous slot's credential still works, and `rollback` (the CLI's
  *   request through the same planner) restores service.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Server, createServer } from "node:http";
 import { Client } from "pg";
@@ -17,9 +16,9 @@ import { applyRedisSlots, bootstrapRedisUser, canAuth } from "../hooks/redisAppl
 import { Slot } from "../rotation/catalog";
 import { parseSettings } from "../rotation/config";
 import { planRotation } from "../rotation/plan";
-import { hookCommand } from "../rotation/hooks";
 import { Postgres, startPostgres } from "./support/postgres";
-import { ROOT, stackConfig } from "./support/pulumiProgram";
+import { runHookProcess } from "./support/hookProcess";
+import { stackConfig } from "./support/pulumiProgram";
 import { RedisServer, startRedis } from "./support/redis";
 
 let pg: Postgres;
@@ -114,14 +113,11 @@ describe("a failed health check, then rollback", () => {
 
     /** The health-check hook, exactly as the program runs it. */
     const healthCheck = () =>
-        new Promise<{ code: number | null; stderr: string }>((resolve) => {
-            const child = spawn("/bin/sh", ["-c", hookCommand("healthCheck")], {
-                cwd: ROOT,
-                env: { PATH: process.env.PATH!, HEALTH_URLS: JSON.stringify([healthUrl]), HEALTH_ATTEMPTS: "3", HEALTH_INITIAL_BACKOFF_SECONDS: "0.05", HEALTH_MAX_BACKOFF_SECONDS: "0.1" },
-            });
-            let stderr = "";
-            child.stderr.on("data", (d) => (stderr += d));
-            child.on("close", (code) => resolve({ code, stderr }));
+        runHookProcess("healthCheck", {
+            HEALTH_URLS: JSON.stringify([healthUrl]),
+            HEALTH_ATTEMPTS: "3",
+            HEALTH_INITIAL_BACKOFF_SECONDS: "0.05",
+            HEALTH_MAX_BACKOFF_SECONDS: "0.1",
         });
 
     it("the run fails on health, the previous credential still works, and rollback restores service", async () => {

@@ -2,12 +2,10 @@
  * The health-check hook against a real local HTTP server (127.0.0.1), as a function and as the process the Pulumi
  * program runs.
  */
-import { spawn } from "node:child_process";
 import { Server, createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkHealth, optionsFromEnv } from "../hooks/healthCheck";
-import { hookCommand } from "../rotation/hooks";
-import { ROOT } from "./support/pulumiProgram";
+import { runHookProcess } from "./support/hookProcess";
 
 /** Each path answers with the next status of its script; the last status repeats. */
 let scripts: Record<string, number[]> = {};
@@ -85,28 +83,16 @@ describe("health check", () => {
         expect(() => optionsFromEnv(env)).toThrow(message);
     });
 
-    /** Runs the hook exactly as the Pulumi program's local.Command does: its command string, inputs in env. */
-    function runHookProcess(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-        return new Promise((resolve) => {
-            const child = spawn("/bin/sh", ["-c", hookCommand("healthCheck")], { cwd: ROOT, env: { ...process.env, ...env } });
-            let stdout = "";
-            let stderr = "";
-            child.stdout.on("data", (d) => (stdout += d));
-            child.stderr.on("data", (d) => (stderr += d));
-            child.on("close", (code) => resolve({ code, stdout, stderr }));
-        });
-    }
-
     it("as a process: exit 0 when healthy, 1 with a one-line error when not, 2 on bad input", async () => {
         scripts = { "/p-ok": [200], "/p-down": [500] };
         const env = { HEALTH_ATTEMPTS: "3", HEALTH_INITIAL_BACKOFF_SECONDS: "0.01", HEALTH_MAX_BACKOFF_SECONDS: "0.02" };
-        const ok = await runHookProcess({ ...env, HEALTH_URLS: JSON.stringify([`${base}/p-ok`]) });
+        const ok = await runHookProcess("healthCheck", { ...env, HEALTH_URLS: JSON.stringify([`${base}/p-ok`]) });
         expect(ok.code).toBe(0);
         expect(ok.stderr).toContain("healthy (HTTP 200, 2 in a row");
-        const down = await runHookProcess({ ...env, HEALTH_URLS: JSON.stringify([`${base}/p-down`]) });
+        const down = await runHookProcess("healthCheck", { ...env, HEALTH_URLS: JSON.stringify([`${base}/p-down`]) });
         expect(down.code).toBe(1);
         expect(down.stderr.trim().split("\n").pop()).toBe(`[health-check] error: health check failed: ${base}/p-down (HTTP 500 after 3 attempts, expected 200)`);
-        const bad = await runHookProcess({ HEALTH_URLS: "[]" });
+        const bad = await runHookProcess("healthCheck", { HEALTH_URLS: "[]" });
         expect(bad.code).toBe(2);
         expect(bad.stdout).toBe("");
     });

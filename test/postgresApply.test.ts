@@ -3,16 +3,14 @@
  * alternating roles, setting a slot's password with a client-side SCRAM verifier, proof by login, and the
  * two-slot property over successive rotations driven by the real slot state machine.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPostgresSlot, bootstrapPostgres, bootstrapSql, canLogIn, scramVerifier } from "../hooks/postgresApply";
-import { hookCommand } from "../rotation/hooks";
 import { GroupState, transitionGroup } from "../rotation/slots";
 import { Postgres, startPostgres } from "./support/postgres";
-import { ROOT } from "./support/pulumiProgram";
+import { runHookProcess } from "./support/hookProcess";
 
 let pg: Postgres;
 const ROLES = { a: "buywhere_app_a", b: "buywhere_app_b" };
@@ -142,13 +140,7 @@ describe("PostgreSQL alternating roles", () => {
     });
 
     it("runs as the process the program runs: exit 0 and idempotent; 1 with one line on failure; 2 on missing input", async () => {
-        const run = (env: Record<string, string>) =>
-            new Promise<{ code: number | null; stderr: string }>((resolve) => {
-                const child = spawn("/bin/sh", ["-c", hookCommand("postgresApply")], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env } });
-                let stderr = "";
-                child.stderr.on("data", (d) => (stderr += d));
-                child.on("close", (code) => resolve({ code, stderr }));
-            });
+        const run = (env: Record<string, string>) => runHookProcess("postgresApply", env);
         const pw = password();
         const ok = await run({ PG_ROLE: ROLES.b, PG_PASSWORD: pw, ROTATION_PG_ADMIN_URL: pg.adminUrl });
         expect(ok.code).toBe(0);

@@ -2,14 +2,12 @@
  * The Redis applier against a real redis-server (started by the test): one ACL user holding exactly the two slots'
  * passwords, set as SHA-256 hashes, over successive rotations driven by the real slot state machine.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyRedisSlots, bootstrapRedisUser, canAuth, redisOptions, sha256Hex } from "../hooks/redisApply";
-import { hookCommand } from "../rotation/hooks";
 import { GroupState, transitionGroup } from "../rotation/slots";
-import { ROOT } from "./support/pulumiProgram";
+import { runHookProcess } from "./support/hookProcess";
 import { RedisServer, startRedis } from "./support/redis";
 
 let redis: RedisServer;
@@ -99,13 +97,7 @@ describe("Redis ACL dual passwords", () => {
     });
 
     it("runs as the process the program runs: exit 0; 2 on missing input", async () => {
-        const run = (env: Record<string, string>) =>
-            new Promise<{ code: number | null; stderr: string }>((resolve) => {
-                const child = spawn("/bin/sh", ["-c", hookCommand("redisApply")], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env } });
-                let stderr = "";
-                child.stderr.on("data", (d) => (stderr += d));
-                child.on("close", (code) => resolve({ code, stderr }));
-            });
+        const run = (env: Record<string, string>) => runHookProcess("redisApply", env);
         const [a, b] = [password(), password()];
         const ok = await run({ REDIS_USER: USER, REDIS_PASSWORD_A: a, REDIS_PASSWORD_B: b, ROTATION_REDIS_ADMIN_URL: redis.adminUrl });
         expect(ok.code).toBe(0);

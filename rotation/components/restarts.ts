@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { hookCommand } from "../hooks";
+import { hookRun } from "./hookRun";
 
 /** The annotation `kubectl rollout restart` sets; changing it rolls the Deployment's pods. */
 export const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
@@ -70,21 +70,18 @@ export class EcsServiceRestart extends pulumi.ComponentResource {
 
     constructor(name: string, args: EcsServiceRestartArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:EcsServiceRestart", name, {}, opts);
-        this.command = new command.local.Command(
+        this.command = hookRun(
             `${name}-redeploy`,
+            "ecsRedeploy",
             {
-                create: hookCommand("ecsRedeploy"),
-                environment: {
-                    AWS_REGION: args.region,
-                    ECS_CLUSTER: args.cluster,
-                    ECS_SERVICE: args.service,
-                    ECS_TRIGGER: args.trigger,
-                    ECS_STABLE_TIMEOUT_SECONDS: String(args.stableTimeoutSeconds),
-                    ECS_POLL_SECONDS: String(args.pollSeconds),
-                },
-                triggers: [args.trigger],
-                addPreviousOutputInEnv: false,
+                AWS_REGION: args.region,
+                ECS_CLUSTER: args.cluster,
+                ECS_SERVICE: args.service,
+                ECS_TRIGGER: args.trigger,
+                ECS_STABLE_TIMEOUT_SECONDS: String(args.stableTimeoutSeconds),
+                ECS_POLL_SECONDS: String(args.pollSeconds),
             },
+            [args.trigger],
             { parent: this, dependsOn: args.after },
         );
         this.registerOutputs({});
@@ -116,22 +113,19 @@ export class HealthGate extends pulumi.ComponentResource {
 
     constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:HealthGate", name, {}, opts);
-        this.command = new command.local.Command(
+        this.command = hookRun(
             `${name}-check`,
+            "healthCheck",
             {
-                create: hookCommand("healthCheck"),
-                environment: {
-                    HEALTH_URLS: JSON.stringify(args.urls),
-                    HEALTH_EXPECT_STATUS: String(args.expectStatus),
-                    HEALTH_ATTEMPTS: String(args.attempts),
-                    HEALTH_REQUIRED_SUCCESSES: String(args.requiredSuccesses),
-                    HEALTH_INITIAL_BACKOFF_SECONDS: String(args.initialBackoffSeconds),
-                    HEALTH_MAX_BACKOFF_SECONDS: String(args.maxBackoffSeconds),
-                    HEALTH_TIMEOUT_SECONDS: String(args.timeoutSeconds),
-                },
-                triggers: [args.trigger],
-                addPreviousOutputInEnv: false,
+                HEALTH_URLS: JSON.stringify(args.urls),
+                HEALTH_EXPECT_STATUS: String(args.expectStatus),
+                HEALTH_ATTEMPTS: String(args.attempts),
+                HEALTH_REQUIRED_SUCCESSES: String(args.requiredSuccesses),
+                HEALTH_INITIAL_BACKOFF_SECONDS: String(args.initialBackoffSeconds),
+                HEALTH_MAX_BACKOFF_SECONDS: String(args.maxBackoffSeconds),
+                HEALTH_TIMEOUT_SECONDS: String(args.timeoutSeconds),
             },
+            [args.trigger],
             { parent: this, dependsOn: args.after },
         );
         this.registerOutputs({});

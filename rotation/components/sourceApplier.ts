@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HookName, hookCommand } from "../hooks";
+import { HookName } from "../hooks";
+import { hookRun } from "./hookRun";
 
 /** One run of an applier hook. */
 export interface ApplierRun {
@@ -29,19 +30,7 @@ export class SourceApplier extends pulumi.ComponentResource {
 
     constructor(name: string, args: SourceApplierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:SourceApplier", name, {}, opts);
-        this.commands = args.runs.map(
-            (run) =>
-                new command.local.Command(
-                    `${name}-${run.suffix}`,
-                    {
-                        create: hookCommand(args.hook),
-                        environment: run.environment,
-                        triggers: [...run.triggers],
-                        addPreviousOutputInEnv: false,
-                    },
-                    { parent: this },
-                ),
-        );
+        this.commands = args.runs.map((run) => hookRun(`${name}-${run.suffix}`, args.hook, run.environment, run.triggers, { parent: this }));
         this.registerOutputs({});
     }
 }
