@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { Endpoint, GENERATION, GROUPS, Group, SECRETS, SLOTS, SecretSpec, Slot, ValueSource, otherSlot } from "./catalog";
 import { NAMESPACE, NO_REQUEST, PROVIDERS, Provider, RESTART_SCOPES, RestartScope, RotationRequest, Settings } from "./config";
 import { RotationInputError } from "./errors";
+import { databaseAddress, redisUrlParts } from "./compose";
 import { GroupChange, GroupState, publishedSlot, slotKeeper, transitionGroup } from "./slots";
 import { compareStamps, laterStamp, parseStamp } from "./stamp";
 
@@ -278,19 +279,13 @@ function perProvider<T>(f: (p: Provider) => T): PerProvider<T> {
     return Object.fromEntries(PROVIDERS.map((p) => [p, f(p)])) as Record<Provider, T>;
 }
 
-/** The non-secret config a composed URL depends on. */
-export function endpointConfig(settings: Settings, endpoint: Endpoint): object {
-    const db = settings.database;
-    switch (endpoint) {
-        case "primary":
-            return { scheme: db.scheme, host: db.host, port: db.port, name: db.name, roles: db.roles, params: db.params };
-        case "replica":
-            return { scheme: db.scheme, host: db.replicaHost, port: db.port, name: db.name, roles: db.roles, params: db.params };
-        case "pgbouncer":
-            return { scheme: db.scheme, host: db.pgbouncerHost, port: db.pgbouncerPort, name: db.name, roles: db.roles, params: db.params };
-        case "redis":
-            return settings.redis;
+/** The non-secret config a composed URL is made of (and nothing else, so unrelated settings restart nobody). */
+function endpointConfig(settings: Settings, endpoint: Endpoint): object {
+    if (endpoint === "redis") {
+        return redisUrlParts(settings.redis);
     }
+    const db = settings.database;
+    return { scheme: db.scheme, ...databaseAddress(db, endpoint), name: db.name, roles: db.roles, params: db.params };
 }
 
 interface ConsumerSpec {

@@ -14,7 +14,7 @@ import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
 import { SourceApplier } from "./components/sourceApplier";
-import { postgresUrl, redisUrl } from "./compose";
+import { databaseAddress, postgresUrl, redisUrl } from "./compose";
 import { EnvOverrides, Provider, REQUEST_ENV, Settings, parseRequest, parseSettings } from "./config";
 import { RotationInputError } from "./errors";
 import { PerProvider, RotationPlan, RotationState, SecretPlan, planRotation } from "./plan";
@@ -282,14 +282,9 @@ function publishedValue(
         return pulumi.secret(pulumi.output(role));
     }
     const password = credentials[active].secret!;
-    switch (source.endpoint) {
-        case "primary":
-            return pulumi.secret(password.apply((p) => postgresUrl(db, db.host, db.port, role, p)));
-        case "replica":
-            return pulumi.secret(password.apply((p) => postgresUrl(db, db.replicaHost, db.port, role, p)));
-        case "pgbouncer":
-            return pulumi.secret(password.apply((p) => postgresUrl(db, db.pgbouncerHost, db.pgbouncerPort, role, p)));
-        case "redis":
-            return pulumi.secret(password.apply((p) => redisUrl(settings.redis, p)));
+    if (source.endpoint === "redis") {
+        return pulumi.secret(password.apply((p) => redisUrl(settings.redis, p)));
     }
+    const { host, port } = databaseAddress(db, source.endpoint);
+    return pulumi.secret(password.apply((p) => postgresUrl(db, host, port, role, p)));
 }

@@ -126,6 +126,13 @@ describe("rotation plan", () => {
         expect(GROUPS.map((g) => second.groups[g].change)).toEqual(Array(6).fill("none"));
     });
 
+    it("a setting no URL is made of (the ACL rules bootstrap uses) changes no secret and restarts nobody", () => {
+        const redis = base["rotation:redis"] as Record<string, unknown>;
+        const { second } = secondRun({ "rotation:redis": { ...redis, aclRules: ["~app:*", "+@read"] } });
+        expect(changedSecrets(second)).toEqual([]);
+        expect(restarting(second)).toEqual([]);
+    });
+
     it.each([
         [{ "rotation:stamp": "2026-12" }, "rotation:stamp", "`rotation:stamp` 2026-12 labels a period that starts in the future (now 2026-11-25T12:00:00.000Z); use the current or an earlier period"],
         [{ "rotation:groupStamps": { redis: "2026-11-25T1300Z" } }, "rotation:groupStamps.redis", "`rotation:groupStamps.redis` 2026-11-25T1300Z labels a period that starts in the future"],
