@@ -3,6 +3,9 @@
  * local program (`index.ts`, the same program `pulumi up` runs); tests put a stand-in behind the same interface.
  */
 import { RotationRequest } from "../rotation/config";
+import { RotationInputError } from "../rotation/errors";
+import { RotationState } from "../rotation/plan";
+import { parseState } from "../rotation/state";
 import { CliError, EXIT } from "./errors";
 
 /** Resource operation counts of a preview or update (`same`, `create`, `update`, `replace`, `delete`, ...). */
@@ -75,6 +78,21 @@ export function engineFailure(err: EngineError, stack: string): CliError {
             return new CliError(EXIT.failed, err.message);
         case "failed":
             return new CliError(EXIT.failed, err.message);
+    }
+}
+
+/**
+ * The stack's outputs and its validated rotation state (undefined if never deployed), with engine failures and an
+ * unreadable state turned into the CLI's errors.
+ */
+export async function readStackState(engine: RotationEngine, stack: string): Promise<{ outputs: StackOutputs; state?: RotationState }> {
+    try {
+        const outputs = await engine.outputs(stack);
+        return { outputs, state: outputs.rotationState === undefined ? undefined : parseState(outputs.rotationState) };
+    } catch (err) {
+        if (err instanceof EngineError) throw engineFailure(err, stack);
+        if (err instanceof RotationInputError) throw new CliError(EXIT.failed, err.message);
+        throw err;
     }
 }
 

@@ -5,12 +5,11 @@
  */
 import { GROUPS } from "../../rotation/catalog";
 import { RotationInputError } from "../../rotation/errors";
-import { RotationPlan, RotationState, planRotation } from "../../rotation/plan";
-import { parseState } from "../../rotation/state";
+import { RotationPlan, planRotation } from "../../rotation/plan";
 import { Step, describeSteps } from "../../rotation/steps";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
-import { ChangeCounts, EngineError, engineFailure, loadEngine } from "../engine";
+import { ChangeCounts, EngineError, engineFailure, loadEngine, readStackState } from "../engine";
 import { CliError, EXIT } from "../errors";
 import { stepList } from "../render";
 import { ChangeCommand, ProviderChoice, buildRequest } from "../request";
@@ -34,15 +33,7 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const engine = loadEngine(io.env);
     const now = io.now();
 
-    let last: RotationState | undefined;
-    try {
-        const outputs = await engine.outputs(stack);
-        last = outputs.rotationState === undefined ? undefined : parseState(outputs.rotationState);
-    } catch (err) {
-        if (err instanceof EngineError) throw engineFailure(err, stack);
-        if (err instanceof RotationInputError) throw new CliError(EXIT.failed, err.message);
-        throw err;
-    }
+    const { state: last } = await readStackState(engine, stack);
 
     const request = buildRequest({ command, services: args.service, provider: args.provider, stamp: args.stamp }, settings, last, now);
     let plan: RotationPlan;

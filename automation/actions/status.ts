@@ -8,12 +8,10 @@
  */
 import { ListSecretsCommand, SecretListEntry, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SECRETS } from "../../rotation/catalog";
-import { RotationInputError } from "../../rotation/errors";
 import { RotationState } from "../../rotation/plan";
-import { parseState } from "../../rotation/state";
 import { nextDue } from "../../rotation/stamp";
 import { CliContext, GlobalArgs, progress, result } from "../context";
-import { EngineError, StackOutputs, engineFailure, loadEngine } from "../engine";
+import { StackOutputs, loadEngine, readStackState } from "../engine";
 import { CliError, EXIT } from "../errors";
 import { table } from "../render";
 import { loadSettings, requireStack } from "../stacks";
@@ -139,16 +137,7 @@ export async function runStatus(ctx: CliContext, args: GlobalArgs): Promise<void
     const settings = loadSettings(stack, io.env);
     const now = io.now();
 
-    let outputs: StackOutputs;
-    let state: RotationState | undefined;
-    try {
-        outputs = await loadEngine(io.env).outputs(stack);
-        state = outputs.rotationState === undefined ? undefined : parseState(outputs.rotationState);
-    } catch (err) {
-        if (err instanceof EngineError) throw engineFailure(err, stack);
-        if (err instanceof RotationInputError) throw new CliError(EXIT.failed, err.message);
-        throw err;
-    }
+    const { outputs, state } = await readStackState(loadEngine(io.env), stack);
 
     io.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const client = new SecretsManagerClient({ region: settings.aws.region, retryMode: "adaptive", maxAttempts: 8 });
