@@ -1,0 +1,205 @@
+/**
+ * One contract per hook program: the environment variables it reads, each with a zod codec between the string in
+ * the environment and the typed value. The component that runs a hook encodes its inputs with the contract
+ * (`encodeField`, field by field so a secret input stays secret and a plain one stays readable in previews), and the
+ * hook decodes them with the same contract (`fromEnv`). Nothing else names a hook's variables.
+ *
+ * Inputs arrive in the environment, never on the command line. Admin credentials are not inputs: each hook inherits
+ * its own (`adminEnv`) from the environment `pulumi up` runs in, so they never enter the stack's state.
+ */
+import { z } from "zod";
+import { AWS_REGION, ECS_NAME, PG_IDENT, REDIS_USER, httpUrl, matching } from "../rotation/rules";
+import { HookInputError } from "./hookRuntime";
+
+/** The hook programs, by file name under `hooks/`. */
+export type HookName = "ecsRedeploy" | "healthCheck" | "postgresApply" | "redisApply" | "typesenseApply";
+
+/** A schema whose input is the string in the environment. */
+type EnvCodec = z.ZodType<unknown, string>;
+
+export interface Field<S extends EnvCodec = EnvCodec> {
+    /** The environment variable. */
+    readonly env: string;
+    readonly schema: S;
+    /** The value is a credential: the component passes it as a Pulumi secret. */
+    readonly secret: boolean;
+    /** Missing is allowed (the hook gets `undefined`). */
+    readonly optional: boolean;
+}
+
+export interface HookContract<F extends Record<string, Field> = Record<string, Field>> {
+    readonly hook: HookName;
+    readonly fields: F;
+    /** The admin credential this hook (and only this hook) inherits from the environment. */
+    readonly adminEnv?: string;
+}
+
+/** The typed inputs of a hook. */
+export type HookInput<C extends HookContract> = {
+    readonly [K in keyof C["fields"]]: C["fields"][K]["optional"] extends true
+        ? z.output<C["fields"][K]["schema"]> | undefined
+        : z.output<C["fields"][K]["schema"]>;
+};
+
+function field<S extends EnvCodec>(env: string, schema: S): Field<S> & { optional: false; secret: false } {
+    return { env, schema, secret: false, optional: false };
+}
+const secret = <S extends EnvCodec>(f: Field<S>) => ({ ...f, secret: true as const });
+const optional = <S extends EnvCodec>(f: Field<S>) => ({ ...f, optional: true as const });
+
+const text = () => z.string().min(1, { error: "must not be empty" });
+
+/** A number in the environment (`"15"`, `"0.5"`). */
+function num(inner: z.ZodNumber, what: string) {
+    return z.codec(z.string(), inner, {
+        decode: (s, ctx) => {
+            const n = Number(s);
+            if (s.trim() === "" || !Number.isFinite(n)) {
+                ctx.issues.push({ code: "custom", input: s, message: `must be ${what} (got ${JSON.stringify(s)})` });
+                return z.NEVER;
+            }
+            return n;
+        },
+        encode: (n) => String(n),
+    });
+}
+const positive = (what = "a positive number") => num(z.number().positive({ error: `must be ${what}` }), what);
+const whole = (min: number, max: number) => {
+    const what = `a whole number from ${min} to ${max}`;
+    return num(z.number().int({ error: `must be ${what}` }).min(min, { error: `must be ${what}` }).max(max, { error: `must be ${what}` }), what);
+};
+
+/** A JSON list in the environment (`'["a","b"]'`). */
+function list<T extends z.ZodType>(item: T, what: string) {
+    return z.codec(z.string(), z.array(item, { error: `must be a non-empty JSON list of ${what}` }).min(1, { error: `must be a non-empty JSON list of ${what}` }), {
+        decode: (s, ctx) => {
+            try {
+                return JSON.parse(s);
+            } catch {
+                ctx.issues.push({ code: "custom", input: s, message: `must be a non-empty JSON list of ${what}` });
+                return z.NEVER;
+            }
+        },
+        encode: (v) => JSON.stringify(v),
+    });
+}
+
+/** `postgresApply`: set one slot role's password (SCRAM verifier computed client-side) and prove the login. */
+export const postgresApplyContract = {
+    hook: "postgresApply",
+    adminEnv: "ROTATION_PG_ADMIN_URL",
+    fields: {
+        role: field("PG_ROLE", matching(PG_IDENT, "a PostgreSQL role name")),
+        password: secret(field("PG_PASSWORD", text())),
+    },
+} as const satisfies HookContract;
+
+/** `redisApply`: the ACL user holds exactly the two slots' passwords. */
+export const redisApplyContract = {
+    hook: "redisApply",
+    adminEnv: "ROTATION_REDIS_ADMIN_URL",
+    fields: {
+        user: field("REDIS_USER", matching(REDIS_USER, "a Redis ACL user name")),
+        passwordA: secret(field("REDIS_PASSWORD_A", text())),
+        passwordB: secret(field("REDIS_PASSWORD_B", text())),
+    },
+} as const satisfies HookContract;
+
+/** `typesenseApply`: register a slot's key, then delete the slot's older keys. */
+export const typesenseApplyContract = {
+    hook: "typesenseApply",
+    adminEnv: "ROTATION_TYPESENSE_ADMIN_KEY",
+    fields: {
+        url: field("TYPESENSE_URL", httpUrl),
+        stack: field("TYPESENSE_STACK", text()),
+        slot: field("TYPESENSE_SLOT", z.enum(["a", "b"], { error: "must be a or b" })),
+        stamp: field("TYPESENSE_SLOT_STAMP", text()),
+        value: secret(field("TYPESENSE_KEY_VALUE", text())),
+        actions: field("TYPESENSE_ACTIONS", list(text(), "strings")),
+        collections: field("TYPESENSE_COLLECTIONS", list(text(), "strings")),
+    },
+} as const satisfies HookContract;
+
+/** `ecsRedeploy`: force a new deployment of one service and wait until it is stable. */
+export const ecsRedeployContract = {
+    hook: "ecsRedeploy",
+    fields: {
+        region: field("AWS_REGION", matching(AWS_REGION, "an AWS region")),
+        cluster: field("ECS_CLUSTER", matching(ECS_NAME, "an ECS cluster name")),
+        service: field("ECS_SERVICE", matching(ECS_NAME, "an ECS service name")),
+        trigger: optional(field("ECS_TRIGGER", text())),
+        stableTimeoutSeconds: field("ECS_STABLE_TIMEOUT_SECONDS", positive()),
+        pollSeconds: field("ECS_POLL_SECONDS", positive()),
+    },
+} as const satisfies HookContract;
+
+/** `healthCheck`: every URL answers the expected status `requiredSuccesses` times in a row. */
+export const healthCheckContract = {
+    hook: "healthCheck",
+    fields: {
+        urls: field("HEALTH_URLS", list(httpUrl, "http(s) URLs")),
+        expectStatus: field("HEALTH_EXPECT_STATUS", whole(100, 599)),
+        attempts: field("HEALTH_ATTEMPTS", whole(1, 100)),
+        requiredSuccesses: field("HEALTH_REQUIRED_SUCCESSES", whole(1, 10)),
+        initialBackoffSeconds: field("HEALTH_INITIAL_BACKOFF_SECONDS", positive()),
+        maxBackoffSeconds: field("HEALTH_MAX_BACKOFF_SECONDS", positive()),
+        timeoutSeconds: field("HEALTH_TIMEOUT_SECONDS", positive()),
+    },
+} as const satisfies HookContract;
+
+/** Every contract, by hook. */
+export const CONTRACTS = {
+    postgresApply: postgresApplyContract,
+    redisApply: redisApplyContract,
+    typesenseApply: typesenseApplyContract,
+    ecsRedeploy: ecsRedeployContract,
+    healthCheck: healthCheckContract,
+} as const satisfies Record<HookName, HookContract>;
+
+/** One input as the string the hook's environment carries. */
+export function encodeField<C extends HookContract, K extends keyof C["fields"] & string>(contract: C, key: K, value: HookInput<C>[K]): string {
+    return z.encode(contract.fields[key].schema, value as never) as string;
+}
+
+/** Every input as the environment the hook runs with (fields left `undefined` are left out). */
+export function toEnv<C extends HookContract>(contract: C, input: HookInput<C>): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [key, f] of Object.entries(contract.fields)) {
+        const value = (input as Record<string, unknown>)[key];
+        if (value !== undefined) env[f.env] = encodeField(contract, key as never, value as never);
+    }
+    return env;
+}
+
+/**
+ * The hook's inputs, decoded from its environment.
+ *
+ * @throws HookInputError naming the first variable that is missing or malformed (exit code 2); the message never
+ *         holds a value of a secret field.
+ */
+export function fromEnv<C extends HookContract>(contract: C, env: NodeJS.ProcessEnv): HookInput<C> {
+    const out: Record<string, unknown> = {};
+    for (const [key, f] of Object.entries(contract.fields)) {
+        const raw = env[f.env];
+        if (raw === undefined || raw.trim() === "") {
+            if (f.optional) continue;
+            throw new HookInputError(`environment variable ${f.env} is required`);
+        }
+        const result = f.schema.safeParse(raw);
+        if (!result.success) {
+            const message = f.secret ? "is not valid" : result.error.issues[0].message;
+            throw new HookInputError(`environment variable ${f.env} ${message}`);
+        }
+        out[key] = result.data;
+    }
+    return out as HookInput<C>;
+}
+
+/** The admin credential a hook inherits; required when the hook runs. */
+export function adminCredential(contract: HookContract, env: NodeJS.ProcessEnv): string {
+    const name = contract.adminEnv;
+    if (!name) throw new Error(`hook ${contract.hook} has no admin credential`);
+    const value = env[name];
+    if (value === undefined || value.trim() === "") throw new HookInputError(`environment variable ${name} is required`);
+    return value;
+}

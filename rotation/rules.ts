@@ -1,0 +1,44 @@
+/**
+ * The shape rules of the names and addresses this project passes around: one definition each, used by the stack-file
+ * schema (`rotation/settings.ts`) and by the hook contracts (`hooks/contracts.ts`), so a value the config accepts is
+ * exactly a value the hooks accept. Pure.
+ */
+import { z } from "zod";
+
+/** A PostgreSQL identifier we quote ourselves: lower-case letters, digits, `_`, at most 63 bytes. */
+export const PG_IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+/** A Redis ACL user name: ACL rules use `>`, `<`, `#`, `~`, `%`, `&` and spaces, so a name must contain none. */
+export const REDIS_USER = /^[A-Za-z0-9_.-]{1,128}$/;
+export const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+export const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+export const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why `value` is not an http(s) URL without credentials in it, or undefined when it is one. */
+export function httpUrlProblem(value: string): string | undefined {
+    let u: URL | undefined;
+    try {
+        u = new URL(value);
+    } catch {
+        u = undefined;
+    }
+    if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.username || u.password) {
+        return `${JSON.stringify(value)} is not an http(s) URL without credentials`;
+    }
+    return undefined;
+}
+
+/** An http(s) URL that carries no credentials (they would end up in state, logs and previews). */
+export const httpUrl = z.string({ error: "must be an http(s) URL" }).superRefine((v, ctx) => {
+    const problem = httpUrlProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** A string matching `re`, with a message naming what it should be. */
+export function matching(re: RegExp, what: string) {
+    return z.string({ error: `must be a string (${what})` }).refine((v) => re.test(v), { error: (iss) => `${JSON.stringify(iss.input)} is not ${what}` });
+}
+
+export const pgIdent = (what = "a PostgreSQL role name") => matching(PG_IDENT, what);
+export const redisUser = () => matching(REDIS_USER, "a Redis ACL user name");
