@@ -3,25 +3,17 @@
  * roles and the ACL user the appliers expect, is idempotent, and refuses without admin credentials.
  */
 import { Client } from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyPostgresSlot, canLogIn } from "../hooks/postgresApply";
 import { applyRedisSlots, canAuth } from "../hooks/redisApply";
 import { sandbox } from "./support/cli";
-import { Postgres, startPostgres } from "./support/postgres";
-import { RedisServer, startRedis } from "./support/redis";
+import { password, useServers } from "./support/fixtures";
 
-let pg: Postgres;
-let redis: RedisServer;
-beforeAll(async () => {
-    [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-}, 120_000);
-afterAll(async () => {
-    await pg?.stop();
-    await redis?.stop();
-});
+const servers = useServers();
 
 describe("bootstrap", () => {
     it("creates the alternating roles and the ACL user, idempotently; then the appliers work", async () => {
+        const { pg, redis } = servers;
         const s = sandbox();
         const env = { ROTATION_PG_ADMIN_URL: pg.adminUrl, ROTATION_REDIS_ADMIN_URL: redis.adminUrl };
         const first = await s.run(["bootstrap", "--stack", "staging", "--json"], env);
@@ -41,10 +33,11 @@ describe("bootstrap", () => {
         const roles = (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'buywhere_app%' ORDER BY 1")).rows.map((r) => r.rolname);
         await c.end();
         expect(roles).toEqual(["buywhere_app", "buywhere_app_a", "buywhere_app_b"]);
-        await applyPostgresSlot(pg.adminUrl, "buywhere_app_a", "Aa1234567890123456789012345678901234567x");
-        expect(await canLogIn(pg.adminUrl, "buywhere_app_a", "Aa1234567890123456789012345678901234567x")).toBe(true);
-        await applyRedisSlots(redis.adminUrl, "buywhere-api", ["Pa1", "Pb2"]);
-        expect(await canAuth(redis.adminUrl, "buywhere-api", "Pb2")).toBe(true);
+        const pw = { pg: password(), a: password(), b: password() };
+        await applyPostgresSlot(pg.adminUrl, "buywhere_app_a", pw.pg);
+        expect(await canLogIn(pg.adminUrl, "buywhere_app_a", pw.pg)).toBe(true);
+        await applyRedisSlots(redis.adminUrl, "buywhere-api", [pw.a, pw.b]);
+        expect(await canAuth(redis.adminUrl, "buywhere-api", pw.b)).toBe(true);
     });
 
     it("without admin credentials exits 2 and names the variables", async () => {

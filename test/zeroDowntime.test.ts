@@ -5,21 +5,24 @@
  * authentication failures; the seed's single-slot overwrite, run the same way, must cause some — which shows the
  * test can fail. The figures are printed (`ZERO-DOWNTIME ...`) and quoted in the README.
  */
-import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { Client } from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyPostgresSlot, bootstrapPostgres, loginConfig } from "../hooks/postgresApply";
 import { applyRedisSlots, bootstrapRedisUser, redisOptions } from "../hooks/redisApply";
 import { Slot } from "../rotation/catalog";
 import { GroupState, transitionGroup } from "../rotation/slots";
 import { onDemandStamp } from "../rotation/stamp";
+import { ACL_RULES, password, target, useServers } from "./support/fixtures";
 import { LoadOptions, LoadResult, LoadTarget, RotationStrategy, runLoad } from "./support/loadHarness";
-import { Postgres, startPostgres } from "./support/postgres";
-import { RedisServer, startRedis } from "./support/redis";
 
 const OPTIONS: LoadOptions = { clients: 8, rotations: 5, rolloutMs: 400, settleMs: 150 };
-const password = () => randomBytes(30).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 40);
+
+const servers = useServers(async ({ pg, redis }) => {
+    await bootstrapPostgres(pg.adminUrl, "buywhere_app", ["buywhere_app_a", "buywhere_app_b", "buywhere_app_single"], "buywhere");
+    await bootstrapRedisUser(redis.adminUrl, "buywhere-api", ACL_RULES);
+    await bootstrapRedisUser(redis.adminUrl, "buywhere-single", ACL_RULES);
+});
 
 interface Creds {
     readonly user: string;
@@ -28,7 +31,6 @@ interface Creds {
 
 /** The two-slot strategy: the real state machine decides which slot to regenerate; `apply` makes it valid. */
 function twoSlot(roles: Record<Slot, string>, apply: (slot: Slot, pw: Record<Slot, string>) => Promise<void>): RotationStrategy<Creds> {
-    const target = (stamp: string) => ({ stamp, stampKey: "rotation:stamp", rollbackKey: "r", holdKey: "h" });
     let clock = Date.UTC(2026, 0, 1);
     const stamp = () => onDemandStamp(new Date((clock += 3_600_000)));
     const pw: Record<Slot, string> = { a: password(), b: password() };
@@ -66,16 +68,9 @@ function report(what: string, r: LoadResult): void {
 }
 
 describe("zero downtime under load: PostgreSQL", () => {
-    let pg: Postgres;
-    beforeAll(async () => {
-        pg = await startPostgres();
-        await bootstrapPostgres(pg.adminUrl, "buywhere_app", ["buywhere_app_a", "buywhere_app_b", "buywhere_app_single"], "buywhere");
-    }, 120_000);
-    afterAll(async () => pg?.stop());
-
-    const target = (): LoadTarget<Creds> => ({
+    const clients = (): LoadTarget<Creds> => ({
         async request(creds) {
-            const c = new Client(loginConfig(pg.adminUrl, creds.user, creds.password));
+            const c = new Client(loginConfig(servers.pg.adminUrl, creds.user, creds.password));
             try {
                 await c.connect();
                 await c.query("SELECT 1");
@@ -91,31 +86,23 @@ describe("zero downtime under load: PostgreSQL", () => {
 
     it("two slots (alternating roles): 5 rotations under load, 0 authentication failures", async () => {
         const roles = { a: "buywhere_app_a", b: "buywhere_app_b" };
-        const result = await runLoad(target(), twoSlot(roles, async (slot, pw) => void (await applyPostgresSlot(pg.adminUrl, roles[slot], pw[slot]))), OPTIONS);
+        const result = await runLoad(clients(), twoSlot(roles, async (slot, pw) => void (await applyPostgresSlot(servers.pg.adminUrl, roles[slot], pw[slot]))), OPTIONS);
         report("postgres two-slot", result);
         expect(result.staleRequests).toBeGreaterThan(50); // pods really did keep using the previous credential
         expect(result.failures).toBe(0);
     });
 
     it("one slot overwritten in place (the seed's way): the same load fails", async () => {
-        const result = await runLoad(target(), singleSlot("buywhere_app_single", async (pw) => void (await applyPostgresSlot(pg.adminUrl, "buywhere_app_single", pw))), OPTIONS);
+        const result = await runLoad(clients(), singleSlot("buywhere_app_single", async (pw) => void (await applyPostgresSlot(servers.pg.adminUrl, "buywhere_app_single", pw))), OPTIONS);
         report("postgres single-slot", result);
         expect(result.failures).toBeGreaterThan(0);
     });
 });
 
 describe("zero downtime under load: Redis", () => {
-    let redis: RedisServer;
-    beforeAll(async () => {
-        redis = await startRedis();
-        await bootstrapRedisUser(redis.adminUrl, "buywhere-api", ["~*", "&*", "+@all", "-@admin", "-@dangerous"]);
-        await bootstrapRedisUser(redis.adminUrl, "buywhere-single", ["~*", "&*", "+@all", "-@admin", "-@dangerous"]);
-    }, 60_000);
-    afterAll(async () => redis?.stop());
-
-    const target = (): LoadTarget<Creds> => ({
+    const clients = (): LoadTarget<Creds> => ({
         async request(creds) {
-            const r = new Redis({ ...redisOptions(redis.adminUrl), username: undefined, password: undefined, enableReadyCheck: false, enableOfflineQueue: true });
+            const r = new Redis({ ...redisOptions(servers.redis.adminUrl), username: undefined, password: undefined, enableReadyCheck: false, enableOfflineQueue: true });
             r.on("error", () => undefined);
             try {
                 await r.connect();
@@ -136,14 +123,14 @@ describe("zero downtime under load: Redis", () => {
 
     it("two slots (one ACL user, two passwords): 5 rotations under load, 0 authentication failures", async () => {
         const user = { a: "buywhere-api", b: "buywhere-api" };
-        const result = await runLoad(target(), twoSlot(user, async (_, pw) => void (await applyRedisSlots(redis.adminUrl, "buywhere-api", [pw.a, pw.b]))), OPTIONS);
+        const result = await runLoad(clients(), twoSlot(user, async (_, pw) => void (await applyRedisSlots(servers.redis.adminUrl, "buywhere-api", [pw.a, pw.b]))), OPTIONS);
         report("redis two-slot", result);
         expect(result.staleRequests).toBeGreaterThan(50);
         expect(result.failures).toBe(0);
     });
 
     it("one password overwritten in place (the seed's way): the same load fails", async () => {
-        const result = await runLoad(target(), singleSlot("buywhere-single", async (pw) => void (await applyRedisSlots(redis.adminUrl, "buywhere-single", [pw, pw]))), OPTIONS);
+        const result = await runLoad(clients(), singleSlot("buywhere-single", async (pw) => void (await applyRedisSlots(servers.redis.adminUrl, "buywhere-single", [pw, pw]))), OPTIONS);
         report("redis single-slot", result);
         expect(result.failures).toBeGreaterThan(0);
     });
