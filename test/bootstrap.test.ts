@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { applyPostgresSlot, canLogIn } from "../hooks/postgresApply";
 import { applyRedisSlots, canAuth } from "../hooks/redisApply";
 import { sandbox } from "./support/cli";
-import { password, useServers } from "./support/fixtures";
+import { password } from "./support/fixtures";
+import { useServers } from "./support/servers";
 
 const servers = useServers();
 

@@ -19,9 +19,10 @@ import { Slot } from "../rotation/catalog";
 import { RotationRequest, parseSettings } from "../rotation/config";
 import { hookCommand } from "../rotation/hooks";
 import { planRotation } from "../rotation/plan";
-import { password, useServers } from "./support/fixtures";
+import { password } from "./support/fixtures";
 import { HookResult, runHookProcess } from "./support/hookProcess";
 import { ADMIN_ENV, Registration, Run, T, changedResources, ofType, runProgram, stackConfig } from "./support/pulumiProgram";
+import { useServers } from "./support/servers";
 
 const settings = parseSettings(stackConfig("staging"));
 const ROLES = settings.database.roles;

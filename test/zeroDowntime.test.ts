@@ -13,8 +13,9 @@ import { applyRedisSlots, bootstrapRedisUser, redisOptions } from "../hooks/redi
 import { Slot } from "../rotation/catalog";
 import { GroupState, transitionGroup } from "../rotation/slots";
 import { onDemandStamp } from "../rotation/stamp";
-import { ACL_RULES, password, target, useServers } from "./support/fixtures";
+import { ACL_RULES, password, target } from "./support/fixtures";
 import { LoadOptions, LoadResult, LoadTarget, RotationStrategy, runLoad } from "./support/loadHarness";
+import { useServers } from "./support/servers";
 
 const OPTIONS: LoadOptions = { clients: 8, rotations: 5, rolloutMs: 400, settleMs: 150 };
 

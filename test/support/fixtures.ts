@@ -1,19 +1,22 @@
 /**
  * Fixtures shared by the test files, one copy each: random credentials, a slot-machine target, the default Redis
- * ACL rules, a throwaway PostgreSQL + Redis pair per test file, the engine's secret marker and deterministic
- * UUID-shaped ids for stand-ins.
+ * ACL rules, a throwaway PostgreSQL + Redis pair, the engine's secret marker and deterministic UUID-shaped ids for
+ * stand-ins.
  *
- * Loads no Pulumi SDK and starts nothing on import.
+ * Loads neither vitest nor the Pulumi SDK and starts nothing on import, so code outside the test runner (bench/,
+ * stand-in engines run as child processes) can import it too; `useServers` in ./servers.ts registers the server
+ * pair with a test file's hooks.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { afterAll, beforeAll } from "vitest";
+import { createHash, randomInt } from "node:crypto";
 import type { GroupTarget, HoldableProvider } from "../../rotation/slots";
 import { Postgres, startPostgres } from "./postgres";
 import { RedisServer, startRedis } from "./redis";
 
+const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 /** A fresh random credential shaped like the program's: 40 alphanumeric characters. */
 export function password(): string {
-    return randomBytes(30).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 40);
+    return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
 }
 
 /**
@@ -43,38 +46,17 @@ export interface Servers {
     readonly redis: RedisServer;
 }
 
-/**
- * Starts a PostgreSQL and a Redis for the enclosing test file or `describe` (in `beforeAll`, then `setup`, e.g.
- * bootstrap roles) and stops both in `afterAll`. The returned object is usable inside tests and hooks only.
- */
-export function useServers(setup?: (servers: Servers) => Promise<void>): Servers {
-    let started: { pg?: Postgres; redis?: RedisServer } = {};
-    beforeAll(async () => {
-        const [pg, redis] = await Promise.allSettled([startPostgres(), startRedis()]);
-        started = {
-            pg: pg.status === "fulfilled" ? pg.value : undefined,
-            redis: redis.status === "fulfilled" ? redis.value : undefined,
-        };
-        if (pg.status === "rejected") throw pg.reason;
-        if (redis.status === "rejected") throw redis.reason;
-        await setup?.({ pg: pg.value, redis: redis.value });
-    }, 120_000);
-    afterAll(async () => {
-        await Promise.all([started.pg?.stop(), started.redis?.stop()]);
-    });
-    const get = <K extends keyof Servers>(key: K): Servers[K] => {
-        const server = started[key];
-        if (server === undefined) throw new Error(`useServers: ${key} is not running (used outside a test, or failed to start)`);
-        return server as Servers[K];
+/** Starts a PostgreSQL and a Redis side by side; if either fails to start, stops the other and throws. */
+export async function startServers(): Promise<Servers & { stop(): Promise<void> }> {
+    const [pg, redis] = await Promise.allSettled([startPostgres(), startRedis()]);
+    const stop = async () => {
+        await Promise.all([pg.status === "fulfilled" ? pg.value.stop() : undefined, redis.status === "fulfilled" ? redis.value.stop() : undefined]);
     };
-    return {
-        get pg() {
-            return get("pg");
-        },
-        get redis() {
-            return get("redis");
-        },
-    };
+    if (pg.status === "rejected" || redis.status === "rejected") {
+        await stop();
+        throw pg.status === "rejected" ? pg.reason : (redis as PromiseRejectedResult).reason;
+    }
+    return { pg: pg.value, redis: redis.value, stop };
 }
 
 /**

@@ -5,6 +5,20 @@
  *
  * The recording wraps `MockMonitor#registerResource`, whose request carries the dependency URNs (explicit
  * `dependsOn` and output-borne alike), which `MockResourceArgs` does not.
+ *
+ * SDK internals this relies on (none is in @pulumi/pulumi's documented API, hence the exact version pin in
+ * package.json); test/sdkInternals.test.ts fails, naming the one that went, if the pinned SDK stops providing any:
+ * - `runtime/settings` `waitForRPCs()` (marked `@internal`, absent from the typings): resolves once every outstanding
+ *   registration has completed, so a run's registrations are all recorded before it returns;
+ * - `runtime/settings` `getMonitor()` returns the `MockMonitor` `setMocks` installed, and its callback-style
+ *   `registerResource(req, callback)` can be replaced on the instance;
+ * - the `RegisterResourceRequest` getters read in `run()`: `getType`, `getName`, `getCustom`, `getParent`,
+ *   `getDependenciesList`, `getPropertydependenciesMap` (values with `getUrnsList`), `getObject().toJavaScript()`,
+ *   `getRetainondelete`, `getReplaceonchangesList`, `getDeletebeforereplace`; and the response's `getUrn`;
+ * - the serialized form of a secret input, `{ [SECRET_SIG]: <secret sig>, value }` (`runtime/rpc` `specialSigKey`);
+ * - without an engine, `pulumi.log` writes through `console`.
+ * While the program runs, `run()` also replaces `process.stdout.write`, `process.stderr.write` and the `console`
+ * methods process-wide to capture logs (restored in `finally`): do not run two programs concurrently in one worker.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
@@ -15,10 +29,10 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import type { ProgramContext } from "../../rotation/program";
 import type { ProgramOutputs } from "../../rotation/program";
+import { SECRET_SIG, uuidFromHash } from "./fixtures";
 
 export const ROOT = join(__dirname, "..", "..");
 export const PROJECT = "buywhere-secrets-rotation";
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 // Internal to the SDK (not in its typings): resolves once every outstanding registration has completed.
 const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
 
@@ -100,8 +114,7 @@ function mockState(args: MockResourceArgs, lastState: unknown): { id: string; st
             return { id, state: { ...inputs, value: fakeValue("token", args.name, inputs.name, 40), status: "active" } };
         }
         case "aws:secretsmanager/secretVersion:SecretVersion": {
-            const v = createHash("sha256").update(`${inputs.secretId}|${inputs.secretString}`).digest("hex");
-            const versionId = `${v.slice(0, 8)}-${v.slice(8, 12)}-${v.slice(12, 16)}-${v.slice(16, 20)}-${v.slice(20, 32)}`;
+            const versionId = uuidFromHash(`${inputs.secretId}|${inputs.secretString}`);
             return { id: `${inputs.secretId}|${versionId}`, state: { ...inputs, versionId } };
         }
         default:
