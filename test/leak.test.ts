@@ -4,9 +4,8 @@
  * outside a secret wrapper — for each value in plain, URL-encoded and base64 form.
  */
 import { describe, expect, it } from "vitest";
+import { SECRET_SIG, leakForms as forms } from "./support/fixtures";
 import { ADMIN_ENV, Run, T, ofType, runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
-
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 /** Every credential-bearing value of a run: generated randoms and published secret strings. */
 function secretValues(run: Run): string[] {
@@ -17,16 +16,6 @@ function secretValues(run: Run): string[] {
     // 10 passwords, 2 Cloudflare token values, 6 published values that are not one of those, 4 admin credentials
     expect(values.length).toBeGreaterThanOrEqual(22);
     return values;
-}
-
-/** The plain, URL-encoded and base64 forms of each value. */
-function forms(values: string[]): string[] {
-    return values.flatMap((v) => [
-        v,
-        encodeURIComponent(v),
-        Buffer.from(v).toString("base64"),
-        Buffer.from(v).toString("base64url"),
-    ]);
 }
 
 /** String leaves of serialized inputs that are not inside a secret wrapper. */

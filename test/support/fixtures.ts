@@ -74,3 +74,8 @@ export function uuidFromHash(seed: string): string {
     const h = createHash("sha256").update(seed).digest("hex");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
+
+/** The forms a leaked value may take in text: plain, URL-encoded (as in a connection URL), base64 and base64url. */
+export function leakForms(values: readonly string[]): string[] {
+    return values.flatMap((v) => [v, encodeURIComponent(v), Buffer.from(v).toString("base64"), Buffer.from(v).toString("base64url")]);
+}

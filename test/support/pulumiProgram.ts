@@ -231,12 +231,13 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
 
     const logs: string[] = [];
     const capture = (stream: NodeJS.WriteStream) => {
-        const original = stream.write.bind(stream);
+        // Restore the very function found (not a bound copy), so runs leave the streams as they were.
+        const original = stream.write;
         stream.write = ((chunk: any, ...rest: any[]) => {
             logs.push(String(chunk));
-            return original(chunk, ...rest);
+            return (original as (...args: any[]) => boolean).call(stream, chunk, ...rest);
         }) as any;
-        return () => (stream.write = original as any);
+        return () => (stream.write = original);
     };
     const restoreOut = capture(process.stdout);
     const restoreErr = capture(process.stderr);
