@@ -69,7 +69,7 @@ describe("two-slot model", () => {
             fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
                 let clock = Date.UTC(2026, 0, 1);
                 let current: GroupState = transitionGroup("jwt", undefined, target(onDemandStamp(new Date(clock))), NOW).next;
-                let hold: ("aws" | "k8s")[] | undefined;
+                let hold: ReturnType<typeof target>["hold"];
                 for (const s of steps) {
                     const inUse = new Set<Slot>([current.active, ...Object.values(current.held)]);
                     const keepers = [...inUse].map((slot) => [slot, slotKeeper(current, slot)] as const);
