@@ -11,6 +11,22 @@ export type Group = (typeof GROUPS)[number];
 export const SLOTS = ["a", "b"] as const;
 export type Slot = (typeof SLOTS)[number];
 
+/** The providers a store or consumer belongs to: AWS (Secrets Manager + ECS) and Kubernetes. */
+export const PROVIDERS = ["aws", "k8s"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/**
+ * A consumer restarts when any of these is bumped: `all` consumers, one provider's (`aws`, `k8s`), one group's
+ * consumers (`database`), or one group's consumers on one provider (`aws/database`).
+ */
+export const RESTART_SCOPES = [
+    "all",
+    ...PROVIDERS,
+    ...GROUPS,
+    ...PROVIDERS.flatMap((p) => GROUPS.map((g) => `${p}/${g}` as const)),
+] as const;
+export type RestartScope = (typeof RESTART_SCOPES)[number];
+
 /** The slot that is not `slot`. */
 export function otherSlot(slot: Slot): Slot {
     return slot === "a" ? "b" : "a";
@@ -80,7 +96,19 @@ export const GENERATION: Readonly<Record<Group, GenerationSpec>> = {
     typesense: { length: 40 },
 };
 
-/** The secrets of one group, in catalog order. */
-export function secretsOf(group: Group): SecretSpec[] {
-    return SECRETS.filter((s) => s.group === group);
-}
+/**
+ * How each group's slots come to be and are made valid where they are checked. A `Record` over every group, so a
+ * new group does not compile until it says both.
+ * - `credential`: `random` (a RandomPassword per slot) or `cloudflareToken` (Cloudflare issues an account token per
+ *   slot: R2's access key id is its id, the secret its value's SHA-256).
+ * - `source`: the applier that makes a slot valid at its source, or `none` where verifiers read the stores
+ *   themselves (JWT and API keys publish `*_PREVIOUS`).
+ */
+export const GROUP_SOURCES = {
+    database: { credential: "random", source: "postgres" },
+    redis: { credential: "random", source: "redisAcl" },
+    jwt: { credential: "random", source: "none" },
+    "api-key": { credential: "random", source: "none" },
+    r2: { credential: "cloudflareToken", source: "cloudflare" },
+    typesense: { credential: "random", source: "typesenseKeys" },
+} as const satisfies Record<Group, { credential: "random" | "cloudflareToken"; source: "postgres" | "redisAcl" | "typesenseKeys" | "cloudflare" | "none" }>;

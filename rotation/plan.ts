@@ -1,46 +1,102 @@
 /**
- * The rotation plan: from validated settings, the program's last state and the clock, everything one run will do.
+ * The rotation planner: from validated settings, what the last runs left, the clock and the request, the complete
+ * non-secret blueprint of one run: every credential, applier run, store write, restart and the health gate, each
+ * with the inputs its resource gets. rotation/program.ts only turns these entries into resources, rotation/steps.ts
+ * only describes them, and the CLI only words what the planner refuses. Pure: no resources, no I/O.
  *
- * Pure (no resources, no I/O): the Pulumi program turns this plan into resources, and the CLI prints it offline.
- * A secret's *version* and a consumer's *trigger* are digests of non-secret facts (slot, slot stamp, composition
- * config), so the plan knows exactly which stores are written and which consumers restart without ever seeing a
- * credential.
+ * A published value is a *recipe* (a slot's credential field, a role name, URL parts plus a credential); its digest
+ * is the secret's *version*, so the plan knows which stores are written and which consumers restart without seeing
+ * a credential.
  */
 import { createHash } from "node:crypto";
-import { Endpoint, GENERATION, GROUPS, Group, SECRETS, SLOTS, SecretSpec, Slot, ValueSource, otherSlot } from "./catalog";
-import { NAMESPACE, NO_REQUEST, PROVIDERS, Provider, RESTART_SCOPES, RestartScope, RotationRequest, Settings } from "./config";
-import { RotationInputError } from "./errors";
-import { databaseAddress, redisUrlParts } from "./compose";
-import { GroupChange, GroupState, publishedSlot, slotKeeper, transitionGroup } from "./slots";
-import { compareStamps, laterStamp, parseStamp } from "./stamp";
-
-/** Version of the {@link RotationState} layout, bumped on incompatible change. */
-export const STATE_SCHEMA = 1;
+import { CONTRACTS, HookContract, HookInput } from "../hooks/contracts";
+import {
+    CredentialField,
+    GENERATION,
+    GROUPS,
+    GROUP_SOURCES,
+    Group,
+    PROVIDERS,
+    Provider,
+    RESTART_SCOPES,
+    RestartScope,
+    SECRETS,
+    SLOTS,
+    SecretSpec,
+    Slot,
+    ValueSource,
+    otherSlot,
+} from "./catalog";
+import { PostgresUrlParts, RedisUrlParts } from "./connectionUrls";
+import { Refusal, Source } from "./refusals";
+import { NO_REQUEST, RotationRequest, isEmptyRequest } from "./request";
+import { NAMESPACE, Settings } from "./settings";
+import { GroupChange, GroupIntent, GroupTransition, isRefusal, publishedSlot, transitionGroup } from "./slots";
+import { Attempt, GroupState, RotationState, STATE_VERSION, StoredState, pendingAttempt } from "./state";
+import { compareStamps, laterStamp, onDemandStamp, parseStamp, scheduledStamp } from "./stamp";
 
 /** Per provider: the same fact for what AWS (Secrets Manager + ECS) and Kubernetes are given. */
 export type PerProvider<T> = Readonly<Record<Provider, T>>;
 
-/** What the program remembers between runs. A non-secret stack output, read back through a StackReference. */
-export interface RotationState {
-    readonly schema: typeof STATE_SCHEMA;
-    readonly groups: Readonly<Record<Group, GroupState>>;
-    /** Version digest of every published secret, per provider (they differ while one is held back). */
-    readonly secrets: PerProvider<Readonly<Record<string, string>>>;
-    /** Restart trigger of every consumer, by consumer id. */
-    readonly consumers: Readonly<Record<string, string>>;
-    readonly health: string;
-    /** The latest restart stamp of each scope ever applied (restart stamps, like rotation stamps, never go back). */
-    readonly restarts: Readonly<Partial<Record<RestartScope, string>>>;
+/** A part of one slot's credential. */
+export interface CredentialRef {
+    readonly group: Group;
+    readonly slot: Slot;
+    readonly field: CredentialField;
 }
 
-export interface GroupPlan {
+/** How one slot's credential comes to be. Its `generation` is the keeper: a new label replaces the credential. */
+export type CredentialPlan =
+    | {
+          readonly kind: "random";
+          readonly group: Group;
+          readonly slot: Slot;
+          /** Resource name, `<group>-slots-<slot>`. */
+          readonly name: string;
+          readonly generation: string;
+          readonly length: number;
+      }
+    | {
+          readonly kind: "cloudflareToken";
+          readonly group: Group;
+          readonly slot: Slot;
+          readonly name: string;
+          readonly generation: string;
+          /** The token's name in Cloudflare; carries the generation, so a new generation replaces the token. */
+          readonly tokenName: string;
+          readonly accountId: string;
+          /** Resource -> `*`, the R2 buckets the token may use. */
+          readonly resources: Readonly<Record<string, string>>;
+          readonly permissionGroupIds: readonly string[];
+      };
+
+/** What a published value is made of. Secret parts are references to a slot's credential, never values. */
+export type ValueRecipe =
+    | { readonly kind: "credential"; readonly ref: CredentialRef }
+    | { readonly kind: "text"; readonly value: string }
+    | { readonly kind: "postgresUrl"; readonly parts: PostgresUrlParts; readonly password: CredentialRef }
+    | { readonly kind: "redisUrl"; readonly parts: RedisUrlParts; readonly password: CredentialRef };
+
+/** An applier hook's inputs in the plan: secret fields are credential references, the others plain values. */
+export type PlanInputs<C extends HookContract> = {
+    readonly [K in keyof C["fields"]]: C["fields"][K]["secret"] extends true ? CredentialRef : HookInput<C>[K];
+};
+
+/** The hooks that make a slot valid at its source. */
+export type ApplierHook = "postgresApply" | "redisApply" | "typesenseApply";
+
+/** One run of an applier hook (a `command.local.Command`). */
+export interface ApplierRun {
+    readonly hook: ApplierHook;
     readonly group: Group;
-    readonly change: GroupChange;
-    readonly last?: GroupState;
-    readonly next: GroupState;
-    readonly regenerate: readonly Slot[];
-    /** Keeper of each slot's random credential. */
-    readonly keepers: Readonly<Record<Slot, { readonly stamp: string }>>;
+    /** Resource name, e.g. `database-apply-b`. */
+    readonly name: string;
+    /** Field -> plain value or credential reference (see {@link PlanInputs}). */
+    readonly inputs: Readonly<Record<string, unknown>>;
+    /** The run repeats when these change: the generations of the slots it applies. */
+    readonly triggers: readonly string[];
+    /** The slots this run applies that this run generates anew (empty: it only re-checks). */
+    readonly regenerates: readonly Slot[];
 }
 
 export interface SecretPlan {
@@ -49,249 +105,628 @@ export interface SecretPlan {
     readonly k8sKey: string;
     /** The slot each provider publishes. */
     readonly slot: PerProvider<Slot>;
-    /** Digest of the non-secret facts that determine the value each provider publishes. */
+    /** What each provider publishes. */
+    readonly recipe: PerProvider<ValueRecipe>;
+    /** Digest of the recipe (and the credentials it refers to): changes exactly when the published value does. */
     readonly version: PerProvider<string>;
-    /** Whether this run writes a new value to the provider's store. */
+    /** Whether this run may write a new value to the provider's store. */
     readonly changed: PerProvider<boolean>;
 }
 
-export interface ConsumerPlan {
+/** A Kubernetes Secret this run writes (one per namespace, every key). */
+export interface KubernetesStorePlan {
+    readonly namespace: string;
+    readonly secretName: string;
+    readonly mode: "patch" | "create";
+    /** Resource name, `k8s-<namespace>`. */
+    readonly name: string;
+    readonly changed: boolean;
+}
+
+interface RestartBase {
     /** `ecs:<service>` or `k8s:<namespace>/<deployment>`. */
     readonly id: string;
-    readonly provider: Provider;
+    /** Component name, `ecs-<service>` or `k8s-<namespace>-<deployment>`. */
     readonly name: string;
-    readonly namespace?: string;
     readonly consumes: readonly Group[];
     readonly secrets: readonly string[];
+    /** Digest of what the consumer runs with, unique to the committed run that last changed it. */
     readonly trigger: string;
     readonly restarts: boolean;
-    /** Why it restarts: the changed secrets and bumped restart stamps. Empty when it does not. */
+    /** Why it restarts: changed secrets, bumped restart stamps. Empty when it does not. */
     readonly reasons: readonly string[];
 }
 
+/** A consumer to restart when what it consumes changes. */
+export type RestartPlan =
+    | (RestartBase & {
+          readonly provider: "aws";
+          readonly input: PlanInputs<typeof CONTRACTS.ecsRedeploy>;
+      })
+    | (RestartBase & {
+          readonly provider: "k8s";
+          readonly namespace: string;
+          readonly deployment: string;
+          readonly timeoutSeconds: number;
+      });
+
 export interface HealthPlan {
-    readonly urls: readonly string[];
+    readonly input: HookInput<typeof CONTRACTS.healthCheck>;
     readonly trigger: string;
     readonly runs: boolean;
 }
 
+export interface GroupPlan {
+    readonly group: Group;
+    readonly change: GroupChange;
+    readonly last?: GroupState;
+    readonly next: GroupState;
+    /** Slots whose credential is new relative to the committed state (already generated when resuming). */
+    readonly regenerate: readonly Slot[];
+}
+
+/** How this run relates to an unfinished earlier one. */
+export type PlanMode =
+    | { readonly kind: "normal" }
+    /** Finish the unfinished run: the same target, nothing generated that it did not generate. */
+    | { readonly kind: "resume"; readonly summary: string }
+    /** Undo the unfinished run: back to the committed slots, keeping whatever it generated (never regenerating). */
+    | { readonly kind: "abandon"; readonly summary: string };
+
 export interface RotationPlan {
+    readonly mode: PlanMode;
     readonly groups: Readonly<Record<Group, GroupPlan>>;
+    readonly credentials: readonly CredentialPlan[];
+    readonly appliers: readonly ApplierRun[];
     readonly secrets: readonly SecretPlan[];
-    readonly consumers: readonly ConsumerPlan[];
+    readonly aws: { readonly region: string; readonly kmsKeyId?: string };
+    readonly kubernetes?: { readonly context?: string; readonly stores: readonly KubernetesStorePlan[] };
+    readonly restarts: readonly RestartPlan[];
     readonly health: HealthPlan;
-    /** Stores written: K8s namespaces whose Secret changes. */
-    readonly k8sNamespacesChanged: readonly string[];
+    /** The state this run commits once everything succeeded. */
     readonly nextState: RotationState;
+    /** What this run records before its first change (undefined when it changes nothing). */
+    readonly attempt?: Attempt;
     /** Non-fatal notes for the operator (never secret). */
     readonly warnings: readonly string[];
 }
 
-/**
- * Plans one run.
- *
- * The stack file's stamps are a floor: a group rotates when they are later than its last stamp, and a stale stack
- * file (older than what a CLI run since deployed) changes nothing. A request's stamps are strict: older than the
- * group's last stamp is an error.
- *
- * @param settings validated settings of the stack
- * @param last     the state the last successful run left (undefined on first deployment)
- * @param now      the clock; a stamp may not label a period that has not started
- * @param request  what this run asks for on top of the stack file (the CLI's rotate/rollback/restart)
- * @throws RotationInputError for a backwards, future or otherwise impossible stamp
- */
-export function planRotation(
-    settings: Settings,
-    last: RotationState | undefined,
-    now: Date,
-    request: RotationRequest = NO_REQUEST,
-): RotationPlan {
-    const warnings: string[] = [];
-    const groups = {} as Record<Group, GroupPlan>;
-    for (const group of GROUPS) {
-        groups[group] = planGroup(settings, request, group, last?.groups[group], now, warnings);
-    }
-    const restartStamps = planRestarts(settings, request, last, now);
+export type Planned = { readonly plan: RotationPlan; readonly refusal?: undefined } | { readonly refusal: Refusal; readonly plan?: undefined };
 
+export interface PlanInput {
+    readonly settings: Settings;
+    readonly stored: StoredState;
+    /** The clock: stamps may not label a period that has not started; on-demand stamps come from it. */
+    readonly now: Date;
+    readonly request?: RotationRequest;
+    /** The stack's name (Cloudflare token names and Typesense key descriptions carry it). */
+    readonly stack: string;
+}
+
+class Refused {
+    constructor(readonly refusal: Refusal) {}
+}
+
+/**
+ * Plans one run, or says why it must not run.
+ *
+ * The stack file's stamps are a floor: a group rotates when they are later than its last stamp, and a stack file
+ * older than what a CLI run since deployed changes nothing. A request's stamps are strict. An unfinished earlier run
+ * is resumed (a run without a request, or the same request again) or abandoned (a rollback of every group it moved);
+ * anything else is refused until then.
+ */
+export function planRotation(input: PlanInput): Planned {
+    try {
+        return { plan: plan(input) };
+    } catch (err) {
+        if (err instanceof Refused) return { refusal: err.refusal };
+        throw err;
+    }
+}
+
+function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput): RotationPlan {
+    const warnings: string[] = [];
+    const committed = stored.committed;
+    const pending = pendingAttempt(stored);
+    const serial = committed?.serial ?? 0;
+    const mode = decideMode(settings, committed, pending, request);
+
+    // The state every group moves to, and the restart stamps.
+    let nextGroups: Record<Group, GroupState>;
+    let changes: Record<Group, GroupChange>;
+    let restartStamps: RotationState["restartStamps"];
+    let resolved: RotationRequest = request;
+    if (mode.kind === "resume") {
+        const target = pending!.target;
+        nextGroups = { ...target.groups };
+        changes = Object.fromEntries(GROUPS.map((g) => [g, describeChange(committed?.groups[g], target.groups[g])])) as Record<Group, GroupChange>;
+        restartStamps = target.restartStamps;
+        resolved = pending!.request;
+    } else if (mode.kind === "abandon") {
+        const back = committed!;
+        nextGroups = Object.fromEntries(
+            GROUPS.map((g) => [g, { ...back.groups[g], generation: pending!.target.groups[g].generation }]),
+        ) as Record<Group, GroupState>;
+        changes = Object.fromEntries(GROUPS.map((g) => [g, moved(back.groups[g], pending!.target.groups[g]) ? "rollback" : "none"])) as Record<
+            Group,
+            GroupChange
+        >;
+        restartStamps = back.restartStamps;
+    } else {
+        const intents = groupIntents(settings, committed, request, now, warnings);
+        resolved = intents.resolved;
+        const label = `g${serial + 1}`;
+        nextGroups = {} as Record<Group, GroupState>;
+        changes = {} as Record<Group, GroupChange>;
+        for (const g of GROUPS) {
+            const t: GroupTransition | Refusal = transitionGroup(g, committed?.groups[g], intents.byGroup[g], label, now);
+            if (isRefusal(t)) throw new Refused(t);
+            nextGroups[g] = t.next;
+            changes[g] = t.change;
+        }
+        restartStamps = planRestartStamps(settings, committed, request, now, (stamp) => (resolved = withRestartStamp(resolved, stamp)));
+    }
+
+    const groups = Object.fromEntries(
+        GROUPS.map((g): [Group, GroupPlan] => {
+            const last = committed?.groups[g];
+            const next = nextGroups[g];
+            const regenerate = SLOTS.filter((s) => last === undefined || last.generation[s] !== next.generation[s]);
+            return [g, { group: g, change: changes[g], last, next, regenerate }];
+        }),
+    ) as Record<Group, GroupPlan>;
+
+    const credentials = GROUPS.flatMap((g) => SLOTS.map((s) => credentialPlan(settings, stack, g, s, nextGroups[g].generation[s])));
+    const credentialOf = (ref: CredentialRef) => credentials.find((c) => c.group === ref.group && c.slot === ref.slot)!;
+
+    const abandoned = mode.kind === "abandon" ? pending!.target : undefined;
     const secrets = SECRETS.map((spec): SecretPlan => {
-        const next = groups[spec.group].next;
+        const next = nextGroups[spec.group];
         const slot = perProvider((p) => publishedSlot(next, p));
-        const version = perProvider((p) => digest({ name: spec.name, ...valueFacts(settings, next, slot[p], spec.source, spec.group) }));
-        return {
-            spec,
-            awsSecretId: `${settings.aws.secretPrefix}${spec.name}`,
-            k8sKey: spec.name,
-            slot,
-            version,
-            changed: perProvider((p) => last?.secrets[p][spec.name] !== version[p]),
-        };
+        const recipe = perProvider((p) => valueRecipe(settings, spec.group, slot[p], spec.source));
+        const version = perProvider((p) => digest({ name: spec.name, recipe: recipe[p], credentials: refsOf(recipe[p]).map(credentialOf) }));
+        const changed = perProvider(
+            (p) => committed?.secrets[p][spec.name] !== version[p] || (abandoned !== undefined && abandoned.secrets[p][spec.name] !== version[p]),
+        );
+        return { spec, awsSecretId: `${settings.aws.secretPrefix}${spec.name}`, k8sKey: spec.name, slot, recipe, version, changed };
     });
     const byName = new Map(secrets.map((s) => [s.spec.name, s]));
 
-    const consumers = consumerSpecs(settings).map((c): ConsumerPlan => {
+    const anyGroupMoved = GROUPS.some((g) => changes[g] !== "none" || groups[g].regenerate.length > 0);
+    const restartsNeeded = consumerSpecs(settings).map((c) => {
         const consumed = SECRETS.filter((s) => c.consumes.includes(s.group)).map((s) => byName.get(s.name)!);
         const bumps = restartBumps(restartStamps, c.provider, c.consumes);
-        const trigger = digest({ secrets: consumed.map((s) => [s.spec.name, s.version[c.provider]]), restart: bumps });
-        const restarts = last?.consumers[c.id] !== trigger;
-        const changed = consumed.filter((s) => s.changed[c.provider]).map((s) => `${s.spec.name} changed`);
-        const reasons = !restarts
-            ? []
-            : last?.consumers[c.id] === undefined
-              ? ["first deployment of this consumer"]
-              : changed.length > 0
-                ? changed
-                : ["a restart stamp was bumped"];
-        return { ...c, secrets: consumed.map((s) => s.spec.name), trigger, restarts, reasons };
+        const lastTrigger = committed?.consumers[c.id];
+        const changedSecrets = consumed.filter((s) => s.changed[c.provider]).map((s) => `${s.spec.name} changed`);
+        const bumped = committed !== undefined && JSON.stringify(bumps) !== JSON.stringify(restartBumps(committed.restartStamps, c.provider, c.consumes));
+        const undo = abandoned !== undefined && abandoned.consumers[c.id] !== lastTrigger;
+        const reasons =
+            lastTrigger === undefined
+                ? ["first deployment of this consumer"]
+                : [...changedSecrets, ...(bumped ? ["a restart stamp was bumped"] : []), ...(undo ? ["undo the unfinished run's restart"] : [])];
+        return { c, consumed, bumps, reasons };
+    });
+    const restartStampsMoved = JSON.stringify(restartStamps) !== JSON.stringify(committed?.restartStamps ?? {});
+    const anything =
+        anyGroupMoved ||
+        restartStampsMoved ||
+        secrets.some((s) => PROVIDERS.some((p) => s.changed[p])) ||
+        restartsNeeded.some((r) => r.reasons.length > 0);
+    const nextSerial = mode.kind === "resume" ? pending!.target.serial : anything ? serial + 1 : serial;
+
+    const restarts = restartsNeeded.map(({ c, consumed, bumps, reasons }): RestartPlan => {
+        const restarts = reasons.length > 0;
+        // Unique to the committed run that restarts it, so no later run (a rollback included) repeats an earlier
+        // trigger: hooks/ecsRedeploy.ts skips a service already tagged with its trigger, and Kubernetes rolls pods
+        // only when the restartedAt annotation changes.
+        const trigger = restarts
+            ? digest({ secrets: consumed.map((s) => [s.spec.name, s.version[c.provider]]), restart: bumps, serial: nextSerial })
+            : committed!.consumers[c.id];
+        const base = { id: c.id, name: c.name, consumes: c.consumes, secrets: consumed.map((s) => s.spec.name), trigger, restarts, reasons };
+        if (c.provider === "aws") {
+            const ecs = settings.ecs!;
+            return {
+                ...base,
+                provider: "aws",
+                input: {
+                    region: settings.aws.region,
+                    cluster: ecs.cluster,
+                    service: c.resource,
+                    trigger,
+                    stableTimeoutSeconds: ecs.stableTimeoutSeconds,
+                    pollSeconds: ecs.pollSeconds,
+                },
+            };
+        }
+        return {
+            ...base,
+            provider: "k8s",
+            namespace: c.namespace!,
+            deployment: c.resource,
+            timeoutSeconds: settings.kubernetes!.rolloutTimeoutSeconds,
+        };
     });
 
-    const healthTrigger = digest({ consumers: consumers.map((c) => [c.id, c.trigger]), health: settings.health });
-    const health: HealthPlan = {
-        urls: settings.health.urls,
-        trigger: healthTrigger,
-        runs: last?.health !== healthTrigger,
-    };
+    const { urls, expectStatus, attempts, requiredSuccesses, initialBackoffSeconds, maxBackoffSeconds, timeoutSeconds } = settings.health;
+    const healthInput = { urls, expectStatus, attempts, requiredSuccesses, initialBackoffSeconds, maxBackoffSeconds, timeoutSeconds };
+    const healthTrigger = digest({ consumers: restarts.map((r) => [r.id, r.trigger]), health: healthInput });
+    const health: HealthPlan = { input: healthInput, trigger: healthTrigger, runs: committed?.health !== healthTrigger };
 
-    const k8sNamespacesChanged = secrets.some((s) => s.changed.k8s) ? (settings.kubernetes?.namespaces ?? []) : [];
+    const k8s = settings.kubernetes;
+    const k8sChanged = secrets.some((s) => s.changed.k8s);
+    const kubernetes = k8s && {
+        context: k8s.context,
+        stores: k8s.namespaces.map((namespace) => ({
+            namespace,
+            secretName: k8s.secretName,
+            mode: k8s.secretMode,
+            name: `k8s-${namespace}`,
+            changed: k8sChanged,
+        })),
+    };
 
     const nextState: RotationState = {
-        schema: STATE_SCHEMA,
-        groups: Object.fromEntries(GROUPS.map((g) => [g, groups[g].next])) as Record<Group, GroupState>,
+        version: STATE_VERSION,
+        serial: nextSerial,
+        groups: nextGroups,
         secrets: perProvider((p) => Object.fromEntries(secrets.map((s) => [s.spec.name, s.version[p]]))),
-        consumers: Object.fromEntries(consumers.map((c) => [c.id, c.trigger])),
+        consumers: Object.fromEntries(restarts.map((r) => [r.id, r.trigger])),
         health: healthTrigger,
-        restarts: restartStamps,
+        restartStamps,
     };
-    return { groups, secrets, consumers, health, k8sNamespacesChanged, nextState, warnings };
+    const attempt: Attempt | undefined =
+        nextSerial > serial ? { version: STATE_VERSION, from: serial, request: resolved, target: nextState, startedAt: now.toISOString() } : undefined;
+
+    return {
+        mode,
+        groups,
+        credentials,
+        appliers: GROUPS.flatMap((g) => applierRuns(settings, stack, g, groups[g])),
+        secrets,
+        aws: { region: settings.aws.region, kmsKeyId: settings.aws.kmsKeyId },
+        kubernetes,
+        restarts,
+        health,
+        nextState,
+        attempt,
+        warnings,
+    };
 }
 
-function planGroup(
+// ---------------------------------------------------------------------------------------------------------------
+// Unfinished runs
+
+/** Whether this run resumes or abandons an unfinished run, or neither (refused when one is pending). */
+function decideMode(settings: Settings, committed: RotationState | undefined, pending: Attempt | undefined, request: RotationRequest): PlanMode {
+    if (pending === undefined) return { kind: "normal" };
+    const movedGroups = GROUPS.filter((g) => moved(committed?.groups[g], pending.target.groups[g]));
+    const summary = summarise(committed, pending);
+    if (request.rollback !== undefined && committed !== undefined) {
+        const missing = movedGroups.filter((g) => !request.rollback!.groups.includes(g));
+        const extra = request.rollback.groups.filter((g) => !movedGroups.includes(g));
+        if (missing.length > 0 || extra.length > 0) {
+            throw new Refused(missing.length > 0 ? { kind: "partial-abandon", missing, summary } : unfinished(movedGroups, summary, pending));
+        }
+        return { kind: "abandon", summary };
+    }
+    const floorsWithin = GROUPS.every((g) => {
+        const target = pending.target.groups[g];
+        return target === undefined || compareStamps(floorOf(settings, g).stamp, target.stamp) <= 0;
+    });
+    if ((isEmptyRequest(request) && floorsWithin) || sameAsk(request, pending.request)) {
+        return { kind: "resume", summary };
+    }
+    throw new Refused(unfinished(movedGroups, summary, pending));
+}
+
+function unfinished(groups: readonly Group[], summary: string, pending: Attempt): Refusal {
+    return { kind: "unfinished", groups: groups.length > 0 ? groups : [...GROUPS], summary, startedAt: pending.startedAt };
+}
+
+/** True when the request asks again for what the unfinished run asked (a stamp left out means "the same"). */
+function sameAsk(request: RotationRequest, asked: RotationRequest): boolean {
+    const sameSet = (a: readonly string[] = [], b: readonly string[] = []) => a.length === b.length && a.every((x) => b.includes(x));
+    const r = request.rotate;
+    const a = asked.rotate;
+    if (r !== undefined || a !== undefined) {
+        if (r === undefined || a === undefined) return false;
+        if (!sameSet(r.groups, a.groups) || r.provider !== a.provider || (r.stamp !== undefined && r.stamp !== a.stamp)) return false;
+    }
+    const rs = request.restart;
+    const as = asked.restart;
+    if (rs !== undefined || as !== undefined) {
+        if (rs === undefined || as === undefined) return false;
+        if (!sameSet(rs.scopes, as.scopes) || (rs.stamp !== undefined && rs.stamp !== as.stamp)) return false;
+    }
+    if (request.rollback !== undefined || asked.rollback !== undefined) {
+        if (!sameSet(request.rollback?.groups, asked.rollback?.groups)) return false;
+    }
+    return true;
+}
+
+function moved(last: GroupState | undefined, target: GroupState): boolean {
+    return last === undefined || JSON.stringify({ ...last, changedAt: "" }) !== JSON.stringify({ ...target, changedAt: "" });
+}
+
+function describeChange(last: GroupState | undefined, next: GroupState): GroupChange {
+    if (last === undefined) return "initial";
+    if (next.stamp !== last.stamp) return "rotate";
+    if (next.active !== last.active) return "rollback";
+    return JSON.stringify(next.held) !== JSON.stringify(last.held) ? "catch-up" : "none";
+}
+
+/** "rotate database to 2026-12-01T1630Z" (what an unfinished run was doing), for messages. */
+function summarise(committed: RotationState | undefined, pending: Attempt): string {
+    const parts = GROUPS.flatMap((g) => {
+        const change = describeChange(committed?.groups[g], pending.target.groups[g]);
+        const to = pending.target.groups[g];
+        return change === "none" ? [] : [`${change} ${g}${change === "rotate" || change === "initial" ? ` to ${to.stamp}` : ""}`];
+    });
+    return parts.length > 0 ? parts.join(", ") : "restart consumers";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What each group is asked to do
+
+function floorOf(settings: Settings, group: Group): { stamp: string; key: string } {
+    const override = settings.groupStamps[group];
+    const stamp = laterStamp(settings.stamp, override);
+    return { stamp, key: stamp === settings.stamp ? `${NAMESPACE}:stamp` : `${NAMESPACE}:groupStamps.${group}` };
+}
+
+function groupIntents(
     settings: Settings,
+    committed: RotationState | undefined,
     request: RotationRequest,
-    group: Group,
-    last: GroupState | undefined,
     now: Date,
     warnings: string[],
-): GroupPlan {
-    const override = settings.groupStamps[group];
-    let stamp = laterStamp(settings.stamp, override);
-    let stampKey = stamp === settings.stamp ? `${NAMESPACE}:stamp` : `${NAMESPACE}:groupStamps.${group}`;
-    if (override !== undefined && compareStamps(override, settings.stamp) < 0) {
-        warnings.push(`\`${NAMESPACE}:groupStamps.${group}\` ${override} is older than \`${NAMESPACE}:stamp\` and has no effect`);
+): { byGroup: Record<Group, GroupIntent>; resolved: RotationRequest } {
+    const byGroup = {} as Record<Group, GroupIntent>;
+    let resolved = request;
+    const requestSource: Source = { kind: "request" };
+    const rotate = request.rotate;
+    let requestedStamp: string | undefined;
+    if (rotate !== undefined) {
+        requestedStamp = rotate.stamp ?? mintStamp(settings, committed, rotate.scheduled, now);
+        resolved = { ...request, rotate: { ...rotate, stamp: requestedStamp } };
+        notInFuture(requestedStamp, rotate.stamp !== undefined ? requestSource : requestSource, now);
     }
-    const requested = request.stamps[group];
-    if (requested !== undefined) {
-        // Strict: not older than the stack file's stamp here, nor than the last stamp in the transition below.
-        if (compareStamps(requested, stamp) < 0) {
-            throw new RotationInputError(
-                request.label,
-                `\`${request.label}\` ${requested} is earlier than ${group}'s stamp ${stamp} in the stack file (\`${stampKey}\`); stamps never go backwards`,
-            );
+    for (const g of GROUPS) {
+        const last = committed?.groups[g];
+        const floor = floorOf(settings, g);
+        const override = settings.groupStamps[g];
+        if (override !== undefined && compareStamps(override, settings.stamp) < 0) {
+            warnings.push(`\`${NAMESPACE}:groupStamps.${g}\` ${override} is older than \`${NAMESPACE}:stamp\` and has no effect`);
         }
-        stamp = requested;
-        stampKey = request.label;
-    } else if (last !== undefined && compareStamps(stamp, last.stamp) < 0) {
-        warnings.push(
-            `\`${stampKey}\` ${stamp} is older than ${group}'s last stamp ${last.stamp} (a later rotation was requested ` +
-                `since); nothing to rotate`,
-        );
-        stamp = last.stamp;
+        notInFuture(floor.stamp, { kind: "config", key: floor.key }, now);
+        const hold = settings.hold[g] ?? [];
+        const holdSource: Source = { kind: "config", key: `${NAMESPACE}:hold.${g}` };
+        const configRollback = settings.rollback[g];
+
+        if (rotate !== undefined && rotate.groups.includes(g)) {
+            const provider = rotate.provider;
+            if (provider !== undefined && last?.held[provider] !== undefined) {
+                byGroup[g] = { kind: "release", provider, source: requestSource };
+                continue;
+            }
+            if (compareStamps(requestedStamp!, floor.stamp) < 0) {
+                throw new Refused({ kind: "below-floor", group: g, stamp: requestedStamp!, floor: floor.stamp, floorKey: floor.key });
+            }
+            const otherProviders = provider === undefined ? [] : PROVIDERS.filter((p) => p !== provider);
+            byGroup[g] = { kind: "rotate", stamp: requestedStamp!, source: requestSource, hold: otherProviders, holdSource: requestSource };
+        } else if (request.rollback?.groups.includes(g)) {
+            byGroup[g] = { kind: "rollback", source: requestSource };
+        } else if (configRollback !== undefined) {
+            const key = `${NAMESPACE}:rollback.${g}`;
+            if (last === undefined) throw new Refused({ kind: "nothing-to-roll-back", group: g, reason: "never-deployed", source: { kind: "config", key } });
+            if (configRollback !== last.stamp) throw new Refused({ kind: "rollback-stamp", group: g, named: configRollback, current: last.stamp, key });
+            byGroup[g] = { kind: "rollback", source: { kind: "config", key } };
+        } else if (last === undefined || compareStamps(floor.stamp, last.stamp) > 0) {
+            byGroup[g] = { kind: "rotate", stamp: floor.stamp, source: { kind: "config", key: floor.key }, hold, holdSource };
+        } else {
+            byGroup[g] = { kind: "keep", hold, holdSource };
+        }
     }
-    notInFuture(stamp, stampKey, now);
-    const transition = transitionGroup(
-        group,
-        last,
-        {
-            stamp,
-            stampKey,
-            rollback: request.rollback[group] ?? settings.rollback[group],
-            rollbackKey: request.rollback[group] !== undefined ? request.label : `${NAMESPACE}:rollback.${group}`,
-            hold: request.hold[group] ?? settings.hold[group],
-            holdKey: request.hold[group] !== undefined ? request.label : `${NAMESPACE}:hold.${group}`,
-        },
-        now,
-    );
-    const keepers = Object.fromEntries(SLOTS.map((s) => [s, { stamp: slotKeeper(transition.next, s) }])) as Record<
-        Slot,
-        { stamp: string }
-    >;
-    return { group, last, ...transition, keepers };
+    return { byGroup, resolved };
 }
 
-function notInFuture(stamp: string, key: string, now: Date): void {
-    if (parseStamp(stamp, key).start.getTime() > now.getTime()) {
-        throw new RotationInputError(
-            key,
-            `\`${key}\` ${stamp} labels a period that starts in the future (now ${now.toISOString()}); use the current or an earlier period`,
-        );
+/** The stamp of a rotation asked for without one: this period's scheduled stamp when it is new, else on-demand. */
+function mintStamp(settings: Settings, committed: RotationState | undefined, scheduled: boolean, now: Date): string {
+    if (scheduled) {
+        const stamp = scheduledStamp(now, "monthly");
+        const newest = [settings.stamp, ...GROUPS.map((g) => committed?.groups[g].stamp ?? settings.stamp)];
+        if (newest.every((s) => compareStamps(stamp, s) > 0)) return stamp;
     }
+    return onDemandStamp(now);
+}
+
+function notInFuture(stamp: string, source: Source, now: Date): void {
+    if (parseStamp(stamp, "stamp").start.getTime() > now.getTime()) {
+        throw new Refused({ kind: "stamp-in-future", stamp, now: now.toISOString(), source });
+    }
+}
+
+function withRestartStamp(request: RotationRequest, stamp: string): RotationRequest {
+    return request.restart === undefined ? request : { ...request, restart: { ...request.restart, stamp } };
 }
 
 /** The restart stamp of each scope: the latest of the stack file's, the request's and the last applied one. */
-function planRestarts(
+function planRestartStamps(
     settings: Settings,
+    committed: RotationState | undefined,
     request: RotationRequest,
-    last: RotationState | undefined,
     now: Date,
+    resolve: (stamp: string) => void,
 ): Partial<Record<RestartScope, string>> {
     const out: Partial<Record<RestartScope, string>> = {};
+    const asked = request.restart;
+    const stamp = asked === undefined ? undefined : (asked.stamp ?? onDemandStamp(now));
+    if (asked !== undefined && stamp !== undefined) {
+        notInFuture(stamp, { kind: "request" }, now);
+        resolve(stamp);
+    }
     for (const scope of RESTART_SCOPES) {
-        const requested = request.restartStamps[scope];
-        const previous = last?.restarts[scope];
-        if (requested !== undefined) {
-            notInFuture(requested, request.label, now);
-            if (previous !== undefined && compareStamps(requested, previous) <= 0) {
-                throw new RotationInputError(
-                    request.label,
-                    `\`${request.label}\` restart stamp ${requested} for ${scope} is not later than the last one, ${previous}`,
-                );
-            }
+        const previous = committed?.restartStamps[scope];
+        const requested = asked?.scopes.includes(scope) ? stamp : undefined;
+        if (requested !== undefined && previous !== undefined && compareStamps(requested, previous) <= 0) {
+            const nextAllowed = asked!.stamp === undefined ? nextMinute(previous) : undefined;
+            throw new Refused({ kind: "restart-not-later", scope, stamp: requested, last: previous, nextAllowed });
         }
         const configured = settings.restartStamps[scope];
-        if (configured !== undefined) {
-            notInFuture(configured, `${NAMESPACE}:restartStamps.${scope}`, now);
-        }
-        let stamp = previous;
+        if (configured !== undefined) notInFuture(configured, { kind: "config", key: `${NAMESPACE}:restartStamps.${scope}` }, now);
+        let latest = previous;
         for (const candidate of [configured, requested]) {
-            if (candidate !== undefined) stamp = stamp === undefined ? candidate : laterStamp(stamp, candidate);
+            if (candidate !== undefined) latest = latest === undefined ? candidate : laterStamp(latest, candidate);
         }
-        if (stamp !== undefined) out[scope] = stamp;
+        if (latest !== undefined) out[scope] = latest;
     }
     return out;
 }
 
-/**
- * The non-secret facts that determine a published value: which slot and generation, and how it is composed.
- * `current` is the slot the provider publishes as current.
- */
-function valueFacts(settings: Settings, state: GroupState, current: Slot, source: ValueSource, group: Group): object {
-    const slotFacts = (slot: Slot) => ({ slot, generation: slotKeeper(state, slot), length: GENERATION[group].length });
-    if (source.kind === "credential") {
-        const slot = source.slot === "current" ? current : otherSlot(current);
-        return { ...slotFacts(slot), field: source.field };
-    }
-    if (source.kind === "role") {
-        return { slot: current, role: settings.database.roles[current] };
-    }
-    return { ...slotFacts(current), endpoint: source.endpoint, compose: endpointConfig(settings, source.endpoint) };
+/** The first on-demand stamp later than `stamp`. */
+function nextMinute(stamp: string): string {
+    return onDemandStamp(new Date(parseStamp(stamp, "stamp").start.getTime() + 60_000));
 }
 
-function perProvider<T>(f: (p: Provider) => T): PerProvider<T> {
-    return Object.fromEntries(PROVIDERS.map((p) => [p, f(p)])) as Record<Provider, T>;
+// ---------------------------------------------------------------------------------------------------------------
+// Blueprint entries
+
+function credentialPlan(settings: Settings, stack: string, group: Group, slot: Slot, generation: string): CredentialPlan {
+    const name = `${group}-slots-${slot}`;
+    if (GROUP_SOURCES[group].credential === "cloudflareToken") {
+        const r2 = settings.r2;
+        return {
+            kind: "cloudflareToken",
+            group,
+            slot,
+            name,
+            generation,
+            tokenName: `buywhere-r2-${stack}-${slot}-${generation}`,
+            accountId: r2.accountId,
+            // cloudflare/cloudflare-docs src/content/docs/r2/api/tokens.mdx: bucket resources are
+            // `com.cloudflare.edge.r2.bucket.<ACCOUNT_ID>_<JURISDICTION>_<BUCKET>`, `default` outside a jurisdiction.
+            resources: Object.fromEntries(r2.buckets.map((b) => [`com.cloudflare.edge.r2.bucket.${r2.accountId}_default_${b}`, "*"])),
+            permissionGroupIds: r2.permissionGroupIds,
+        };
+    }
+    return { kind: "random", group, slot, name, generation, length: GENERATION[group].length };
 }
 
-/** The non-secret config a composed URL is made of (and nothing else, so unrelated settings restart nobody). */
-function endpointConfig(settings: Settings, endpoint: Endpoint): object {
-    if (endpoint === "redis") {
-        return redisUrlParts(settings.redis);
+/** What a provider publishes for one secret when `current` is the slot it publishes as current. */
+function valueRecipe(settings: Settings, group: Group, current: Slot, source: ValueSource): ValueRecipe {
+    const ref = (slot: Slot, field: CredentialField = "secret"): CredentialRef => ({ group, slot, field });
+    switch (source.kind) {
+        case "credential":
+            return { kind: "credential", ref: ref(source.slot === "current" ? current : otherSlot(current), source.field) };
+        case "role":
+            return { kind: "text", value: settings.database.roles[current] };
+        case "url": {
+            if (source.endpoint === "redis") {
+                const r = settings.redis;
+                return { kind: "redisUrl", parts: { tls: r.tls, user: r.user, host: r.host, port: r.port, db: r.db }, password: ref(current) };
+            }
+            const db = settings.database;
+            const address =
+                source.endpoint === "primary"
+                    ? { host: db.host, port: db.port }
+                    : source.endpoint === "replica"
+                      ? { host: db.replicaHost, port: db.port }
+                      : { host: db.pgbouncerHost, port: db.pgbouncerPort };
+            return {
+                kind: "postgresUrl",
+                parts: { scheme: db.scheme, user: db.roles[current], ...address, database: db.name, params: db.params },
+                password: ref(current),
+            };
+        }
     }
-    const db = settings.database;
-    return { scheme: db.scheme, ...databaseAddress(db, endpoint), name: db.name, roles: db.roles, params: db.params };
+}
+
+/** The credential references a recipe uses. */
+export function refsOf(recipe: ValueRecipe): CredentialRef[] {
+    switch (recipe.kind) {
+        case "credential":
+            return [recipe.ref];
+        case "text":
+            return [];
+        case "postgresUrl":
+        case "redisUrl":
+            return [recipe.password];
+    }
+}
+
+function applierRun<H extends ApplierHook>(
+    hook: H,
+    group: Group,
+    name: string,
+    inputs: PlanInputs<(typeof CONTRACTS)[H]>,
+    triggers: readonly string[],
+    regenerates: readonly Slot[],
+): ApplierRun {
+    return { hook, group, name, inputs, triggers, regenerates };
+}
+
+/** The applier runs that make a group's slots valid at their source (none for groups without one). */
+function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPlan): ApplierRun[] {
+    const generation = g.next.generation;
+    const secret = (slot: Slot): CredentialRef => ({ group, slot, field: "secret" });
+    const regenerated = (...slots: Slot[]) => slots.filter((s) => g.regenerate.includes(s));
+    const source = GROUP_SOURCES[group].source;
+    switch (source) {
+        case "postgres":
+            return SLOTS.map((slot) =>
+                applierRun(
+                    "postgresApply",
+                    group,
+                    `${group}-apply-${slot}`,
+                    { role: settings.database.roles[slot], password: secret(slot) },
+                    [generation[slot]],
+                    regenerated(slot),
+                ),
+            );
+        case "redisAcl":
+            return [
+                applierRun(
+                    "redisApply",
+                    group,
+                    `${group}-apply-acl`,
+                    { user: settings.redis.user, passwordA: secret("a"), passwordB: secret("b") },
+                    [generation.a, generation.b],
+                    regenerated("a", "b"),
+                ),
+            ];
+        case "typesenseKeys": {
+            const ts = settings.typesense;
+            return SLOTS.map((slot) =>
+                applierRun(
+                    "typesenseApply",
+                    group,
+                    `${group}-apply-${slot}`,
+                    {
+                        url: ts.url,
+                        stack,
+                        slot,
+                        stamp: generation[slot],
+                        value: secret(slot),
+                        actions: ts.actions,
+                        collections: ts.collections,
+                    },
+                    [generation[slot]],
+                    regenerated(slot),
+                ),
+            );
+        }
+        case "cloudflare":
+        case "none":
+            return [];
+    }
 }
 
 interface ConsumerSpec {
     readonly id: string;
-    readonly provider: Provider;
     readonly name: string;
+    readonly provider: Provider;
+    /** The ECS service or Deployment name. */
+    readonly resource: string;
     readonly namespace?: string;
     readonly consumes: readonly Group[];
 }
@@ -299,14 +734,16 @@ interface ConsumerSpec {
 function consumerSpecs(settings: Settings): ConsumerSpec[] {
     const ecs = (settings.ecs?.services ?? []).map((s) => ({
         id: `ecs:${s.name}`,
+        name: `ecs-${s.name}`,
         provider: "aws" as const,
-        name: s.name,
+        resource: s.name,
         consumes: s.consumes ?? GROUPS,
     }));
     const k8s = (settings.kubernetes?.deployments ?? []).map((d) => ({
         id: `k8s:${d.namespace}/${d.name}`,
+        name: `k8s-${d.namespace}-${d.name}`,
         provider: "k8s" as const,
-        name: d.name,
+        resource: d.name,
         namespace: d.namespace,
         consumes: d.consumes ?? GROUPS,
     }));
@@ -321,6 +758,10 @@ function restartBumps(
 ): [RestartScope, string | undefined][] {
     const scopes: RestartScope[] = ["all", provider, ...consumes, ...consumes.map((g) => `${provider}/${g}` as const)];
     return scopes.map((scope) => [scope, stamps[scope]]);
+}
+
+function perProvider<T>(f: (p: Provider) => T): PerProvider<T> {
+    return Object.fromEntries(PROVIDERS.map((p) => [p, f(p)])) as Record<Provider, T>;
 }
 
 /** A short, stable digest of non-secret facts. */

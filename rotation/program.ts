@@ -1,24 +1,31 @@
 /**
- * The Pulumi program: settings + last state + clock -> plan -> resources -> stack outputs.
+ * The Pulumi program: settings + what the last runs left + clock + request -> plan -> resources -> stack outputs.
+ * Every decision is the planner's (rotation/plan.ts); this file only loops over the plan's entries and renders them.
  *
  * Order inside one `pulumi up`, each step a dependent of the one before:
- *   generate slot -> apply at source -> publish (Secrets Manager, K8s Secret) -> restart consumers -> health check.
+ *   generate slot -> apply at source -> publish (Secrets Manager, K8s Secret) -> restart consumers -> health check
+ *   -> commit (`rotationState`).
  */
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { APPLIERS } from "./appliers";
-import { GROUPS, Group, SLOTS, Slot, ValueSource, otherSlot } from "./catalog";
-import { AwsSecretSink } from "./components/awsSecretSink";
+import * as resproto from "@pulumi/pulumi/proto/resource_pb";
+import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { CONTRACTS } from "../hooks/contracts";
+import { GROUPS, Group, Slot } from "./catalog";
 import { Credential, CredentialSlots } from "./components/credentialSlots";
-import { KubernetesSecretSink } from "./components/kubernetesSecretSink";
+import { AwsSecretStore } from "./components/awsSecretStore";
+import { HookInputs } from "./components/hookRun";
+import { KubernetesSecretStore } from "./components/kubernetesSecretStore";
 import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/restarts";
 import { SourceApplier } from "./components/sourceApplier";
-import { databaseAddress, postgresUrl, redisUrl } from "./compose";
-import { EnvOverrides, Provider, REQUEST_ENV, Settings, parseRequest, parseSettings } from "./config";
+import { postgresUrl, redisUrl } from "./connectionUrls";
 import { RotationInputError } from "./errors";
-import { PerProvider, RotationPlan, RotationState, SecretPlan, planRotation } from "./plan";
-import { STATE_OUTPUT, parseState } from "./state";
+import { CredentialRef, PerProvider, RotationPlan, SecretPlan, ValueRecipe, planRotation } from "./plan";
+import { CONFIG_TERMS, RefusalError } from "./refusals";
+import { REQUEST_ENV, parseRequest } from "./request";
+import { EnvOverrides, Settings, parseSettings } from "./settings";
+import { ATTEMPT_OUTPUT, Attempt, RotationState, STATE_OUTPUT, StoredState, parseStored } from "./state";
 
 /** What the composition root hands the program: the environment and the clock. */
 export interface ProgramContext {
@@ -44,14 +51,17 @@ export interface SecretOutput {
 }
 
 export interface ProgramOutputs {
-    readonly rotationState: RotationState;
+    /** The committed state: resolves only once every resource of the run succeeded. */
+    readonly rotationState: pulumi.Output<RotationState>;
+    /** `null`: a run that commits ends any earlier attempt. */
+    readonly rotationAttempt: null;
     readonly secrets: Readonly<Record<string, SecretOutput>>;
     readonly restarts: Readonly<Record<string, { readonly trigger: string; readonly restarts: boolean }>>;
 }
 
 /**
- * Runs the rotation program. Input problems (config, stamps) fail with a one-line `RunError` before any resource
- * is registered, so nothing changes.
+ * Runs the rotation program. Input problems (config, stamps, refusals) fail with a one-line `RunError` before any
+ * resource is registered, so nothing changes.
  */
 export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutputs> {
     let settings: Settings;
@@ -59,7 +69,9 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env);
         const request = parseRequest(ctx.env[REQUEST_ENV]);
-        plan = planRotation(settings, await readLastState(), ctx.now, request);
+        const planned = planRotation({ settings, stored: await readStored(), now: ctx.now, request, stack: pulumi.getStack() });
+        if (planned.refusal) throw new RefusalError(planned.refusal, CONFIG_TERMS);
+        plan = planned.plan;
     } catch (err) {
         if (err instanceof RotationInputError) {
             throw new pulumi.RunError(err.message);
@@ -69,222 +81,239 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     for (const warning of plan.warnings) {
         pulumi.log.warn(warning);
     }
+    if (plan.mode.kind !== "normal") {
+        pulumi.log.info(`${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
+    }
     if (!pulumi.runtime.isDryRun()) {
         requireAdminCredentials(plan, ctx.env);
+        if (plan.attempt) await recordAttempt(plan.attempt);
     }
-    return deployRotation(settings, plan);
+    const awsProvider = new aws.Provider("aws", { region: settings.aws.region as aws.Region });
+    const existing = await existingSecrets(plan, settings, awsProvider);
+    return declareResources(plan, awsProvider, existing);
 }
 
-/** An `up` that applies a group's regenerated slots needs that group's admin credential; say so before starting. */
+/** The environment variable each group's applier (or provider) needs, from the hooks' contracts. */
+export const ADMIN_ENV: Readonly<Partial<Record<Group, string>>> = {
+    database: CONTRACTS.postgresApply.adminEnv,
+    redis: CONTRACTS.redisApply.adminEnv,
+    typesense: CONTRACTS.typesenseApply.adminEnv,
+    // Read by the Cloudflare provider itself (@pulumi/cloudflare: `apiToken` defaults to CLOUDFLARE_API_TOKEN).
+    r2: "CLOUDFLARE_API_TOKEN",
+};
+
+/** An `up` that applies a group's new slots needs that group's admin credential; say so before starting. */
 function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"]): void {
     for (const group of GROUPS) {
-        const applier = APPLIERS[group];
-        if (applier && plan.groups[group].regenerate.length > 0 && !env[applier.adminEnv]) {
+        const name = ADMIN_ENV[group];
+        const slots = plan.groups[group].regenerate;
+        if (name && slots.length > 0 && !env[name]) {
             throw new pulumi.RunError(
-                `environment variable \`${applier.adminEnv}\` is required: this run regenerates ${group} slot ` +
-                    `${plan.groups[group].regenerate.join(", ")} and must make it valid at its source first (README, "Source appliers")`,
+                `environment variable \`${name}\` is required: this run regenerates ${group} slot ` +
+                    `${slots.join(", ")} and must make it valid at its source first (README, "Source appliers")`,
             );
         }
     }
 }
 
-/** Reads the state the last successful run of this stack left, through a StackReference to the stack itself. */
-async function readLastState(): Promise<RotationState | undefined> {
-    const org = pulumi.getOrganization();
-    const self = `${org ? `${org}/` : ""}${pulumi.getProject()}/${pulumi.getStack()}`;
+/**
+ * Reads what the last runs left (committed state and attempt), through a StackReference to the stack itself
+ * (pulumi/pulumi pkg/resource/deploy/builtins.go `readStackReference`: a stack may read its own last checkpoint;
+ * reads also run during previews, pkg/resource/deploy/step.go "Unlike most steps, Read steps run during previews").
+ */
+async function readStored(): Promise<StoredState> {
+    // runtime/settings.js getOrganization() throws rather than return nothing (engine-behaviour.md §1).
+    const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     const ref = new pulumi.StackReference("rotation-last-state", { name: self });
-    const value: unknown = await ref.getOutputValue(STATE_OUTPUT);
-    return value === undefined ? undefined : parseState(value);
+    const [state, attempt] = await Promise.all([ref.getOutputValue(STATE_OUTPUT), ref.getOutputValue(ATTEMPT_OUTPUT)]);
+    return parseStored(state, attempt);
+}
+
+/**
+ * Records the attempt as the stack's `rotationAttempt` output *before* the first change, and waits until the engine
+ * has it.
+ *
+ * Why this is the one way a failed run can leave a record: the Node SDK sends the stack's outputs once, after every
+ * exported output resolved (@pulumi/pulumi runtime/stack.js `initialize`: `outputs = await massage(...)`, then
+ * `registerOutputs` in `finally`), and the engine stops taking program events at the first failed step
+ * (pulumi/pulumi pkg/resource/deploy/deployment_executor.go: the step executor's `cancelDueToError` cancels the
+ * context the main loop selects on). The engine keeps the *last* root-stack outputs event it took and, when the
+ * update failed, merges it over the old outputs (pkg/resource/deploy/step_executor.go
+ * `executeRegisterResourceOutputs`: `outs = oldOuts.Copy(); maps.Copy(outs, e.Outputs())`, pulumi/pulumi#15754).
+ * So an event sent now, before any resource is registered, survives any later failure, while the SDK's final event,
+ * which carries the committed state, is taken only when every resource succeeded.
+ */
+async function recordAttempt(attempt: Attempt): Promise<void> {
+    const stack = pulumi.runtime.getStackResource();
+    const monitor = pulumi.runtime.getMonitor();
+    if (stack === undefined || monitor === undefined) throw new Error("the rotation program must run inside a Pulumi stack");
+    const req = new resproto.RegisterResourceOutputsRequest();
+    req.setUrn(await new Promise<string>((resolve) => stack.urn.apply(resolve)));
+    req.setOutputs(Struct.fromJavaScript({ [ATTEMPT_OUTPUT]: JSON.parse(JSON.stringify(attempt)) }));
+    await new Promise<void>((resolve, reject) => monitor.registerResourceOutputs(req, (err: Error | null) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * The ARNs of the secrets that already exist in AWS (they are adopted, the others created), by name. Invokes run
+ * during previews too.
+ */
+async function existingSecrets(plan: RotationPlan, settings: Settings, provider: aws.Provider): Promise<ReadonlyMap<string, string>> {
+    // ListSecrets' `name` filter is a case-insensitive prefix match
+    // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html); names are compared exactly below.
+    const found = await aws.secretsmanager.getSecrets({ filters: [{ name: "name", values: [settings.aws.secretPrefix] }] }, { provider });
+    const byName = new Map<string, string>();
+    (found.names ?? []).forEach((name, i) => {
+        const arn = found.arns?.[i];
+        if (arn && plan.secrets.some((s) => s.awsSecretId === name)) byName.set(name, arn);
+    });
+    return byName;
 }
 
 /** Turns a plan into resources. Decides nothing the plan has not decided. */
-export function deployRotation(settings: Settings, plan: RotationPlan): ProgramOutputs {
-    const awsProvider = new aws.Provider("aws", { region: settings.aws.region as aws.Region });
+function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existing: ReadonlyMap<string, string>): ProgramOutputs {
+    const credentials = declareCredentials(plan);
+    const render = (recipe: ValueRecipe) => renderValue(recipe, credentials);
+    const appliers = declareAppliers(plan, credentials);
+    const after = (groups: readonly Group[]) => groups.flatMap((g) => appliers[g] ?? []);
 
-    const credentials = {} as Record<Group, Record<Slot, Credential>>;
-    for (const group of GROUPS) {
-        credentials[group] = new CredentialSlots(`${group}-slots`, {
-            group,
-            keepers: plan.groups[group].keepers,
-            r2: group === "r2" ? { ...settings.r2, stack: pulumi.getStack() } : undefined,
-        }).credentials;
-    }
-    // Every store write of a group waits for its applier, so a credential is valid at its source before anyone is
-    // told about it. (R2's tokens are issued by Cloudflare as they are generated: no separate step.)
-    const appliers = sourceAppliers(settings, plan, credentials);
-
-    const valueFor = (s: SecretPlan, provider: Provider) => publishedValue(settings, s.slot[provider], s.spec.source, credentials[s.spec.group]);
-
-    const awsSink = new AwsSecretSink(
+    const awsStore = new AwsSecretStore(
         "aws",
         {
+            stack: pulumi.getStack(),
+            kmsKeyId: plan.aws.kmsKeyId,
             secrets: plan.secrets.map((s) => ({
                 name: s.spec.name,
                 secretId: s.awsSecretId,
-                value: valueFor(s, "aws"),
-                after: appliers[s.spec.group],
+                existingArn: existing.get(s.awsSecretId),
+                value: render(s.recipe.aws),
+                after: after([s.spec.group]),
             })),
         },
         { providers: [awsProvider] },
     );
+    const storeWrites: pulumi.Resource[] = [...awsStore.resources];
 
-    const k8sSinks = new Map<string, KubernetesSecretSink>();
-    const k8sSettings = settings.kubernetes;
+    const k8sStores = new Map<string, KubernetesSecretStore>();
     let k8sProvider: k8s.Provider | undefined;
-    if (k8sSettings) {
+    if (plan.kubernetes) {
         k8sProvider = new k8s.Provider("k8s", {
-            context: k8sSettings.context,
+            context: plan.kubernetes.context,
+            // pulumi-kubernetes provider/pkg/provider/provider.go: "patch resources require Server-Side Apply mode".
             enableServerSideApply: true,
             // Replace the provider (and so every object) only if the stack itself changes, never because the
             // kubeconfig path or context name differs between an SRE's laptop and CI.
             clusterIdentifier: `buywhere-${pulumi.getStack()}`,
         });
-        for (const namespace of k8sSettings.namespaces) {
-            k8sSinks.set(
-                namespace,
-                new KubernetesSecretSink(
-                    `k8s-${namespace}`,
-                    {
-                        namespace,
-                        secretName: k8sSettings.secretName,
-                        mode: k8sSettings.secretMode,
-                        values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, valueFor(s, "k8s")])),
-                        after: GROUPS.flatMap((g) => appliers[g] ?? []),
-                    },
-                    { providers: [k8sProvider] },
-                ),
+        for (const store of plan.kubernetes.stores) {
+            const k8sStore = new KubernetesSecretStore(
+                store.name,
+                {
+                    namespace: store.namespace,
+                    secretName: store.secretName,
+                    mode: store.mode,
+                    values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, render(s.recipe.k8s)])),
+                    after: after(GROUPS),
+                },
+                { providers: [k8sProvider] },
             );
+            k8sStores.set(store.namespace, k8sStore);
+            storeWrites.push(k8sStore.secret);
         }
     }
 
     const restarts: pulumi.Resource[] = [];
-    for (const consumer of plan.consumers) {
-        if (consumer.provider === "aws") {
-            const ecs = settings.ecs!;
-            restarts.push(
-                new EcsServiceRestart(`ecs-${consumer.name}`, {
-                    region: settings.aws.region,
-                    cluster: ecs.cluster,
-                    service: consumer.name,
-                    trigger: consumer.trigger,
-                    stableTimeoutSeconds: ecs.stableTimeoutSeconds,
-                    pollSeconds: ecs.pollSeconds,
-                    after: consumer.secrets.map((name) => awsSink.versions[name]),
-                }).command,
-            );
+    for (const r of plan.restarts) {
+        if (r.provider === "aws") {
+            restarts.push(new EcsServiceRestart(r.name, { input: r.input, trigger: r.trigger, after: r.secrets.map((name) => awsStore.versions[name]) }).command);
         } else {
-            const sink = k8sSinks.get(consumer.namespace!)!;
             restarts.push(
                 new DeploymentRestart(
-                    `k8s-${consumer.namespace}-${consumer.name}`,
-                    { namespace: consumer.namespace!, deployment: consumer.name, trigger: consumer.trigger, after: [sink.secret] },
+                    r.name,
+                    { namespace: r.namespace, deployment: r.deployment, trigger: r.trigger, timeoutSeconds: r.timeoutSeconds, after: [k8sStores.get(r.namespace)!.secret] },
                     { providers: [k8sProvider!] },
                 ).patch,
             );
         }
     }
-
-    const storeWrites: pulumi.Resource[] = [
-        ...Object.values(awsSink.versions),
-        ...[...k8sSinks.values()].map((s) => s.secret),
-    ];
-    new HealthGate("health", {
-        ...settings.health,
-        trigger: plan.health.trigger,
-        after: restarts.length > 0 ? restarts : storeWrites,
-    });
+    const gate = new HealthGate("health", { input: plan.health.input, trigger: plan.health.trigger, after: restarts.length > 0 ? restarts : storeWrites });
+    const all = [...Object.values(appliers).flat(), ...storeWrites, ...restarts, gate.command];
 
     return {
-        rotationState: plan.nextState,
-        secrets: Object.fromEntries(
-            plan.secrets.map((s) => {
-                const group = plan.groups[s.spec.group].next;
-                const out: SecretOutput = {
-                    group: s.spec.group,
-                    stamp: group.stamp,
-                    activeSlot: group.active,
-                    publishedSlot: s.slot,
-                    awsSecretId: s.awsSecretId,
-                    awsVersionId: awsSink.versions[s.spec.name].versionId,
-                    version: s.version,
-                };
-                return [s.spec.name, out];
-            }),
-        ),
-        restarts: Object.fromEntries(plan.consumers.map((c) => [c.id, { trigger: c.trigger, restarts: c.restarts }])),
+        // Committed only when every resource of the run succeeded (see recordAttempt for the engine's rule).
+        rotationState: pulumi.all(all.map((r) => r.urn)).apply(() => plan.nextState),
+        rotationAttempt: null,
+        secrets: Object.fromEntries(plan.secrets.map((s) => [s.spec.name, secretOutput(plan, s, awsStore.versions[s.spec.name].versionId)])),
+        restarts: Object.fromEntries(plan.restarts.map((r) => [r.id, { trigger: r.trigger, restarts: r.restarts }])),
     };
 }
 
-/** The applier commands of each group that has a source, from the plan's keepers and the slots' credentials. */
-function sourceAppliers(
-    settings: Settings,
-    plan: RotationPlan,
-    credentials: Readonly<Record<Group, Readonly<Record<Slot, Credential>>>>,
-): Partial<Record<Group, pulumi.Resource[]>> {
-    const keeper = (g: Group, slot: Slot) => plan.groups[g].keepers[slot].stamp;
-    const db = settings.database;
-    const database = new SourceApplier("database-apply", {
-        hook: "postgresApply",
-        runs: SLOTS.map((slot) => ({
-            suffix: slot,
-            environment: { PG_ROLE: db.roles[slot], PG_PASSWORD: credentials.database[slot].secret! },
-            triggers: [keeper("database", slot)],
-        })),
-    });
-    const redis = new SourceApplier("redis-apply", {
-        hook: "redisApply",
-        runs: [
-            {
-                suffix: "acl",
-                environment: {
-                    REDIS_USER: settings.redis.user,
-                    REDIS_PASSWORD_A: credentials.redis.a.secret!,
-                    REDIS_PASSWORD_B: credentials.redis.b.secret!,
-                },
-                triggers: SLOTS.map((slot) => keeper("redis", slot)),
-            },
-        ],
-    });
-    const ts = settings.typesense;
-    const typesense = new SourceApplier("typesense-apply", {
-        hook: "typesenseApply",
-        runs: SLOTS.map((slot) => ({
-            suffix: slot,
-            environment: {
-                TYPESENSE_URL: ts.url,
-                TYPESENSE_STACK: pulumi.getStack(),
-                TYPESENSE_SLOT: slot,
-                TYPESENSE_SLOT_STAMP: keeper("typesense", slot),
-                TYPESENSE_KEY_VALUE: credentials.typesense[slot].secret!,
-                TYPESENSE_ACTIONS: JSON.stringify(ts.actions),
-                TYPESENSE_COLLECTIONS: JSON.stringify(ts.collections),
-            },
-            triggers: [keeper("typesense", slot)],
-        })),
-    });
-    return { database: [...database.commands], redis: [...redis.commands], typesense: [...typesense.commands] };
+type Credentials = ReadonlyMap<string, Credential>;
+const credentialKey = (group: Group, slot: Slot) => `${group}/${slot}`;
+
+function declareCredentials(plan: RotationPlan): Credentials {
+    const out = new Map<string, Credential>();
+    for (const group of GROUPS) {
+        const slots = new CredentialSlots(`${group}-slots`, { slots: plan.credentials.filter((c) => c.group === group) }).credentials;
+        for (const [slot, credential] of Object.entries(slots) as [Slot, Credential][]) out.set(credentialKey(group, slot), credential);
+    }
+    return out;
 }
 
-/** The value a secret is published with, when `active` is the slot the provider publishes as current. */
-function publishedValue(
-    settings: Settings,
-    active: Slot,
-    source: ValueSource,
-    credentials: Readonly<Record<Slot, Credential>>,
-): pulumi.Output<string> {
-    if (source.kind === "credential") {
-        const slot = source.slot === "current" ? active : otherSlot(active);
-        return pulumi.secret(credentials[slot][source.field]!);
+function credential(ref: CredentialRef, credentials: Credentials): pulumi.Output<string> {
+    const value = credentials.get(credentialKey(ref.group, ref.slot))?.[ref.field];
+    if (value === undefined) throw new Error(`the plan refers to ${ref.group} slot ${ref.slot}'s ${ref.field}, which no credential has`);
+    return value;
+}
+
+/** The applier commands of each group, from the plan's applier runs. */
+function declareAppliers(plan: RotationPlan, credentials: Credentials): Partial<Record<Group, pulumi.Resource[]>> {
+    const out: Partial<Record<Group, pulumi.Resource[]>> = {};
+    for (const group of GROUPS) {
+        const runs = plan.appliers.filter((r) => r.group === group);
+        if (runs.length === 0) continue;
+        const contract = CONTRACTS[runs[0].hook];
+        const applier = new SourceApplier(`${group}-apply`, {
+            contract,
+            runs: runs.map((run) => ({
+                name: run.name,
+                inputs: Object.fromEntries(
+                    Object.entries(run.inputs).map(([k, v]) => [k, isCredentialRef(v) ? credential(v, credentials) : v]),
+                ) as HookInputs<typeof contract>,
+                triggers: run.triggers,
+            })),
+        });
+        out[group] = [...applier.commands];
     }
-    const db = settings.database;
-    const role = db.roles[active];
-    if (source.kind === "role") {
-        return pulumi.secret(pulumi.output(role));
+    return out;
+}
+
+function isCredentialRef(value: unknown): value is CredentialRef {
+    return typeof value === "object" && value !== null && "group" in value && "slot" in value && "field" in value;
+}
+
+/** The value a recipe describes, as a Pulumi secret. */
+function renderValue(recipe: ValueRecipe, credentials: Credentials): pulumi.Output<string> {
+    switch (recipe.kind) {
+        case "credential":
+            return pulumi.secret(credential(recipe.ref, credentials));
+        case "text":
+            return pulumi.secret(pulumi.output(recipe.value));
+        case "postgresUrl":
+            return pulumi.secret(credential(recipe.password, credentials).apply((p) => postgresUrl(recipe.parts, p)));
+        case "redisUrl":
+            return pulumi.secret(credential(recipe.password, credentials).apply((p) => redisUrl(recipe.parts, p)));
     }
-    const password = credentials[active].secret!;
-    if (source.endpoint === "redis") {
-        return pulumi.secret(password.apply((p) => redisUrl(settings.redis, p)));
-    }
-    const { host, port } = databaseAddress(db, source.endpoint);
-    return pulumi.secret(password.apply((p) => postgresUrl(db, host, port, role, p)));
+}
+
+function secretOutput(plan: RotationPlan, s: SecretPlan, awsVersionId: pulumi.Output<string>): SecretOutput {
+    const group = plan.groups[s.spec.group].next;
+    return {
+        group: s.spec.group,
+        stamp: group.stamp,
+        activeSlot: group.active,
+        publishedSlot: s.slot,
+        awsSecretId: s.awsSecretId,
+        awsVersionId,
+        version: s.version,
+    };
 }

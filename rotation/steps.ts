@@ -1,13 +1,11 @@
 /**
- * The ordered steps of a plan, in words: what `plan` prints offline and what a dry run summarises. Derived from
- * the same {@link RotationPlan} the Pulumi program turns into resources, never a copy of its logic. Pure.
+ * The ordered steps of a plan, in words: what `plan` prints offline and what a dry run summarises. Each step
+ * describes an entry of the same {@link RotationPlan} the program turns into resources; nothing here decides. Pure.
  */
-import { APPLIERS } from "./appliers";
 import { GROUPS, SECRETS } from "./catalog";
-import { Settings } from "./config";
-import { RotationPlan } from "./plan";
+import { ApplierRun, CredentialPlan, RotationPlan } from "./plan";
 
-export type StepKind = "generate" | "apply" | "publish" | "restart" | "health";
+export type StepKind = "resume" | "generate" | "apply" | "publish" | "restart" | "health";
 
 export interface Step {
     readonly kind: StepKind;
@@ -19,23 +17,34 @@ export interface Step {
 
 /**
  * The steps one run takes, in the order the program's dependency graph runs them: generate -> apply at source ->
- * publish -> restart -> health. Steps that change nothing are left out; health is listed when anything restarts or it has never run.
+ * publish -> restart -> health. Steps that change nothing are left out; health is listed when it runs.
  */
-export function describeSteps(settings: Settings, plan: RotationPlan): Step[] {
+export function describeSteps(plan: RotationPlan): Step[] {
     const steps: Step[] = [];
+    if (plan.mode.kind !== "normal") {
+        steps.push({
+            kind: "resume",
+            target: "unfinished run",
+            detail:
+                plan.mode.kind === "resume"
+                    ? `finish it (${plan.mode.summary}): nothing it generated is generated again`
+                    : `undo it (${plan.mode.summary}): back to the committed slots; what it generated is kept, unused, and never regenerated`,
+        });
+    }
     for (const group of GROUPS) {
         const g = plan.groups[group];
         const held = Object.entries(g.next.held).map(([p, slot]) => `${p} held on slot ${slot}`);
         const note = held.length > 0 ? `; ${held.join(", ")}` : "";
+        const slots = g.regenerate.map((s) => plan.credentials.find((c) => c.group === group && c.slot === s)!);
         switch (g.change) {
             case "initial":
-                steps.push({ kind: "generate", target: group, detail: `first deployment: generate slots a and b at ${g.next.stamp}; a active` });
+                steps.push({ kind: "generate", target: group, detail: `first deployment: generate ${slotList(slots)} at ${g.next.stamp}; a active` });
                 break;
             case "rotate":
                 steps.push({
                     kind: "generate",
                     target: group,
-                    detail: `rotate ${g.last!.stamp} -> ${g.next.stamp}: regenerate slot ${g.regenerate.join(", ")} (slot ${g.last!.active} stays valid for consumers that still hold it)${note}`,
+                    detail: `rotate ${g.last!.stamp} -> ${g.next.stamp}: ${plan.mode.kind === "resume" ? "keep the already generated" : "regenerate"} ${slotList(slots)} (slot ${g.last!.active} stays valid for consumers that still hold it)${note}`,
                 });
                 break;
             case "rollback":
@@ -49,40 +58,42 @@ export function describeSteps(settings: Settings, plan: RotationPlan): Step[] {
         }
     }
 
-    for (const group of GROUPS) {
-        const applier = APPLIERS[group];
-        const slots = plan.groups[group].regenerate;
-        if (applier && slots.length > 0) {
-            steps.push({ kind: "apply", target: group, detail: applier.describe(settings, slots) });
-        }
+    for (const run of plan.appliers.filter((r) => r.regenerates.length > 0)) {
+        steps.push({ kind: "apply", target: run.group, detail: describeApplier(run) });
+    }
+    for (const c of plan.credentials.filter((c) => c.kind === "cloudflareToken" && plan.groups[c.group].regenerate.includes(c.slot))) {
+        const token = c as Extract<CredentialPlan, { kind: "cloudflareToken" }>;
+        steps.push({
+            kind: "apply",
+            target: c.group,
+            detail: `Cloudflare: issue account token ${token.tokenName} on ${Object.keys(token.resources).length} bucket(s) (access key id = token id, secret = SHA-256 of its value); the slot's old token is deleted after`,
+        });
     }
 
     const awsWrites = plan.secrets.filter((s) => s.changed.aws);
     if (awsWrites.length > 0) {
         steps.push({
             kind: "publish",
-            target: `AWS Secrets Manager (${settings.aws.region})`,
+            target: `AWS Secrets Manager (${plan.aws.region})`,
             detail: `new versions of ${awsWrites.map((s) => s.awsSecretId).join(", ")}`,
         });
     }
     const k8sWrites = plan.secrets.filter((s) => s.changed.k8s);
-    for (const namespace of plan.k8sNamespacesChanged) {
-        steps.push({
-            kind: "publish",
-            target: `Kubernetes Secret ${namespace}/${settings.kubernetes!.secretName}`,
-            detail: `keys ${k8sWrites.map((s) => s.k8sKey).join(", ")}`,
-        });
+    for (const store of plan.kubernetes?.stores.filter((s) => s.changed) ?? []) {
+        steps.push({ kind: "publish", target: `Kubernetes Secret ${store.namespace}/${store.secretName}`, detail: `keys ${k8sWrites.map((s) => s.k8sKey).join(", ")}` });
     }
 
-    for (const c of plan.consumers.filter((c) => c.restarts)) {
-        const target =
-            c.provider === "aws" ? `ECS service ${settings.ecs!.cluster}/${c.name}` : `Deployment ${c.namespace}/${c.name}`;
-        const how = c.provider === "aws" ? "force a new deployment and wait until stable" : "roll the pods (restartedAt) and wait until ready";
-        steps.push({ kind: "restart", target, detail: `${how}: ${summariseReasons(c.reasons)}` });
+    for (const r of plan.restarts.filter((r) => r.restarts)) {
+        const target = r.provider === "aws" ? `ECS service ${r.input.cluster}/${r.input.service}` : `Deployment ${r.namespace}/${r.deployment}`;
+        const how =
+            r.provider === "aws"
+                ? `force a new deployment and wait until stable (at most ${r.input.stableTimeoutSeconds}s)`
+                : `roll the pods (restartedAt) and wait until ready (at most ${r.timeoutSeconds}s)`;
+        steps.push({ kind: "restart", target, detail: `${how}: ${summariseReasons(r.reasons)}` });
     }
 
     if (plan.health.runs) {
-        const h = settings.health;
+        const h = plan.health.input;
         steps.push({
             kind: "health",
             target: h.urls.join(", "),
@@ -92,6 +103,23 @@ export function describeSteps(settings: Settings, plan: RotationPlan): Step[] {
     return steps;
 }
 
+function slotList(slots: readonly CredentialPlan[]): string {
+    return `slot${slots.length > 1 ? "s" : ""} ${slots.map((s) => `${s.slot} (generation ${s.generation})`).join(" and ")}`;
+}
+
+/** What one applier run does, in words. */
+function describeApplier(run: ApplierRun): string {
+    const i = run.inputs as Record<string, unknown>;
+    switch (run.hook) {
+        case "postgresApply":
+            return `PostgreSQL: set the password of ${String(i.role)} (SCRAM verifier computed client-side) and log in with it; the other role is untouched`;
+        case "redisApply":
+            return `Redis ACL user ${String(i.user)}: hold exactly the passwords of slots a and b (the stale one removed), AUTH with both`;
+        case "typesenseApply":
+            return `Typesense ${String(i.url)}: register slot ${String(i.slot)}'s key, then delete that slot's previous key`;
+    }
+}
+
 /** "X changed" reasons, summarised by group when there are many ("new database, redis secrets"). */
 function summariseReasons(reasons: readonly string[]): string {
     const changed = reasons.filter((r) => r.endsWith(" changed")).map((r) => r.slice(0, -" changed".length));
@@ -99,5 +127,6 @@ function summariseReasons(reasons: readonly string[]): string {
         return reasons.join(", ");
     }
     const groups = GROUPS.filter((g) => SECRETS.some((s) => s.group === g && changed.includes(s.name)));
-    return `new ${groups.join(", ")} secrets (${changed.length} changed)`;
+    const other = reasons.filter((r) => !r.endsWith(" changed"));
+    return `new ${groups.join(", ")} secrets (${changed.length} changed)${other.length > 0 ? `, ${other.join(", ")}` : ""}`;
 }

@@ -1,21 +1,57 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HookName, hookCommand } from "../hooks";
+import { HookContract, HookName, encodeField } from "../../hooks/contracts";
+
+/**
+ * The shell command that runs a hook. The path is relative to the project directory, which is the working
+ * directory Pulumi runs local commands in (pulumi-command v1.2.1 `provider/pkg/provider/local/commandOutputs.go`:
+ * `cmd.Dir, err = os.Getwd()`), so the command string is identical on every machine: an absolute path would change
+ * the resource's inputs, and rerun it, whenever the checkout moved. Inputs reach the hook through the command's
+ * environment, never its command line.
+ */
+export function hookCommand(hook: HookName): string {
+    return `node --import tsx hooks/${hook}.ts`;
+}
+
+/** A hook's inputs as resource inputs: each field a plain value or an Output (a credential). */
+export type HookInputs<C extends HookContract> = { readonly [K in keyof C["fields"]]?: pulumi.Input<unknown> };
+
+/**
+ * The environment a hook runs with, encoded field by field with its contract, so a secret input stays a Pulumi
+ * secret (masked in previews and state) and a plain one stays readable in a diff.
+ */
+export function hookEnvironment<C extends HookContract>(contract: C, inputs: HookInputs<C>): Record<string, pulumi.Input<string>> {
+    const env: Record<string, pulumi.Input<string>> = {};
+    for (const [key, field] of Object.entries(contract.fields)) {
+        const value = (inputs as Record<string, pulumi.Input<unknown>>)[key];
+        if (value === undefined) continue;
+        const encode = (v: unknown) => encodeField(contract, key as never, v as never);
+        env[field.env] = field.secret
+            ? pulumi.secret(pulumi.output(value).apply(encode))
+            : pulumi.Output.isInstance(value)
+              ? value.apply(encode)
+              : encode(value);
+    }
+    return env;
+}
 
 /**
  * One run of a hook program as a `command.local.Command`: the same command string on every machine, inputs in the
- * environment (never on the command line), rerun when a trigger changes. The one way our components run hooks.
+ * environment, rerun when a trigger changes (pulumi-command `provider/pkg/provider/common/inputs.go`: `triggers` is
+ * replaceOnChanges) and on any other input change (an update reruns `create`: local/commandController.go "Use Create
+ * command if Update is unspecified"). Never run during a preview ("If in preview, don't run the command"). The one
+ * way our components run hooks.
  */
-export function hookRun(
+export function hookRun<C extends HookContract>(
     name: string,
-    hook: HookName,
-    environment: pulumi.Input<Record<string, pulumi.Input<string>>>,
+    contract: C,
+    inputs: HookInputs<C>,
     triggers: readonly string[],
     opts: pulumi.CustomResourceOptions,
 ): command.local.Command {
     return new command.local.Command(
         name,
-        { create: hookCommand(hook), environment, triggers: [...triggers], addPreviousOutputInEnv: false },
+        { create: hookCommand(contract.hook), environment: hookEnvironment(contract, inputs), triggers: [...triggers], addPreviousOutputInEnv: false },
         opts,
     );
 }

@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { hookRun } from "./hookRun";
+import { ecsRedeployContract, healthCheckContract } from "../../hooks/contracts";
+import { HookInputs, hookRun } from "./hookRun";
 
 /** The annotation `kubectl rollout restart` sets; changing it rolls the Deployment's pods. */
 export const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
@@ -9,11 +10,10 @@ export const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 export interface DeploymentRestartArgs {
     readonly namespace: string;
     readonly deployment: string;
-    /**
-     * Digest of the secret versions the Deployment consumes (and of any restart stamp that applies). The pods roll
-     * exactly when it changes.
-     */
+    /** The restart trigger from the plan: the pods roll exactly when it changes. */
     readonly trigger: string;
+    /** How long the rollout may take before the run fails. */
+    readonly timeoutSeconds: number;
     /** The Secret write(s) the new pods must see. */
     readonly after: pulumi.Input<pulumi.Resource>[];
 }
@@ -29,6 +29,7 @@ export class DeploymentRestart extends pulumi.ComponentResource {
 
     constructor(name: string, args: DeploymentRestartArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:DeploymentRestart", name, {}, opts);
+        const timeout = `${args.timeoutSeconds}s`;
         this.patch = new k8s.apps.v1.DeploymentPatch(
             `${name}-patch`,
             {
@@ -40,21 +41,25 @@ export class DeploymentRestart extends pulumi.ComponentResource {
                 },
                 spec: { template: { metadata: { annotations: { [RESTARTED_AT]: `rotation-${args.trigger}` } } } },
             },
-            // Deleting the patch would drop the annotation and roll the pods once more for nothing.
-            { parent: this, dependsOn: args.after, retainOnDelete: true },
+            {
+                parent: this,
+                dependsOn: args.after,
+                // Deleting the patch would drop the annotation and roll the pods once more for nothing.
+                retainOnDelete: true,
+                // @pulumi/kubernetes apps/v1/deploymentPatch.d.ts: "If the Deployment has not reached a Ready state
+                // after 10 minutes, it will time out" unless customTimeouts (or pulumi.com/timeoutSeconds) say otherwise.
+                customTimeouts: { create: timeout, update: timeout },
+            },
         );
         this.registerOutputs({});
     }
 }
 
 export interface EcsServiceRestartArgs {
-    readonly region: string;
-    readonly cluster: string;
-    readonly service: string;
-    /** Digest of the consumed secret versions and applicable restart stamps; the service redeploys when it changes. */
+    /** The redeploy hook's inputs (region, cluster, service, trigger, timeouts); the service redeploys when the trigger changes. */
+    readonly input: HookInputs<typeof ecsRedeployContract>;
+    /** The restart trigger from the plan (also among the inputs, where the hook records it on the service). */
     readonly trigger: string;
-    readonly stableTimeoutSeconds: number;
-    readonly pollSeconds: number;
     /** The Secrets Manager writes the new tasks must read. */
     readonly after: pulumi.Input<pulumi.Resource>[];
 }
@@ -70,32 +75,14 @@ export class EcsServiceRestart extends pulumi.ComponentResource {
 
     constructor(name: string, args: EcsServiceRestartArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:EcsServiceRestart", name, {}, opts);
-        this.command = hookRun(
-            `${name}-redeploy`,
-            "ecsRedeploy",
-            {
-                AWS_REGION: args.region,
-                ECS_CLUSTER: args.cluster,
-                ECS_SERVICE: args.service,
-                ECS_TRIGGER: args.trigger,
-                ECS_STABLE_TIMEOUT_SECONDS: String(args.stableTimeoutSeconds),
-                ECS_POLL_SECONDS: String(args.pollSeconds),
-            },
-            [args.trigger],
-            { parent: this, dependsOn: args.after },
-        );
+        this.command = hookRun(`${name}-redeploy`, ecsRedeployContract, args.input, [args.trigger], { parent: this, dependsOn: args.after });
         this.registerOutputs({});
     }
 }
 
 export interface HealthGateArgs {
-    readonly urls: readonly string[];
-    readonly expectStatus: number;
-    readonly attempts: number;
-    readonly requiredSuccesses: number;
-    readonly initialBackoffSeconds: number;
-    readonly maxBackoffSeconds: number;
-    readonly timeoutSeconds: number;
+    /** The health check's inputs (URLs, expected status, attempts, backoff). */
+    readonly input: HookInputs<typeof healthCheckContract>;
     /** Digest of every consumer's trigger: the check runs again whenever anything restarted. */
     readonly trigger: string;
     /** Every restart (and, with no consumers, every store write). */
@@ -113,21 +100,7 @@ export class HealthGate extends pulumi.ComponentResource {
 
     constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:HealthGate", name, {}, opts);
-        this.command = hookRun(
-            `${name}-check`,
-            "healthCheck",
-            {
-                HEALTH_URLS: JSON.stringify(args.urls),
-                HEALTH_EXPECT_STATUS: String(args.expectStatus),
-                HEALTH_ATTEMPTS: String(args.attempts),
-                HEALTH_REQUIRED_SUCCESSES: String(args.requiredSuccesses),
-                HEALTH_INITIAL_BACKOFF_SECONDS: String(args.initialBackoffSeconds),
-                HEALTH_MAX_BACKOFF_SECONDS: String(args.maxBackoffSeconds),
-                HEALTH_TIMEOUT_SECONDS: String(args.timeoutSeconds),
-            },
-            [args.trigger],
-            { parent: this, dependsOn: args.after },
-        );
+        this.command = hookRun(`${name}-check`, healthCheckContract, args.input, [args.trigger], { parent: this, dependsOn: args.after });
         this.registerOutputs({});
     }
 }

@@ -1,33 +1,20 @@
 /**
- * Configuration: the `rotation:*` keys of a stack file, parsed and validated in one place.
+ * The stack-file schema: the `rotation:*` keys of a `Pulumi.<stack>.yaml`, parsed and validated in one place,
+ * cross-field checks included.
  *
  * The same parser serves the Pulumi program (values from `pulumi.runtime.allConfig()`, objects as JSON strings) and
  * the offline CLI (values read from `Pulumi.<stack>.yaml`). Pure: the environment is passed in, nothing is read here.
  * The first problem found is reported as one line that names the key in backticks and the allowed values.
  */
 import { z } from "zod";
-import { GROUPS, Group, Slot } from "./catalog";
+import { GROUPS, Group, PROVIDERS, RESTART_SCOPES } from "./catalog";
 import { RotationInputError, listAllowed } from "./errors";
-import { POLICY_PERIODS, PolicyPeriod, tryParseStamp } from "./stamp";
+import { closedMap, didYouMean, groupMap, int, obj, oneOf, pattern, stamp, toInputError, typeError, unique } from "./schemaKit";
+import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, HOST, PG_IDENT, REDIS_USER, httpUrlProblem } from "./rules";
+import { POLICY_PERIODS, PolicyPeriod } from "./stamp";
 
 /** The config namespace of every key this program reads. */
 export const NAMESPACE = "rotation";
-
-/** Providers a store/consumer belongs to. */
-export const PROVIDERS = ["aws", "k8s"] as const;
-export type Provider = (typeof PROVIDERS)[number];
-
-/**
- * A consumer restarts when any of these is bumped: `all` consumers, one provider's (`aws`, `k8s`), one group's
- * consumers (`database`), or one group's consumers on one provider (`aws/database`).
- */
-export const RESTART_SCOPES = [
-    "all",
-    ...PROVIDERS,
-    ...GROUPS,
-    ...PROVIDERS.flatMap((p) => GROUPS.map((g) => `${p}/${g}` as const)),
-] as const;
-export type RestartScope = (typeof RESTART_SCOPES)[number];
 
 /**
  * Environment variables that override the stack file where set (the seed's variables, same defaults).
@@ -39,103 +26,14 @@ export interface EnvOverrides {
     readonly K8S_CONTEXT?: string;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Schema helpers: every object is strict, so a typo'd key is an error that lists the allowed keys.
-
-/** An error message for a value of the wrong type, or "is required" when the value is missing. */
-function typeError(text: string) {
-    return (iss: { code?: string; input?: unknown }) => (iss.code === "invalid_type" && iss.input === undefined ? "is required" : text);
-}
-
-function obj<T extends z.ZodRawShape>(shape: T) {
-    const allowed = Object.keys(shape);
-    return z.strictObject(shape, {
-        error: (iss) =>
-            iss.code === "unrecognized_keys"
-                ? `has unknown key ${listAllowed(iss.keys)}; allowed keys: ${listAllowed(allowed)}`
-                : iss.code === "invalid_type"
-                  ? typeError(`must be a mapping with keys ${listAllowed(allowed)}`)(iss)
-                  : undefined,
-    });
-}
-
-function pattern(re: RegExp, what: string) {
-    return z
-        .string({ error: typeError(`must be a string (${what})`) })
-        .refine((v) => re.test(v), { error: (iss) => `${JSON.stringify(iss.input)} is not ${what}` });
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-    return z.enum(values, {
-        error: (iss) => `must be one of ${listAllowed(values)}${iss.input === undefined ? "" : ` (got ${JSON.stringify(iss.input)})`}`,
-    });
-}
-
-/** A mapping keyed by a closed set; zod reports unknown keys of a partial record as `unrecognized_keys`. */
-function closedMap<T extends z.ZodType>(keys: readonly [string, ...string[]], what: string, value: T) {
-    return z.partialRecord(oneOf(keys), value, {
-        error: (iss) => {
-            const unknown = (iss as { keys?: string[] }).keys;
-            return unknown
-                ? `has unknown ${what} ${listAllowed(unknown)}; allowed: ${listAllowed(keys)}`
-                : `must be a mapping from ${what} to value`;
-        },
-    });
-}
-
-function groupMap<T extends z.ZodType>(value: T) {
-    return closedMap(GROUPS, "group", value);
-}
-
-const int = (min: number, max: number) =>
-    z
-        .number({ error: typeError(`must be a whole number from ${min} to ${max}`) })
-        .int({ error: `must be a whole number from ${min} to ${max}` })
-        .min(min, { error: `must be a whole number from ${min} to ${max}` })
-        .max(max, { error: `must be a whole number from ${min} to ${max}` });
-
-const stamp = z.string({ error: typeError("must be a stamp string") }).superRefine((v, ctx) => {
-    const parsed = tryParseStamp(v);
-    if (typeof parsed === "string") {
-        ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} ${parsed}; expected \`YYYY-MM\`, \`YYYY-MM-DD\` or \`YYYY-MM-DDTHHMMZ\` (UTC)` });
-    }
-});
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
-const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;
-const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 // Every secret must stay under `buywhere/` (the IAM policy is scoped to it); segments may not be `.` or `..`.
 const SECRET_PREFIX = /^buywhere\/(?:(?!\.{1,2}\/)[A-Za-z0-9_+=.@-]+\/)*$/;
-const PG_IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
-// Redis ACL rules use `>`, `<`, `#`, `~`, `%`, `&` and spaces: a user name must contain none of them.
-const REDIS_USER = /^[A-Za-z0-9_.-]{1,128}$/;
 
 const httpUrl = z.string({ error: typeError("must be an http(s) URL") }).superRefine((v, ctx) => {
-    let u: URL | undefined;
-    try {
-        u = new URL(v);
-    } catch {
-        u = undefined;
-    }
-    if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.username || u.password) {
-        ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not an http(s) URL without credentials` });
-    }
+    const problem = httpUrlProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
-function unique<T>(key: (item: T) => string, what: string) {
-    return (items: T[], ctx: z.RefinementCtx) => {
-        const seen = new Set<string>();
-        items.forEach((item, i) => {
-            const k = key(item);
-            if (seen.has(k)) {
-                ctx.addIssue({ code: "custom", path: [i], message: `lists ${what} ${JSON.stringify(k)} twice` });
-            }
-            seen.add(k);
-        });
-    };
-}
 
 const consumes = z
     .array(oneOf(GROUPS), { error: `must be a list of groups from ${listAllowed(GROUPS)}` })
@@ -150,6 +48,11 @@ const awsSchema = obj({
     region: pattern(AWS_REGION, "an AWS region such as ap-southeast-1").default("ap-southeast-1"),
     /** Prefix of every secret name; must stay under `buywhere/`. */
     secretPrefix: pattern(SECRET_PREFIX, "a prefix under `buywhere/` ending in `/`").default("buywhere/"),
+    /**
+     * A customer-managed KMS key (id, ARN or alias) that encrypts the secrets the program creates; default: the
+     * account's `aws/secretsmanager` key. Existing secrets keep theirs.
+     */
+    kmsKeyId: pattern(/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/, "a KMS key id, ARN or alias").optional(),
 });
 
 const ecsSchema = obj({
@@ -188,7 +91,24 @@ const k8sSchema = obj({
         )
         .superRefine(unique((d: { namespace: string; name: string }) => `${d.namespace}/${d.name}`, "deployment"))
         .default([]),
-});
+    /**
+     * How long a Deployment's rollout may take before the run fails (the DeploymentPatch's custom timeouts; the
+     * provider's own default is 10 minutes).
+     */
+    rolloutTimeoutSeconds: int(60, 7200).default(600),
+})
+    // Every Deployment must live in a namespace whose Secret this program writes.
+    .superRefine((k8s, ctx) => {
+        k8s.deployments.forEach((d, i) => {
+            if (!k8s.namespaces.includes(d.namespace)) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["deployments", i, "namespace"],
+                    message: `${JSON.stringify(d.namespace)} is not one of \`${NAMESPACE}:kubernetes.namespaces\`: ${listAllowed(k8s.namespaces)}`,
+                });
+            }
+        });
+    });
 
 const databaseSchema = obj({
     host: pattern(HOST, "a host name"),
@@ -292,48 +212,6 @@ const schema = obj({
 
 type Parsed = z.output<typeof schema>;
 
-/** The environment variable through which the CLI hands the program one run's request. */
-export const REQUEST_ENV = "ROTATION_REQUEST";
-
-const requestSchema = obj({
-    /** New stamps per group. Strict: a stamp older than the group's last one is an error. */
-    stamps: groupMap(stamp).default({}),
-    rollback: groupMap(stamp).default({}),
-    hold: schema.shape.hold,
-    restartStamps: closedMap(RESTART_SCOPES, "scope", stamp).default({}),
-    /** How to name the request's stamps in error messages (e.g. the CLI's `--stamp`). */
-    label: z.string().default(REQUEST_ENV),
-});
-
-/**
- * One run's request on top of the stack file: what the CLI asks for (`rotate`, `rollback`, `restart`). Unlike
- * the stack file's stamps, which are a floor, requested stamps are strict.
- */
-export type RotationRequest = z.output<typeof requestSchema>;
-
-/** The empty request: a run that only applies the stack file. */
-export const NO_REQUEST: RotationRequest = { stamps: {}, rollback: {}, hold: {}, restartStamps: {}, label: REQUEST_ENV };
-
-/** Parses the request JSON the CLI passes in {@link REQUEST_ENV}; absent means {@link NO_REQUEST}. */
-export function parseRequest(json: string | undefined): RotationRequest {
-    if (json === undefined || json.trim() === "") {
-        return NO_REQUEST;
-    }
-    let value: unknown;
-    try {
-        value = JSON.parse(json);
-    } catch {
-        throw new RotationInputError(REQUEST_ENV, `environment variable \`${REQUEST_ENV}\` is not valid JSON`);
-    }
-    const result = requestSchema.safeParse(value);
-    if (!result.success) {
-        const issue = result.error.issues[0];
-        const key = `${REQUEST_ENV}.${formatPath(issue.path)}`.replace(/\.$/, "");
-        throw new RotationInputError(key, `\`${key}\` ${issue.message}`);
-    }
-    return result.data;
-}
-
 /** The validated settings of one stack, with environment overrides applied. */
 export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {
     readonly policy: Readonly<Record<Group, PolicyPeriod>>;
@@ -342,10 +220,6 @@ export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {
 
 export type DatabaseSettings = Parsed["database"];
 export type RedisSettings = Parsed["redis"];
-export type HealthSettings = Parsed["health"];
-export type R2Settings = Parsed["r2"];
-export type TypesenseSettings = Parsed["typesense"];
-export type RoleNames = Readonly<Record<Slot, string>>;
 
 /** The config keys this program reads, without the namespace. */
 export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Parsed)[];
@@ -368,18 +242,16 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOv
         if (!(CONFIG_KEYS as string[]).includes(key)) {
             throw new RotationInputError(
                 `${NAMESPACE}:${key}`,
-                `unknown config key \`${NAMESPACE}:${key}\`; allowed keys: ${listAllowed(CONFIG_KEYS.map((k) => `${NAMESPACE}:${k}`))}`,
+                `unknown config key \`${NAMESPACE}:${key}\`${didYouMean(key, CONFIG_KEYS, `${NAMESPACE}:`)}; allowed keys: ${listAllowed(CONFIG_KEYS.map((k) => `${NAMESPACE}:${k}`))}`,
             );
         }
         values[key] = decode(value, `${NAMESPACE}:${key}`);
     }
     const result = schema.safeParse(values);
     if (!result.success) {
-        throw toInputError(result.error.issues);
+        throw toInputError(`${NAMESPACE}:`, result.error.issues);
     }
-    const settings = applyEnv(result.data, env);
-    checkConsistency(settings);
-    return settings;
+    return applyEnv(result.data, env);
 }
 
 function splitKey(fullKey: string): [string, string] {
@@ -402,21 +274,9 @@ function decode(value: unknown, key: string): unknown {
     return value;
 }
 
-function toInputError(issues: readonly z.core.$ZodIssue[]): RotationInputError {
-    const issue = issues[0];
-    const key = `${NAMESPACE}:${formatPath(issue.path)}`;
-    const message = issue.message;
-    const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
-    return new RotationInputError(key, `\`${key}\` ${message}${more}`);
-}
 
-function formatPath(path: readonly PropertyKey[]): string {
-    let out = "";
-    for (const part of path) {
-        out += typeof part === "number" ? `[${part}]` : `${out ? "." : ""}${String(part)}`;
-    }
-    return out;
-}
+
+
 
 function applyEnv(parsed: Parsed, env: EnvOverrides): Settings {
     const policy = Object.fromEntries(GROUPS.map((g) => [g, parsed.policy[g] ?? "monthly"])) as Record<Group, PolicyPeriod>;
@@ -443,18 +303,4 @@ function applyEnv(parsed: Parsed, env: EnvOverrides): Settings {
 
 function nonEmpty(v: string | undefined): string | undefined {
     return v === undefined || v.trim() === "" ? undefined : v;
-}
-
-/** Cross-field checks the schema cannot express (deployments must live in configured namespaces). */
-function checkConsistency(settings: Settings): void {
-    const k8s = settings.kubernetes;
-    k8s?.deployments.forEach((d, i) => {
-        if (!k8s.namespaces.includes(d.namespace)) {
-            const key = `${NAMESPACE}:kubernetes.deployments[${i}].namespace`;
-            throw new RotationInputError(
-                key,
-                `\`${key}\` ${JSON.stringify(d.namespace)} is not one of \`${NAMESPACE}:kubernetes.namespaces\`: ${listAllowed(k8s.namespaces)}`,
-            );
-        }
-    });
 }

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
-export interface KubernetesSecretSinkArgs {
+export interface KubernetesSecretStoreArgs {
     readonly namespace: string;
     readonly secretName: string;
     /** `patch`: server-side-apply the keys into an existing Secret. `create`: own the whole Secret. */
@@ -14,13 +14,13 @@ export interface KubernetesSecretSinkArgs {
 /**
  * Writes every key into the namespace's Secret (`<name>-secret`).
  *
- * Type token `buywhere:rotation:KubernetesSecretSink`.
+ * Type token `buywhere:rotation:KubernetesSecretStore`.
  */
-export class KubernetesSecretSink extends pulumi.ComponentResource {
+export class KubernetesSecretStore extends pulumi.ComponentResource {
     public readonly secret: k8s.core.v1.SecretPatch | k8s.core.v1.Secret;
 
-    constructor(name: string, args: KubernetesSecretSinkArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("buywhere:rotation:KubernetesSecretSink", name, {}, opts);
+    constructor(name: string, args: KubernetesSecretStoreArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("buywhere:rotation:KubernetesSecretStore", name, {}, opts);
         const data = pulumi.secret(
             pulumi.all(args.values).apply((values) =>
                 Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")])),
@@ -41,7 +41,9 @@ export class KubernetesSecretSink extends pulumi.ComponentResource {
                           metadata: {
                               name: args.secretName,
                               namespace: args.namespace,
-                              // We own these keys; take them over from whoever set them by hand (kubectl, the seed).
+                              // We own these keys; take them over from whoever set them by hand (kubectl, the seed):
+                              // pulumi-kubernetes provider/pkg/gen/schema.go, "Conflicts will result in an error by
+                              // default, but can be forced using the "pulumi.com/patchForce" annotation."
                               annotations: { "pulumi.com/patchForce": "true" },
                           },
                           data,
