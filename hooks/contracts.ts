@@ -32,6 +32,11 @@ export interface HookContract<F extends Record<string, Field> = Record<string, F
     readonly fields: F;
     /** The admin credential this hook (and only this hook) inherits from the environment. */
     readonly adminEnv?: string;
+    /**
+     * A rule across fields, checked by `fromEnv` once every field decoded: what is wrong (naming the variables, never
+     * a secret's value), or undefined. Its parameter is the decoded input (typed by each contract).
+     */
+    readonly check?: (input: never) => string | undefined;
 }
 
 /** The typed inputs of a hook. */
@@ -69,20 +74,35 @@ const whole = (min: number, max: number) => {
     return num(z.number().int({ error: `must be ${what}` }).min(min, { error: `must be ${what}` }).max(max, { error: `must be ${what}` }), what);
 };
 
-/** A JSON list in the environment (`'["a","b"]'`). */
-function list<T extends z.ZodType>(item: T, what: string) {
-    return z.codec(z.string(), z.array(item, { error: `must be a non-empty JSON list of ${what}` }).min(1, { error: `must be a non-empty JSON list of ${what}` }), {
+/** A JSON list of strings in the environment (`'["a","b"]'`); each item then meets `item`. */
+function list<T extends EnvCodec>(item: T, what: string) {
+    const problem = `must be a non-empty JSON list of ${what}`;
+    return z.codec(z.string(), z.array(item, { error: problem }).min(1, { error: problem }), {
         decode: (s, ctx) => {
+            let value: unknown;
             try {
-                return JSON.parse(s);
+                value = JSON.parse(s);
             } catch {
-                ctx.issues.push({ code: "custom", input: s, message: `must be a non-empty JSON list of ${what}` });
+                value = undefined;
+            }
+            // The shape is checked here, so a list of numbers gets this message rather than zod's per-item one.
+            if (!Array.isArray(value) || !value.every((v): v is string => typeof v === "string")) {
+                ctx.issues.push({ code: "custom", input: s, message: problem });
                 return z.NEVER;
             }
+            return value as z.input<T>[]; // T's input is a string (EnvCodec), which TS cannot see through the generic
         },
         encode: (v) => JSON.stringify(v),
     });
 }
+
+/**
+ * A password whose SASLprep (RFC 4013) is itself, so the SCRAM verifier `postgresApply` computes without SASLprep is
+ * the one every client derives at login: PostgreSQL returns pure-ASCII input unchanged (postgres/postgres
+ * src/common/saslprep.c, `pg_saslprep`), and RFC 4013 maps no printable ASCII character. The program's passwords are
+ * alphanumeric.
+ */
+const scramSafe = () => text().regex(/^[\x20-\x7e]+$/, { error: "must be printable ASCII" });
 
 /** `postgresApply`: set one slot role's password (SCRAM verifier computed client-side) and prove the login. */
 export const postgresApplyContract = {
@@ -90,7 +110,7 @@ export const postgresApplyContract = {
     adminEnv: "ROTATION_PG_ADMIN_URL",
     fields: {
         role: field("PG_ROLE", matching(PG_IDENT, "a PostgreSQL role name")),
-        password: secret(field("PG_PASSWORD", text())),
+        password: secret(field("PG_PASSWORD", scramSafe())),
     },
 } as const satisfies HookContract;
 
@@ -120,17 +140,25 @@ export const typesenseApplyContract = {
     },
 } as const satisfies HookContract;
 
+const ecsRedeployFields = {
+    region: field("AWS_REGION", matching(AWS_REGION, "an AWS region")),
+    cluster: field("ECS_CLUSTER", matching(ECS_NAME, "an ECS cluster name")),
+    service: field("ECS_SERVICE", matching(ECS_NAME, "an ECS service name")),
+    trigger: optional(field("ECS_TRIGGER", text())),
+    stableTimeoutSeconds: field("ECS_STABLE_TIMEOUT_SECONDS", positive()),
+    pollSeconds: field("ECS_POLL_SECONDS", positive()),
+};
+
 /** `ecsRedeploy`: force a new deployment of one service and wait until it is stable. */
 export const ecsRedeployContract = {
     hook: "ecsRedeploy",
-    fields: {
-        region: field("AWS_REGION", matching(AWS_REGION, "an AWS region")),
-        cluster: field("ECS_CLUSTER", matching(ECS_NAME, "an ECS cluster name")),
-        service: field("ECS_SERVICE", matching(ECS_NAME, "an ECS service name")),
-        trigger: optional(field("ECS_TRIGGER", text())),
-        stableTimeoutSeconds: field("ECS_STABLE_TIMEOUT_SECONDS", positive()),
-        pollSeconds: field("ECS_POLL_SECONDS", positive()),
-    },
+    fields: ecsRedeployFields,
+    // The SDK's waiter refuses a poll interval that is not shorter than its bound (@smithy/core
+    // dist-es/submodules/client/util-waiter/utils/validate.js: maxWaitTime must be greater than minDelay).
+    check: (input: { readonly stableTimeoutSeconds: number; readonly pollSeconds: number }) =>
+        input.pollSeconds < input.stableTimeoutSeconds
+            ? undefined
+            : `${ecsRedeployFields.pollSeconds.env} (${input.pollSeconds}) must be less than ${ecsRedeployFields.stableTimeoutSeconds.env} (${input.stableTimeoutSeconds})`,
 } as const satisfies HookContract;
 
 /** `healthCheck`: every URL answers the expected status `requiredSuccesses` times in a row. */
@@ -174,8 +202,8 @@ export function toEnv<C extends HookContract>(contract: C, input: HookInput<C>):
 /**
  * The hook's inputs, decoded from its environment.
  *
- * @throws HookInputError naming the first variable that is missing or malformed (exit code 2); the message never
- *         holds a value of a secret field.
+ * @throws HookInputError naming the first variable that is missing or malformed, or the variables a cross-field
+ *         `check` refuses (exit code 2); the message never holds a value of a secret field.
  */
 export function fromEnv<C extends HookContract>(contract: C, env: NodeJS.ProcessEnv): HookInput<C> {
     const out: Record<string, unknown> = {};
@@ -192,6 +220,8 @@ export function fromEnv<C extends HookContract>(contract: C, env: NodeJS.Process
         }
         out[key] = result.data;
     }
+    const problem = contract.check?.(out as never);
+    if (problem !== undefined) throw new HookInputError(`environment variable ${problem}`);
     return out as HookInput<C>;
 }
 

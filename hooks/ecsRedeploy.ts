@@ -1,35 +1,34 @@
 /**
  * Forces a new deployment of one ECS service and waits until it is stable, so its tasks pick up the secrets just
  * published to Secrets Manager. Run by the Pulumi program (`command.local.Command`) after the secrets it consumes
- * are written; a service that does not stabilise within the bound fails the run.
+ * are written; a service that does not stabilise within the bound, or whose deployment fails, fails the run.
  *
  * Idempotent: after a stable redeploy it tags the service `buywhere:rotation-trigger=<trigger>`; run again with the
  * same trigger (a rerun after an interrupted `up`), it finds the tag on a stable service and changes nothing.
  *
- * Environment: AWS_REGION, ECS_CLUSTER, ECS_SERVICE, ECS_TRIGGER, ECS_STABLE_TIMEOUT_SECONDS (900),
- * ECS_POLL_SECONDS (15); the usual AWS credential variables; AWS_ENDPOINT_URL(_ECS) to point at another endpoint.
+ * Inputs: `ecsRedeployContract` (hooks/contracts.ts); the usual AWS credential variables; AWS_ENDPOINT_URL(_ECS) to
+ * point at another endpoint.
  */
-
-/** The service tag that records which restart trigger the service was last redeployed for. */
-export const TRIGGER_TAG = "buywhere:rotation-trigger";
 import {
     DescribeServicesCommand,
+    DescribeServicesCommandOutput,
     ECSClient,
     ListTagsForResourceCommand,
     Service,
     TagResourceCommand,
     UpdateServiceCommand,
+    waitUntilServicesStable,
 } from "@aws-sdk/client-ecs";
-import { HookInputError, numberEnv, requireEnv, runHook, sleep, stderrLogger } from "./hookRuntime";
+import { setTimeout as delay } from "node:timers/promises";
+import { HookInput, ecsRedeployContract, fromEnv } from "./contracts";
+import { SourceError, runHook, stderrLogger } from "./hookRuntime";
 
-export interface RedeployOptions {
+/** The service tag that records which restart trigger the service was last redeployed for. */
+export const TRIGGER_TAG = "buywhere:rotation-trigger";
+
+/** The contract's inputs but the region (the client carries it), the client, and where progress goes. */
+export interface RedeployOptions extends Omit<HookInput<typeof ecsRedeployContract>, "region"> {
     readonly client: ECSClient;
-    readonly cluster: string;
-    readonly service: string;
-    readonly timeoutMs: number;
-    readonly pollMs: number;
-    /** The restart trigger this redeploy is for; recorded on the service when it is stable. */
-    readonly trigger?: string;
     readonly log?: (message: string) => void;
 }
 
@@ -41,15 +40,14 @@ export interface RedeployResult {
     readonly redeployed: boolean;
 }
 
-/** Forces a new deployment and waits until it is the only deployment and all its tasks run. */
+/** Forces a new deployment and waits until it is the only deployment and the service runs all its tasks. */
 export async function redeployAndWait(opts: RedeployOptions): Promise<RedeployResult> {
     const log = opts.log ?? (() => undefined);
     const started = Date.now();
-    const before = await describe(opts); // fails clearly for a missing cluster or service before anything is changed
+    const before = await describeService(opts); // fails clearly for a missing cluster or service before anything is changed
     if (opts.trigger !== undefined && isStable(before) && (await triggerTag(opts, before)) === opts.trigger) {
-        const primary = before.deployments!.find((d) => d.status === "PRIMARY")!;
         log(`${opts.cluster}/${opts.service} was already redeployed for this trigger and is stable; nothing to do`);
-        return { deploymentId: primary.id!, runningCount: primary.runningCount ?? 0, elapsedMs: Date.now() - started, redeployed: false };
+        return { deploymentId: before.deployments![0].id!, runningCount: before.runningCount ?? 0, elapsedMs: Date.now() - started, redeployed: false };
     }
 
     const updated = await opts.client.send(
@@ -57,45 +55,119 @@ export async function redeployAndWait(opts: RedeployOptions): Promise<RedeployRe
     );
     const primary = updated.service?.deployments?.find((d) => d.status === "PRIMARY");
     if (!primary?.id) {
-        throw new Error(`ECS did not report a new deployment for service ${opts.service} in cluster ${opts.cluster}`);
+        throw new SourceError(`ECS did not report a new deployment for service ${opts.service} in cluster ${opts.cluster}`);
     }
     log(`forced a new deployment ${primary.id} of ${opts.cluster}/${opts.service}; waiting until it is stable`);
 
-    for (;;) {
-        const service = await describe(opts);
-        const deployments = service.deployments ?? [];
-        const current = deployments.find((d) => d.id === primary.id);
-        if (!current) {
-            throw new Error(`deployment ${primary.id} of ${opts.service} was replaced by another deployment while waiting`);
+    const stable = await waitForDeployment(opts, primary.id);
+    const running = stable.runningCount ?? 0;
+    log(`${opts.cluster}/${opts.service} is stable: ${running}/${stable.desiredCount ?? 0} tasks of ${primary.id} running`);
+    if (opts.trigger !== undefined) {
+        await opts.client.send(new TagResourceCommand({ resourceArn: stable.serviceArn!, tags: [{ key: TRIGGER_TAG, value: opts.trigger }] }));
+    }
+    return { deploymentId: primary.id, runningCount: running, elapsedMs: Date.now() - started, redeployed: true };
+}
+
+/**
+ * Stable as ECS's own waiter means it: one deployment, and the service runs as many tasks as it wants
+ * (`waitUntilServicesStable`'s success acceptor, @aws-sdk/client-ecs dist-es/waiters/waitForServicesStable.js).
+ * Used where no waiting is wanted: deciding whether a rerun has anything left to do.
+ */
+function isStable(service: Service): boolean {
+    return (service.deployments ?? []).length === 1 && service.runningCount === service.desiredCount;
+}
+
+/**
+ * Waits with ECS's own waiter until the service is stable, and returns it as the waiter last saw it.
+ *
+ * The waiter knows nothing of rollouts: a deployment the circuit breaker marks FAILED stays beside the old one, so
+ * the waiter would poll on until the bound (15 minutes by default) before anyone learns why. A second loop, at the
+ * same interval, watches our deployment and aborts the waiter through an AbortController the moment ECS reports it
+ * FAILED (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html, rolloutState) or it is gone
+ * (replaced by another deployment). Checking only after the waiter returns would report the same failure, but at the
+ * bound. The price is a second DescribeServices per interval and, on a failure only, the waiter's own loop finishing
+ * its current sleep and one more DescribeServices before it sees the abort (@smithy/core util-waiter poller.js checks
+ * the signal before each sleep; createWaiter.js settles the waiter's promise at once). After success the final answer is checked too: stable
+ * on another deployment (e.g. the circuit breaker rolled back) means ours was replaced.
+ */
+async function waitForDeployment(opts: RedeployOptions, deploymentId: string): Promise<Service> {
+    const rollout = new AbortController();
+    const watching = watchRollout(opts, deploymentId, rollout);
+    let outcome: { final?: DescribeServicesCommandOutput } | { error: unknown };
+    try {
+        // minDelay = maxDelay: a constant interval, no backoff (poller.js, exponentialBackoffWithJitter). The
+        // validator only asks for delays > 0 and maxWaitTime > minDelay (utils/validate.js); the contract checks the
+        // latter first, with a message naming the variables.
+        outcome = await waitUntilServicesStable(
+            {
+                client: opts.client,
+                maxWaitTime: opts.stableTimeoutSeconds,
+                minDelay: opts.pollSeconds,
+                maxDelay: opts.pollSeconds,
+                abortSignal: rollout.signal,
+            },
+            { cluster: opts.cluster, services: [opts.service] },
+        );
+    } catch (error) {
+        outcome = { error };
+    }
+    const failure: unknown = rollout.signal.aborted ? rollout.signal.reason : undefined; // read before stopping the watcher
+    rollout.abort();
+    await watching;
+    if (failure !== undefined) throw failure;
+    if ("error" in outcome) throw await waitFailure(opts, deploymentId, outcome.error);
+    const service = outcome.final?.services?.find((s) => sameService(opts, s));
+    if (!service) throw new SourceError(`ECS stopped reporting service ${opts.service} in cluster ${opts.cluster} while waiting`);
+    const problem = rolloutProblem(opts, service, deploymentId);
+    if (problem) throw problem;
+    return service;
+}
+
+/** Polls the service until `rollout` is aborted; aborts it with the reason when our deployment failed or is gone. */
+async function watchRollout(opts: RedeployOptions, deploymentId: string, rollout: AbortController): Promise<void> {
+    const { signal } = rollout;
+    try {
+        for (;;) {
+            await delay(opts.pollSeconds * 1000, undefined, { signal });
+            const service = await describeService(opts, signal);
+            const problem = rolloutProblem(opts, service, deploymentId);
+            if (problem) return rollout.abort(problem);
+            const current = service.deployments?.find((d) => d.id === deploymentId);
+            opts.log?.(`${current?.runningCount ?? 0}/${service.desiredCount ?? 0} tasks of ${deploymentId} running, ${service.deployments?.length ?? 0} deployments active`);
         }
-        if (current.rolloutState === "FAILED") {
-            throw new Error(`deployment ${primary.id} of ${opts.service} failed: ${current.rolloutStateReason ?? "no reason given"}`);
-        }
-        const desired = service.desiredCount ?? 0;
-        const running = current.runningCount ?? 0;
-        const stable = deployments.length === 1 && current.status === "PRIMARY" && running === desired;
-        const elapsedMs = Date.now() - started;
-        if (stable) {
-            log(`${opts.cluster}/${opts.service} is stable: ${running}/${desired} tasks of ${primary.id} running`);
-            if (opts.trigger !== undefined) {
-                await opts.client.send(new TagResourceCommand({ resourceArn: service.serviceArn!, tags: [{ key: TRIGGER_TAG, value: opts.trigger }] }));
-            }
-            return { deploymentId: primary.id, runningCount: running, elapsedMs, redeployed: true };
-        }
-        if (elapsedMs + opts.pollMs > opts.timeoutMs) {
-            throw new Error(
-                `${opts.cluster}/${opts.service} did not become stable within ${Math.round(opts.timeoutMs / 1000)}s: ` +
-                    `${running}/${desired} tasks of ${primary.id} running, ${deployments.length} deployments active`,
-            );
-        }
-        log(`${running}/${desired} tasks running, ${deployments.length} deployments active`);
-        await sleep(opts.pollMs);
+    } catch (err) {
+        // Aborted while sleeping or describing: the wait is over. Anything else (a DescribeServices failure the
+        // client's own retries did not absorb) ends the wait with that error.
+        if (!signal.aborted) rollout.abort(err);
     }
 }
 
-function isStable(service: Service): boolean {
-    const deployments = service.deployments ?? [];
-    return deployments.length === 1 && deployments[0].status === "PRIMARY" && (deployments[0].runningCount ?? 0) === (service.desiredCount ?? 0);
+/** Why waiting for `deploymentId` cannot succeed, or undefined while it still can. */
+function rolloutProblem(opts: RedeployOptions, service: Service, deploymentId: string): SourceError | undefined {
+    const current = service.deployments?.find((d) => d.id === deploymentId);
+    if (!current) {
+        return new SourceError(
+            `deployment ${deploymentId} of ${opts.service} was replaced by another deployment while waiting (another deploy, or a circuit-breaker rollback)`,
+        );
+    }
+    if (current.rolloutState === "FAILED") {
+        return new SourceError(`deployment ${deploymentId} of ${opts.service} failed: ${current.rolloutStateReason ?? "no reason given"}`);
+    }
+    return undefined;
+}
+
+/** The error to report when the waiter gave up: its own messages are JSON dumps of every answer it saw. */
+async function waitFailure(opts: RedeployOptions, deploymentId: string, error: unknown): Promise<Error> {
+    const service = await describeService(opts); // throws "not found" for a service deleted while waiting
+    if ((error as Error).name === "TimeoutError") {
+        const current = service.deployments?.find((d) => d.id === deploymentId);
+        return new SourceError(
+            `${opts.cluster}/${opts.service} did not become stable within ${opts.stableTimeoutSeconds}s: ` +
+                `${current?.runningCount ?? 0}/${service.desiredCount ?? 0} tasks of ${deploymentId} running, ${service.deployments?.length ?? 0} deployments active`,
+        );
+    }
+    // The waiter's failure acceptors: the service is MISSING, DRAINING or INACTIVE (waitForServicesStable.js).
+    return new SourceError(`ECS service ${opts.service} in cluster ${opts.cluster} is ${service.status ?? "gone"}; it will not become stable`);
 }
 
 async function triggerTag(opts: RedeployOptions, service: Service): Promise<string | undefined> {
@@ -103,42 +175,32 @@ async function triggerTag(opts: RedeployOptions, service: Service): Promise<stri
     return out.tags?.find((t) => t.key === TRIGGER_TAG)?.value;
 }
 
-async function describe(opts: RedeployOptions): Promise<Service> {
+function sameService(opts: RedeployOptions, s: Service): boolean {
+    return s.serviceName === opts.service || s.serviceArn?.endsWith(`/${opts.service}`) === true;
+}
+
+async function describeService(opts: RedeployOptions, abortSignal?: AbortSignal): Promise<Service> {
     let out;
     try {
-        out = await opts.client.send(new DescribeServicesCommand({ cluster: opts.cluster, services: [opts.service] }));
+        out = await opts.client.send(new DescribeServicesCommand({ cluster: opts.cluster, services: [opts.service] }), { abortSignal });
     } catch (err) {
         if ((err as { name?: string }).name === "ClusterNotFoundException") {
-            throw new Error(`ECS cluster ${opts.cluster} not found`);
+            throw new SourceError(`ECS cluster ${opts.cluster} not found`);
         }
         throw err;
     }
-    const service = out.services?.find((s) => s.serviceName === opts.service || s.serviceArn?.endsWith(`/${opts.service}`));
+    const service = out.services?.find((s) => sameService(opts, s));
     if (!service || service.status === "INACTIVE") {
         const reason = out.failures?.[0]?.reason;
-        throw new Error(`ECS service ${opts.service} not found in cluster ${opts.cluster}${reason ? ` (${reason})` : ""}`);
+        throw new SourceError(`ECS service ${opts.service} not found in cluster ${opts.cluster}${reason ? ` (${reason})` : ""}`);
     }
     return service;
 }
 
-/** Builds the options from the environment the Pulumi program sets. */
-export function optionsFromEnv(env: NodeJS.ProcessEnv): Omit<RedeployOptions, "client"> & { region: string } {
-    const region = requireEnv(env, "AWS_REGION");
-    const cluster = requireEnv(env, "ECS_CLUSTER");
-    const service = requireEnv(env, "ECS_SERVICE");
-    const trigger = env.ECS_TRIGGER || undefined;
-    const timeoutMs = numberEnv(env, "ECS_STABLE_TIMEOUT_SECONDS", 900) * 1000;
-    const pollMs = numberEnv(env, "ECS_POLL_SECONDS", 15) * 1000;
-    if (pollMs > timeoutMs) {
-        throw new HookInputError("ECS_POLL_SECONDS must not exceed ECS_STABLE_TIMEOUT_SECONDS");
-    }
-    return { region, cluster, service, trigger, timeoutMs, pollMs };
-}
-
 if (require.main === module) {
     runHook("ecs-redeploy", async () => {
-        const { region, ...opts } = optionsFromEnv(process.env);
+        const { region, ...input } = fromEnv(ecsRedeployContract, process.env);
         const client = new ECSClient({ region, retryMode: "adaptive", maxAttempts: 8 });
-        await redeployAndWait({ ...opts, client, log: stderrLogger("ecs-redeploy") });
+        await redeployAndWait({ ...input, client, log: stderrLogger("ecs-redeploy") });
     });
 }

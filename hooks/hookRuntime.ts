@@ -1,32 +1,21 @@
 /**
- * Shared plumbing of the hook programs that `command.local.Command` runs: inputs from the environment, progress
- * on stderr, one-line errors, exit codes (0 ok, 1 failed, 2 bad input). Inputs arrive in the environment, never on
- * the command line, so nothing a hook is given shows up in `ps`.
+ * Shared plumbing of the hook programs that `command.local.Command` runs: progress on stderr, one-line errors, exit
+ * codes (0 ok, 1 failed, 2 bad input), and the two error classes the hooks classify by. Inputs are decoded by each
+ * hook's contract (`hooks/contracts.ts`), never here.
  */
 
 /** Bad input to a hook: a missing or malformed environment variable. Exit code 2. */
-export class HookInputError extends Error {}
-
-/** A required, non-empty environment variable. */
-export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
-    const value = env[name];
-    if (value === undefined || value.trim() === "") {
-        throw new HookInputError(`environment variable ${name} is required`);
-    }
-    return value;
+export class HookInputError extends Error {
+    override readonly name = "HookInputError";
 }
 
-/** A positive number from the environment (fractions allowed), or the default when unset. */
-export function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === "") {
-        return fallback;
-    }
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) {
-        throw new HookInputError(`environment variable ${name} must be a positive number (got ${JSON.stringify(raw)})`);
-    }
-    return value;
+/**
+ * The source refused, or is in a state a rotation cannot work with (a missing role, no ACL support, a deployment
+ * that failed), in words already meant for the operator: callers pass it on as it is instead of wrapping it in their
+ * own "could not ..." line. Exit code 1.
+ */
+export class SourceError extends Error {
+    override readonly name = "SourceError";
 }
 
 /** Progress lines go to stderr, prefixed with the hook's name. */
@@ -35,6 +24,11 @@ export function stderrLogger(hook: string): (message: string) => void {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The first line of an error's message: drivers append detail lines (hints, positions) that a one-line error drops. */
+export function firstErrorLine(err: unknown): string {
+    return ((err as Error | undefined)?.message ?? String(err)).split("\n")[0];
+}
 
 /**
  * The entry point of a hook: runs `main`, prints a failure as one line and sets the exit code. Only this function

@@ -7,26 +7,27 @@
  * SCRAM-SHA-256 verifier computed here (the plaintext never reaches the server or its logs), then log in as the
  * role to prove it works (AWS's testSecret step). Any failure exits non-zero, so nothing is published.
  *
- * Environment: PG_ROLE, PG_PASSWORD (the slot's, from the program); ROTATION_PG_ADMIN_URL (an admin connection URL,
- * inherited from the environment `pulumi up` runs in; never in stack state).
+ * Inputs: `postgresApplyContract` (hooks/contracts.ts), and the admin connection URL it names as `adminEnv`.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { Client, ClientConfig } from "pg";
-import { HookInputError, requireEnv, runHook, stderrLogger } from "./hookRuntime";
+import { PG_IDENT } from "../rotation/rules";
+import { adminCredential, fromEnv, postgresApplyContract } from "./contracts";
+import { HookInputError, SourceError, firstErrorLine, runHook, stderrLogger } from "./hookRuntime";
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+const ADMIN_ENV = postgresApplyContract.adminEnv;
 
-/** A validated identifier, double-quoted. */
+/** A validated identifier, double-quoted (the SQL here names roles and databases; none takes bind parameters). */
 export function quoteIdent(name: string): string {
-    if (!IDENT.test(name)) {
-        throw new HookInputError(`${JSON.stringify(name)} is not a valid role name (lower-case letters, digits, _)`);
+    if (!PG_IDENT.test(name)) {
+        throw new HookInputError(`${JSON.stringify(name)} is not a valid PostgreSQL identifier (lower-case letters, digits, _)`);
     }
     return `"${name}"`;
 }
 
 /**
- * A SCRAM-SHA-256 verifier as PostgreSQL stores it (`SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`).
- * Passwords here are alphanumeric ASCII, for which SASLprep is the identity.
+ * A SCRAM-SHA-256 verifier as PostgreSQL stores it (`SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`, RFC 5802
+ * section 3 and RFC 7677). No SASLprep: the contract admits printable ASCII only, which SASLprep leaves unchanged.
  */
 export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
     const salted = pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
@@ -36,40 +37,41 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
     return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
 
-/** Connection settings for logging in as `user`, on the same server and database as the admin URL. */
-export function loginConfig(adminUrl: string, user: string, password: string): ClientConfig {
+/** Connection settings on the admin URL's server and database: as the admin, or as `login`. */
+function connectionConfig(adminUrl: string, login?: { readonly user: string; readonly password: string }): ClientConfig {
     let url: URL;
     try {
         url = new URL(adminUrl);
     } catch {
-        throw new HookInputError("ROTATION_PG_ADMIN_URL is not a valid postgres:// URL");
+        throw new HookInputError(`${ADMIN_ENV} is not a valid postgres:// URL`);
     }
-    url.username = encodeURIComponent(user);
-    url.password = encodeURIComponent(password);
+    if (login === undefined) return { connectionString: adminUrl, connectionTimeoutMillis: 10_000 };
+    url.username = encodeURIComponent(login.user);
+    url.password = encodeURIComponent(login.password);
     return { connectionString: url.toString(), connectionTimeoutMillis: 10_000 };
+}
+
+/** Connection settings for logging in as `user`, on the same server and database as the admin URL. */
+export function loginConfig(adminUrl: string, user: string, password: string): ClientConfig {
+    return connectionConfig(adminUrl, { user, password });
 }
 
 /** A connected admin client; the caller ends it. */
 async function connectAdmin(adminUrl: string): Promise<Client> {
-    try {
-        new URL(adminUrl);
-    } catch {
-        throw new HookInputError("ROTATION_PG_ADMIN_URL is not a valid postgres:// URL");
-    }
-    const admin = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+    const admin = new Client(connectionConfig(adminUrl));
     try {
         await admin.connect();
     } catch (err) {
         await admin.end().catch(() => undefined);
-        throw new Error(`could not connect to PostgreSQL as the admin user: ${describe(err)}`);
+        throw new Error(`could not connect to PostgreSQL as the admin user: ${pgErrorLine(err)}`);
     }
     return admin;
 }
 
-/** Where a PostgreSQL error came from, in one line without any credential. */
-function describe(err: unknown): string {
-    const e = err as { code?: string; message?: string };
-    return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ""}`.split("\n")[0];
+/** A PostgreSQL error in one line, with its SQLSTATE; without any credential (the server never echoes one). */
+function pgErrorLine(err: unknown): string {
+    const code = (err as { code?: string }).code;
+    return `${firstErrorLine(err)}${code ? ` (${code})` : ""}`;
 }
 
 /** True when `user` can log in with `password`. */
@@ -80,9 +82,11 @@ export async function canLogIn(adminUrl: string, user: string, password: string)
         await client.query("SELECT 1");
         return true;
     } catch (err) {
+        // SQLSTATE 28P01 invalid_password, 28000 invalid_authorization_specification (no such role, or pg_hba
+        // rejects it): https://www.postgresql.org/docs/15/errcodes-appendix.html
         const code = (err as { code?: string }).code;
-        if (code === "28P01" || code === "28000") return false; // invalid_password, invalid_authorization_specification
-        throw new Error(`could not reach PostgreSQL to test the login of ${user}: ${describe(err)}`);
+        if (code === "28P01" || code === "28000") return false;
+        throw new Error(`could not reach PostgreSQL to test the login of ${user}: ${pgErrorLine(err)}`);
     } finally {
         await client.end().catch(() => undefined);
     }
@@ -104,21 +108,23 @@ export async function applyPostgresSlot(adminUrl: string, role: string, password
     try {
         const exists = await admin.query("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [role]);
         if (exists.rowCount === 0) {
-            throw new Error(`role ${role} does not exist; run \`secrets-rotation bootstrap --stack <stack>\` (or the SQL in README) first`);
+            throw new SourceError(`role ${role} does not exist; run \`secrets-rotation bootstrap --stack <stack>\` (or the SQL in README) first`);
         }
         if (!exists.rows[0].rolcanlogin) {
-            throw new Error(`role ${role} cannot log in (NOLOGIN); run the bootstrap, which makes it a login role`);
+            throw new SourceError(`role ${role} cannot log in (NOLOGIN); run the bootstrap, which makes it a login role`);
         }
-        // ALTER ROLE takes no bind parameters; the verifier is base64 and '$', ':' only, so a literal is safe.
+        // ALTER ROLE takes no bind parameters; the verifier is base64 and '$', ':' only, so a literal is safe. A
+        // password already in SCRAM form is stored as it is, whatever password_encryption says:
+        // https://www.postgresql.org/docs/15/sql-createrole.html (PASSWORD).
         await admin.query(`ALTER ROLE ${quoted} WITH LOGIN PASSWORD '${scramVerifier(password)}'`);
     } catch (err) {
-        if ((err as Error).message.startsWith("role ")) throw err;
-        throw new Error(`could not set the password of ${role}: ${describe(err)}`);
+        if (err instanceof SourceError) throw err;
+        throw new Error(`could not set the password of ${role}: ${pgErrorLine(err)}`);
     } finally {
         await admin.end().catch(() => undefined);
     }
     if (!(await canLogIn(adminUrl, role, password))) {
-        throw new Error(`${role} does not log in with its new password after ALTER ROLE (check pg_hba.conf and password_encryption)`);
+        throw new SourceError(`${role} does not log in with its new password after ALTER ROLE (check pg_hba.conf and password_encryption)`);
     }
     log(`set the password of ${role} and logged in with it`);
     return { role, changed: true };
@@ -126,7 +132,10 @@ export async function applyPostgresSlot(adminUrl: string, role: string, password
 
 /**
  * Idempotent bootstrap of the alternating roles: a NOLOGIN group role that owns the objects, two login roles in
- * it whose sessions act as the group role (so what they create is owned by the group, not by one slot's role).
+ * it whose sessions act as the group role (so what they create is owned by the group, not by one slot's role):
+ * `ALTER ROLE ... SET role` is a per-role session default applied at login
+ * (https://www.postgresql.org/docs/15/sql-alterrole.html), and objects are owned by the current role
+ * (https://www.postgresql.org/docs/15/sql-set-role.html).
  */
 export function bootstrapSql(groupRole: string, roles: readonly string[], database: string): string[] {
     const g = quoteIdent(groupRole);
@@ -152,7 +161,7 @@ export async function bootstrapPostgres(adminUrl: string, groupRole: string, rol
         await admin.query("COMMIT");
     } catch (err) {
         await admin.query("ROLLBACK").catch(() => undefined);
-        throw new Error(`bootstrap failed: ${describe(err)}`);
+        throw new Error(`bootstrap failed: ${pgErrorLine(err)}`);
     } finally {
         await admin.end().catch(() => undefined);
     }
@@ -160,9 +169,8 @@ export async function bootstrapPostgres(adminUrl: string, groupRole: string, rol
 
 if (require.main === module) {
     runHook("postgres-apply", async () => {
-        const role = requireEnv(process.env, "PG_ROLE");
-        const password = requireEnv(process.env, "PG_PASSWORD");
-        const adminUrl = requireEnv(process.env, "ROTATION_PG_ADMIN_URL");
+        const { role, password } = fromEnv(postgresApplyContract, process.env);
+        const adminUrl = adminCredential(postgresApplyContract, process.env);
         await applyPostgresSlot(adminUrl, role, password, stderrLogger("postgres-apply"));
     });
 }

@@ -2,24 +2,17 @@
  * Registers a typesense slot's random value as a Typesense API key (POST /keys with that `value`), then deletes the
  * key this slot held before (the one from two rotations ago) — new key first, so nothing is ever without a valid
  * key. Keys are found by their description, `buywhere-rotation:<stack>:slot-<slot>:<stamp>`; a slot whose key for
- * this stamp already exists changes nothing.
+ * this stamp already exists changes nothing. Keys API: https://typesense.org/docs/30.0/api/api-keys.html (POST /keys
+ * with an explicit `value`, GET /keys and GET /keys/:id return only `value_prefix`, DELETE /keys/:id; the admin key
+ * in the X-TYPESENSE-API-KEY header).
  *
- * Environment: TYPESENSE_URL, TYPESENSE_STACK, TYPESENSE_SLOT (a|b), TYPESENSE_SLOT_STAMP, TYPESENSE_KEY_VALUE (the
- * slot's, from the program), TYPESENSE_ACTIONS and TYPESENSE_COLLECTIONS (JSON lists); ROTATION_TYPESENSE_ADMIN_KEY
- * (inherited from the environment `pulumi up` runs in).
+ * Inputs: `typesenseApplyContract` (hooks/contracts.ts), and the admin key it names as `adminEnv`.
  */
-import { HookInputError, requireEnv, runHook, stderrLogger } from "./hookRuntime";
+import { HookInput, adminCredential, fromEnv, typesenseApplyContract } from "./contracts";
+import { SourceError, runHook, stderrLogger } from "./hookRuntime";
 
-export interface TypesenseSlot {
-    readonly url: string;
-    readonly adminKey: string;
-    readonly stack: string;
-    readonly slot: "a" | "b";
-    readonly stamp: string;
-    readonly value: string;
-    readonly actions: readonly string[];
-    readonly collections: readonly string[];
-}
+/** One slot's key as the contract decodes it, and the admin key that registers it. */
+export type TypesenseSlot = HookInput<typeof typesenseApplyContract> & { readonly adminKey: string };
 
 interface KeyInfo {
     readonly id: number;
@@ -50,7 +43,7 @@ async function call(opts: TypesenseSlot, method: string, path: string, body?: un
         } catch {
             /* not JSON */
         }
-        throw new Error(`Typesense ${method} ${path} failed: ${message}`);
+        throw new SourceError(`Typesense ${method} ${path} failed: ${message}`);
     }
     return text ? JSON.parse(text) : {};
 }
@@ -86,35 +79,13 @@ export async function applyTypesenseSlot(opts: TypesenseSlot, log: (m: string) =
         log(`deleted slot ${opts.slot}'s previous key ${id}`);
     }
     const check = (await call(opts, "GET", `/keys/${current.id}`)) as KeyInfo;
-    if (check.id !== current.id) throw new Error(`Typesense does not return key ${current.id} after creating it`);
+    if (check.id !== current.id) throw new SourceError(`Typesense does not return key ${current.id} after creating it`);
     return { keyId: current.id, created, deleted: stale };
 }
 
-function jsonList(env: NodeJS.ProcessEnv, name: string): string[] {
-    try {
-        const v = JSON.parse(requireEnv(env, name));
-        if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v;
-    } catch (err) {
-        if (err instanceof HookInputError) throw err;
-    }
-    throw new HookInputError(`environment variable ${name} must be a non-empty JSON list of strings`);
-}
-
+/** The hook's inputs: its contract's fields and the inherited admin key. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): TypesenseSlot {
-    const slot = requireEnv(env, "TYPESENSE_SLOT");
-    if (slot !== "a" && slot !== "b") throw new HookInputError("environment variable TYPESENSE_SLOT must be a or b");
-    const url = requireEnv(env, "TYPESENSE_URL");
-    if (!/^https?:\/\//.test(url)) throw new HookInputError("environment variable TYPESENSE_URL must be an http(s) URL");
-    return {
-        url,
-        adminKey: requireEnv(env, "ROTATION_TYPESENSE_ADMIN_KEY"),
-        stack: requireEnv(env, "TYPESENSE_STACK"),
-        slot,
-        stamp: requireEnv(env, "TYPESENSE_SLOT_STAMP"),
-        value: requireEnv(env, "TYPESENSE_KEY_VALUE"),
-        actions: jsonList(env, "TYPESENSE_ACTIONS"),
-        collections: jsonList(env, "TYPESENSE_COLLECTIONS"),
-    };
+    return { ...fromEnv(typesenseApplyContract, env), adminKey: adminCredential(typesenseApplyContract, env) };
 }
 
 if (require.main === module) {

@@ -1,10 +1,12 @@
 /**
  * The health-check hook against a real local HTTP server (127.0.0.1), as a function and as the process the Pulumi
- * program runs.
+ * program runs; its inputs decoded through its contract (hooks/contracts.ts).
  */
 import { Server, createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkHealth, optionsFromEnv } from "../hooks/healthCheck";
+import { fromEnv, healthCheckContract, toEnv } from "../hooks/contracts";
+import { HealthOptions, checkHealth } from "../hooks/healthCheck";
+import { HookInputError } from "../hooks/hookRuntime";
 import { runHookProcess } from "./support/hookProcess";
 
 /** Each path answers with the next status of its script; the last status repeats. */
@@ -30,7 +32,7 @@ afterAll(async () => {
     await new Promise((r) => server.close(r));
 });
 
-const fast = { expectStatus: 200, attempts: 6, requiredSuccesses: 2, initialBackoffMs: 10, maxBackoffMs: 40, timeoutMs: 500 };
+const fast: Omit<HealthOptions, "urls"> = { expectStatus: 200, attempts: 6, requiredSuccesses: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.04, timeoutSeconds: 0.5 };
 
 describe("health check", () => {
     it("passes a healthy service after the required consecutive successes", async () => {
@@ -62,7 +64,7 @@ describe("health check", () => {
     it("times out a URL that never answers, and checks URLs independently", async () => {
         scripts = { "/hang": [-1], "/fine": [200] };
         await expect(
-            checkHealth({ ...fast, attempts: 2, timeoutMs: 100, urls: [`${base}/fine`, `${base}/hang`] }),
+            checkHealth({ ...fast, attempts: 2, timeoutSeconds: 0.1, urls: [`${base}/fine`, `${base}/hang`] }),
         ).rejects.toThrow(new RegExp(`^health check failed: ${base}/hang \\(timeout after 100ms after 2 attempts, expected 200\\)$`));
     });
 
@@ -73,27 +75,51 @@ describe("health check", () => {
         expect(ok.healthy).toBe(true);
     });
 
+    const valid = () =>
+        toEnv(healthCheckContract, { urls: ["http://x/health"], expectStatus: 200, attempts: 3, requiredSuccesses: 2, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, timeoutSeconds: 1 });
+
+    it("decodes exactly what the program encodes", () => {
+        expect(fromEnv(healthCheckContract, valid())).toEqual({
+            urls: ["http://x/health"],
+            expectStatus: 200,
+            attempts: 3,
+            requiredSuccesses: 2,
+            initialBackoffSeconds: 0.01,
+            maxBackoffSeconds: 0.02,
+            timeoutSeconds: 1,
+        });
+    });
+
     it.each([
         [{}, "environment variable HEALTH_URLS is required"],
-        [{ HEALTH_URLS: "not json" }, "HEALTH_URLS must be a JSON list of URLs"],
-        [{ HEALTH_URLS: '["ftp://x"]' }, "must be a non-empty JSON list of http(s) URLs"],
-        [{ HEALTH_URLS: '["http://x"]', HEALTH_ATTEMPTS: "0" }, "HEALTH_ATTEMPTS must be a positive number"],
-        [{ HEALTH_URLS: '["http://x"]', HEALTH_ATTEMPTS: "2.5" }, "HEALTH_ATTEMPTS must be a whole number"],
-    ])("rejects bad input %j", (env, message) => {
-        expect(() => optionsFromEnv(env)).toThrow(message);
+        [{ HEALTH_URLS: "not json" }, "environment variable HEALTH_URLS must be a non-empty JSON list of http(s) URLs"],
+        [{ HEALTH_URLS: "[]" }, "environment variable HEALTH_URLS must be a non-empty JSON list of http(s) URLs"],
+        [{ HEALTH_URLS: '"http://x"' }, "environment variable HEALTH_URLS must be a non-empty JSON list of http(s) URLs"],
+        [{ HEALTH_URLS: '["ftp://x"]' }, 'environment variable HEALTH_URLS "ftp://x" is not an http(s) URL without credentials'],
+        [{ HEALTH_EXPECT_STATUS: "99" }, "environment variable HEALTH_EXPECT_STATUS must be a whole number from 100 to 599"],
+        [{ HEALTH_ATTEMPTS: "0" }, "environment variable HEALTH_ATTEMPTS must be a whole number from 1 to 100"],
+        [{ HEALTH_ATTEMPTS: "2.5" }, "environment variable HEALTH_ATTEMPTS must be a whole number from 1 to 100"],
+        [{ HEALTH_REQUIRED_SUCCESSES: "" }, "environment variable HEALTH_REQUIRED_SUCCESSES is required"],
+        [{ HEALTH_TIMEOUT_SECONDS: "soon" }, 'environment variable HEALTH_TIMEOUT_SECONDS must be a positive number (got "soon")'],
+        [{ HEALTH_MAX_BACKOFF_SECONDS: "-1" }, "environment variable HEALTH_MAX_BACKOFF_SECONDS must be a positive number"],
+    ])("refuses %j with one line naming the variable", (override, message) => {
+        const env = Object.keys(override).length === 0 ? {} : { ...valid(), ...override };
+        expect(() => fromEnv(healthCheckContract, env)).toThrow(new HookInputError(message));
     });
 
     it("as a process: exit 0 when healthy, 1 with a one-line error when not, 2 on bad input", async () => {
         scripts = { "/p-ok": [200], "/p-down": [500] };
-        const env = { HEALTH_ATTEMPTS: "3", HEALTH_INITIAL_BACKOFF_SECONDS: "0.01", HEALTH_MAX_BACKOFF_SECONDS: "0.02" };
-        const ok = await runHookProcess("healthCheck", { ...env, HEALTH_URLS: JSON.stringify([`${base}/p-ok`]) });
+        const env = (path: string) =>
+            toEnv(healthCheckContract, { ...fast, attempts: 3, initialBackoffSeconds: 0.01, maxBackoffSeconds: 0.02, urls: [`${base}${path}`] });
+        const ok = await runHookProcess("healthCheck", env("/p-ok"));
         expect(ok.code).toBe(0);
         expect(ok.stderr).toContain("healthy (HTTP 200, 2 in a row");
-        const down = await runHookProcess("healthCheck", { ...env, HEALTH_URLS: JSON.stringify([`${base}/p-down`]) });
+        const down = await runHookProcess("healthCheck", env("/p-down"));
         expect(down.code).toBe(1);
         expect(down.stderr.trim().split("\n").pop()).toBe(`[health-check] error: health check failed: ${base}/p-down (HTTP 500 after 3 attempts, expected 200)`);
-        const bad = await runHookProcess("healthCheck", { HEALTH_URLS: "[]" });
+        const bad = await runHookProcess("healthCheck", { ...env("/p-ok"), HEALTH_URLS: "[]" });
         expect(bad.code).toBe(2);
         expect(bad.stdout).toBe("");
+        expect(bad.stderr).toBe("[health-check] error: environment variable HEALTH_URLS must be a non-empty JSON list of http(s) URLs\n");
     });
 });

@@ -1,20 +1,22 @@
 /**
  * The PostgreSQL applier against a real PostgreSQL 15 (throwaway cluster started by the test): bootstrap of the
- * alternating roles, setting a slot's password with a client-side SCRAM verifier, proof by login, and the
- * two-slot property over successive rotations driven by the real slot state machine.
+ * alternating roles, setting a slot's password with a client-side SCRAM verifier, proof by login, the two-slot
+ * property over successive rotations, and its inputs decoded through its contract (hooks/contracts.ts).
  */
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminCredential, fromEnv, postgresApplyContract, toEnv } from "../hooks/contracts";
+import { HookInputError, SourceError } from "../hooks/hookRuntime";
 import { applyPostgresSlot, bootstrapPostgres, bootstrapSql, canLogIn, scramVerifier } from "../hooks/postgresApply";
-import { GroupState, transitionGroup } from "../rotation/slots";
+import { Slot, otherSlot } from "../rotation/catalog";
+import { password } from "./support/fixtures";
 import { Postgres, startPostgres } from "./support/postgres";
 import { runHookProcess } from "./support/hookProcess";
 
 let pg: Postgres;
 const ROLES = { a: "buywhere_app_a", b: "buywhere_app_b" };
-const password = () => randomBytes(30).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 40);
+const ADMIN_ENV = postgresApplyContract.adminEnv;
 
 async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
     const c = new Client({ connectionString: pg.adminUrl });
@@ -101,20 +103,18 @@ describe("PostgreSQL alternating roles", () => {
     });
 
     it("over successive rotations the previous slot keeps logging in after one rotation and stops after two", async () => {
-        const now = new Date("2026-11-25T12:00:00Z");
-        const target = (stamp: string) => ({ stamp, stampKey: "rotation:stamp", rollbackKey: "r", holdKey: "h" });
-        let state: GroupState = transitionGroup("database", undefined, target("2026-08"), now).next;
-        const pw: Record<string, string> = { a: password(), b: password() };
+        // Each rotation regenerates the slot that is not active and makes it active (README, "Two slots per
+        // credential"; the state machine itself is tested in test/slots.test.ts).
+        let active: Slot = "a";
+        const pw: Record<Slot, string> = { a: password(), b: password() };
         await applyPostgresSlot(pg.adminUrl, ROLES.a, pw.a);
         await applyPostgresSlot(pg.adminUrl, ROLES.b, pw.b);
         const history: { role: string; password: string }[] = [{ role: ROLES.a, password: pw.a }];
-        for (const stamp of ["2026-09", "2026-10", "2026-11"]) {
-            const t = transitionGroup("database", state, target(stamp), now);
-            const [slot] = t.regenerate;
-            pw[slot] = password();
-            await applyPostgresSlot(pg.adminUrl, ROLES[slot], pw[slot]);
-            state = t.next;
-            history.push({ role: ROLES[state.active], password: pw[state.active] });
+        for (let rotation = 1; rotation <= 3; rotation++) {
+            active = otherSlot(active);
+            pw[active] = password();
+            await applyPostgresSlot(pg.adminUrl, ROLES[active], pw[active]);
+            history.push({ role: ROLES[active], password: pw[active] });
             const n = history.length;
             const current = history[n - 1];
             const previous = history[n - 2];
@@ -128,36 +128,82 @@ describe("PostgreSQL alternating roles", () => {
     });
 
     it.each([
-        ["an unreachable database", () => "postgresql://admin:x@127.0.0.1:9/buywhere", ROLES.a, /^could not reach PostgreSQL to test the login of buywhere_app_a: connect ECONNREFUSED 127\.0\.0\.1:9/],
-        ["a wrong admin password", () => pg.adminUrl.replace(/:[^:@/]+@/, ":wrong-admin-password@"), ROLES.a, /^could not connect to PostgreSQL as the admin user: password authentication failed for user "admin" \(28P01\)$/],
-        ["a missing role", () => pg.adminUrl, "buywhere_app_c", /^role buywhere_app_c does not exist; run `secrets-rotation bootstrap --stack <stack>` \(or the SQL in README\) first$/],
-    ])("fails clearly for %s, and the password is in no message", async (_, url, role, message) => {
+        ["an unreachable database", () => "postgresql://admin:x@127.0.0.1:9/buywhere", ROLES.a, Error, /^could not reach PostgreSQL to test the login of buywhere_app_a: connect ECONNREFUSED 127\.0\.0\.1:9/],
+        ["a wrong admin password", () => pg.adminUrl.replace(/:[^:@/]+@/, ":wrong-admin-password@"), ROLES.a, Error, /^could not connect to PostgreSQL as the admin user: password authentication failed for user "admin" \(28P01\)$/],
+        ["a missing role", () => pg.adminUrl, "buywhere_app_c", SourceError, /^role buywhere_app_c does not exist; run `secrets-rotation bootstrap --stack <stack>` \(or the SQL in README\) first$/],
+        ["an admin URL that is no URL", () => "postgresql://admin:AdminS3cret@[db", ROLES.a, HookInputError, /^ROTATION_PG_ADMIN_URL is not a valid postgres:\/\/ URL$/],
+    ])("fails clearly for %s, and no password is in the message", async (_, url, role, kind, message) => {
         const pw = password();
         const err = await applyPostgresSlot(url(), role, pw).then(() => undefined, (e: Error) => e);
+        expect(err).toBeInstanceOf(kind);
+        // Only the source's own diagnoses are SourceErrors: the others were worded here, around a driver's error.
+        expect(err instanceof SourceError).toBe(kind === SourceError);
         expect(err?.message).toMatch(message);
-        expect(err?.message).not.toContain(pw);
-        expect(err?.stack ?? "").not.toContain(pw);
+        for (const secret of [pw, "AdminS3cret", "wrong-admin-password"]) expect(`${err?.message}${err?.stack}`).not.toContain(secret);
     });
 
-    it("runs as the process the program runs: exit 0 and idempotent; 1 with one line on failure; 2 on missing input", async () => {
+    it("a role that cannot log in is the source's diagnosis, passed on as it is", async () => {
+        await admin((c) => c.query("CREATE ROLE buywhere_app_nologin NOLOGIN"));
+        const err = await applyPostgresSlot(pg.adminUrl, "buywhere_app_nologin", password()).then(() => undefined, (e: Error) => e);
+        expect(err).toBeInstanceOf(SourceError);
+        expect(err?.message).toBe("role buywhere_app_nologin cannot log in (NOLOGIN); run the bootstrap, which makes it a login role");
+    });
+
+    it.each([
+        [{}, "environment variable PG_ROLE is required"],
+        [{ PG_ROLE: "Buywhere-App", PG_PASSWORD: "x" }, 'environment variable PG_ROLE "Buywhere-App" is not a PostgreSQL role name'],
+        [{ PG_ROLE: 'x"; DROP ROLE admin; --', PG_PASSWORD: "x" }, 'environment variable PG_ROLE "x\\"; DROP ROLE admin; --" is not a PostgreSQL role name'],
+        [{ PG_ROLE: ROLES.a }, "environment variable PG_PASSWORD is required"],
+        [{ PG_ROLE: ROLES.a, PG_PASSWORD: "  " }, "environment variable PG_PASSWORD is required"],
+    ])("decodes its input only through its contract: %j is refused with one line naming the variable", (env, message) => {
+        expect(() => fromEnv(postgresApplyContract, env)).toThrow(new HookInputError(message));
+    });
+
+    it("refuses a password SCRAM would need SASLprep for, without echoing it (a secret field)", () => {
+        const value = "Pässwört-Sécret-1";
+        let err: Error | undefined;
+        try {
+            fromEnv(postgresApplyContract, { PG_ROLE: ROLES.a, PG_PASSWORD: value });
+        } catch (e) {
+            err = e as Error;
+        }
+        expect(err).toBeInstanceOf(HookInputError);
+        expect(err?.message).toBe("environment variable PG_PASSWORD is not valid");
+        expect(`${err?.message}${err?.stack}`).not.toContain(value);
+        expect(fromEnv(postgresApplyContract, { PG_ROLE: ROLES.a, PG_PASSWORD: "printable ASCII ~!@#$%^&*()" }).password).toBe("printable ASCII ~!@#$%^&*()");
+    });
+
+    it("reads the admin URL from the variable its contract names", () => {
+        expect(() => adminCredential(postgresApplyContract, {})).toThrow(new HookInputError(`environment variable ${ADMIN_ENV} is required`));
+        expect(adminCredential(postgresApplyContract, { [ADMIN_ENV]: pg.adminUrl })).toBe(pg.adminUrl);
+    });
+
+    it("runs as the process the program runs: exit 0 and idempotent; 1 with one line on failure; 2 on bad input", async () => {
         const run = (env: Record<string, string>) => runHookProcess("postgresApply", env);
+        const adminEnv = { [ADMIN_ENV]: pg.adminUrl };
         const pw = password();
-        const ok = await run({ PG_ROLE: ROLES.b, PG_PASSWORD: pw, ROTATION_PG_ADMIN_URL: pg.adminUrl });
+        const ok = await run({ ...toEnv(postgresApplyContract, { role: ROLES.b, password: pw }), ...adminEnv });
         expect(ok.code).toBe(0);
         expect(ok.stderr).toBe(`[postgres-apply] set the password of ${ROLES.b} and logged in with it\n`);
-        const again = await run({ PG_ROLE: ROLES.b, PG_PASSWORD: pw, ROTATION_PG_ADMIN_URL: pg.adminUrl });
+        const again = await run({ ...toEnv(postgresApplyContract, { role: ROLES.b, password: pw }), ...adminEnv });
         expect(again.stderr).toBe(`[postgres-apply] ${ROLES.b} already logs in with this slot's password; nothing to change\n`);
-        const missing = await run({ PG_ROLE: "buywhere_app_z", PG_PASSWORD: pw, ROTATION_PG_ADMIN_URL: pg.adminUrl });
+        const missing = await run({ ...toEnv(postgresApplyContract, { role: "buywhere_app_z", password: pw }), ...adminEnv });
         expect(missing.code).toBe(1);
         expect(missing.stderr.trim().split("\n")).toHaveLength(1);
         expect(missing.stderr).not.toContain(pw);
-        const noAdmin = await run({ PG_ROLE: ROLES.b, PG_PASSWORD: pw });
+        const noAdmin = await run(toEnv(postgresApplyContract, { role: ROLES.b, password: pw }));
         expect(noAdmin.code).toBe(2);
-        expect(noAdmin.stderr).toBe("[postgres-apply] error: environment variable ROTATION_PG_ADMIN_URL is required\n");
+        expect(noAdmin.stderr).toBe(`[postgres-apply] error: environment variable ${ADMIN_ENV} is required\n`);
+        const notAscii = "Pässwört-Sécret-2";
+        const badPassword = await run({ ...toEnv(postgresApplyContract, { role: ROLES.b, password: pw }), PG_PASSWORD: notAscii, ...adminEnv });
+        expect(badPassword.code).toBe(2);
+        expect(badPassword.stderr).toBe("[postgres-apply] error: environment variable PG_PASSWORD is not valid\n");
+        expect(await canLogIn(pg.adminUrl, ROLES.b, pw)).toBe(true); // refused before anything changed
     });
 
     it("bootstrap SQL names only validated identifiers", () => {
         expect(bootstrapSql("buywhere_app", ["buywhere_app_a"], "buywhere")).toContain(`GRANT "buywhere_app" TO "buywhere_app_a"`);
-        expect(() => bootstrapSql("buywhere_app", ['x"; DROP ROLE admin; --'], "buywhere")).toThrow("is not a valid role name");
+        expect(() => bootstrapSql("buywhere_app", ['x"; DROP ROLE admin; --'], "buywhere")).toThrow(new HookInputError('"x\\"; DROP ROLE admin; --" is not a valid PostgreSQL identifier (lower-case letters, digits, _)'));
+        expect(() => bootstrapSql("buywhere_app", ["buywhere_app_a"], "Buywhere")).toThrow('"Buywhere" is not a valid PostgreSQL identifier');
     });
 });

@@ -1,11 +1,15 @@
 /**
  * The Typesense applier against TypesenseKeysApiDouble: a TEST DOUBLE of Typesense's documented keys API
  * (POST/GET /keys, GET/DELETE /keys/:id, X-TYPESENSE-API-KEY), because no Typesense server can run here. It keeps
- * keys in memory, checks the admin key, and returns value_prefix like Typesense does.
+ * keys in memory, checks the admin key, and returns value_prefix like Typesense does. Its inputs are decoded
+ * through its contract (hooks/contracts.ts), and it runs as the process the program runs.
  */
 import { Server, createServer } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { toEnv, typesenseApplyContract } from "../hooks/contracts";
+import { HookInputError, SourceError } from "../hooks/hookRuntime";
 import { TypesenseSlot, applyTypesenseSlot, optionsFromEnv } from "../hooks/typesenseApply";
+import { runHookProcess } from "./support/hookProcess";
 
 interface StoredKey {
     id: number;
@@ -16,6 +20,7 @@ interface StoredKey {
 }
 
 const ADMIN = "typesense-admin-key";
+const ADMIN_ENV = typesenseApplyContract.adminEnv;
 let keys: StoredKey[] = [];
 let nextId = 1;
 const requests: string[] = [];
@@ -120,17 +125,56 @@ describe("Typesense keys", () => {
 
     it("fails clearly on a wrong admin key or an unreachable server, never echoing the key's value", async () => {
         const denied = await applyTypesenseSlot(slot("a", "2026-10", "SECRETVALUE1", { adminKey: "wrong" })).then(() => undefined, (e: Error) => e);
+        expect(denied).toBeInstanceOf(SourceError); // Typesense refused: its own answer, passed on
         expect(denied?.message).toBe("Typesense GET /keys failed: HTTP 401: Forbidden - a valid `x-typesense-api-key` header must be sent.");
         const down = await applyTypesenseSlot(slot("a", "2026-10", "SECRETVALUE1", { url: "http://127.0.0.1:9" })).then(() => undefined, (e: Error) => e);
+        expect(down).not.toBeInstanceOf(SourceError); // nothing answered
         expect(down?.message).toBe("could not reach Typesense at http://127.0.0.1:9: fetch failed");
         for (const e of [denied, down]) expect(`${e?.message}${e?.stack}`).not.toContain("SECRETVALUE1");
     });
+});
+
+describe("Typesense applier inputs", () => {
+    const input = { url: "http://search.internal:8108", stack: "staging", slot: "a", stamp: "2026-11", value: "SECRETVALUE2", actions: ["documents:search"], collections: ["products"] } as const;
+    const valid = () => ({ ...toEnv(typesenseApplyContract, { ...input, actions: [...input.actions], collections: [...input.collections] }), [ADMIN_ENV]: ADMIN });
+    const without = (name: string) => Object.fromEntries(Object.entries(valid()).filter(([k]) => k !== name));
+
+    it("decodes exactly what the program encodes, plus the inherited admin key", () => {
+        expect(optionsFromEnv(valid())).toEqual({ ...input, adminKey: ADMIN });
+    });
 
     it.each([
-        [{}, "environment variable TYPESENSE_SLOT is required"],
-        [{ TYPESENSE_SLOT: "c" }, "TYPESENSE_SLOT must be a or b"],
-        [{ TYPESENSE_SLOT: "a", TYPESENSE_URL: "search.internal" }, "TYPESENSE_URL must be an http(s) URL"],
-    ])("rejects bad input %j", (env, message) => {
-        expect(() => optionsFromEnv(env)).toThrow(message);
+        [without("TYPESENSE_URL"), "environment variable TYPESENSE_URL is required"],
+        [{ ...valid(), TYPESENSE_URL: "search.internal" }, 'environment variable TYPESENSE_URL "search.internal" is not an http(s) URL without credentials'],
+        [{ ...valid(), TYPESENSE_SLOT: "c" }, "environment variable TYPESENSE_SLOT must be a or b"],
+        [without("TYPESENSE_SLOT_STAMP"), "environment variable TYPESENSE_SLOT_STAMP is required"],
+        [{ ...valid(), TYPESENSE_ACTIONS: "documents:search" }, "environment variable TYPESENSE_ACTIONS must be a non-empty JSON list of strings"],
+        [{ ...valid(), TYPESENSE_ACTIONS: "[]" }, "environment variable TYPESENSE_ACTIONS must be a non-empty JSON list of strings"],
+        [{ ...valid(), TYPESENSE_COLLECTIONS: "[1]" }, "environment variable TYPESENSE_COLLECTIONS must be a non-empty JSON list of strings"],
+        [{ ...valid(), TYPESENSE_COLLECTIONS: '[""]' }, "environment variable TYPESENSE_COLLECTIONS must not be empty"],
+        [without("TYPESENSE_KEY_VALUE"), "environment variable TYPESENSE_KEY_VALUE is required"],
+        [without(ADMIN_ENV), `environment variable ${ADMIN_ENV} is required`],
+    ])("refuses %j with one line naming the variable, never a value of a secret", (env, message) => {
+        let err: unknown;
+        try {
+            optionsFromEnv(env);
+        } catch (e) {
+            err = e;
+        }
+        expect(err).toEqual(new HookInputError(message));
+        expect(`${(err as Error).message}${(err as Error).stack}`).not.toContain("SECRETVALUE2");
+    });
+
+    it("as a process: registers the slot's key (exit 0); bad input exits 2 with one line, touching nothing", async () => {
+        const env = { ...toEnv(typesenseApplyContract, { ...input, url, value: "PROC1111", actions: ["documents:search"], collections: ["products"] }), [ADMIN_ENV]: ADMIN };
+        const ok = await runHookProcess("typesenseApply", env);
+        expect(ok.code).toBe(0);
+        expect(ok.stderr).toBe("[typesense-apply] registered key 1 for slot a (2026-11)\n");
+        expect(keys.map((k) => k.description)).toContain("buywhere-rotation:staging:slot-a:2026-11");
+        requests.length = 0;
+        const bad = await runHookProcess("typesenseApply", { ...env, TYPESENSE_SLOT: "c" });
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toBe("[typesense-apply] error: environment variable TYPESENSE_SLOT must be a or b\n");
+        expect(requests).toEqual([]);
     });
 });

@@ -3,7 +3,8 @@
  * the project directory, with its inputs in the environment.
  */
 import { spawn } from "node:child_process";
-import { HookName, hookCommand } from "../../rotation/hooks";
+import { HookName } from "../../hooks/contracts";
+import { hookCommand } from "../../rotation/components/hookRun";
 import { ROOT } from "./pulumiProgram";
 
 export interface HookResult {
