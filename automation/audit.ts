@@ -1,36 +1,26 @@
 /**
- * The audit trail: one record per CLI run that changes or previews something (including dry runs, refusals and
- * failures), appended as a JSON line to a file, as a Markdown row to `$GITHUB_STEP_SUMMARY` when set, and to a
- * CloudWatch Logs group when configured. A record holds names, stamps, counts and outcomes: never a secret value.
+ * The audit trail's sinks: each record appended as a JSON line to a file, as a Markdown row to
+ * `$GITHUB_STEP_SUMMARY` when set, and to a CloudWatch Logs group when configured.
  *
  * Environment: ROTATION_AUDIT_FILE (default `audit/rotation-audit.jsonl` under the working directory),
- * ROTATION_AUDIT_LOG_GROUP (CloudWatch Logs group; off when unset), GITHUB_STEP_SUMMARY, GITHUB_ACTOR.
+ * ROTATION_AUDIT_LOG_GROUP (CloudWatch Logs group, in the stack's region; off when unset), GITHUB_STEP_SUMMARY,
+ * GITHUB_ACTOR.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, resolve } from "node:path";
-import { ChangeCounts } from "./engine";
+import type { AuditRecord } from "./auditRecord";
+import { changeSummary } from "./render";
 
-export type Outcome = "succeeded" | "failed" | "dry-run" | "refused" | "cancelled" | "concurrent";
+export type { AuditRecord, Outcome } from "./auditRecord";
 
-export interface AuditRecord {
-    readonly time: string;
-    readonly actor: string;
-    readonly stack: string;
-    readonly command: string;
-    readonly provider: string;
-    readonly groups: readonly string[];
-    /** Per group whose stamp or slot this run moved: stamp and active slot, before and after. */
-    readonly stamps: Readonly<
-        Record<string, { readonly from: string | null; readonly to: string; readonly fromSlot: string | null; readonly toSlot: string }>
-    >;
-    /** Consumers this run restarts (ECS services `ecs:<name>`, Deployments `k8s:<ns>/<name>`). */
-    readonly restarts: readonly string[];
-    readonly outcome: Outcome;
-    readonly changes: ChangeCounts;
-    readonly durationMs: number;
-    /** One line: why it failed or was refused. */
-    readonly error?: string;
+/** Where and how a record is written. */
+export interface AuditSinks {
+    readonly env: NodeJS.ProcessEnv;
+    /** The stack's AWS region (`rotation:aws.region`): where the CloudWatch Logs group is. */
+    readonly region: string;
+    /** Reports a sink that failed (on stderr). */
+    readonly warn: (message: string) => void;
 }
 
 /** Who ran it: the GitHub actor in Actions, else the OS user. */
@@ -47,8 +37,8 @@ export function auditFile(env: NodeJS.ProcessEnv): string {
     return resolve(env.ROTATION_AUDIT_FILE || "audit/rotation-audit.jsonl");
 }
 
-/** Appends the record to every configured sink. A sink that fails is reported on stderr, not fatal. */
-export async function writeAudit(record: AuditRecord, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<void> {
+/** Appends the record to every configured sink. A sink that fails is reported, not fatal. */
+export async function writeAudit(record: AuditRecord, { env, region, warn }: AuditSinks): Promise<void> {
     const file = auditFile(env);
     try {
         mkdirSync(dirname(file), { recursive: true });
@@ -65,10 +55,11 @@ export async function writeAudit(record: AuditRecord, env: NodeJS.ProcessEnv, wa
     }
     if (env.ROTATION_AUDIT_LOG_GROUP) {
         try {
+            // Loaded only when configured: keeps the AWS SDK out of runs that do not use it.
             const { putAuditEvent } = require("./auditCloudWatch") as typeof import("./auditCloudWatch");
-            await putAuditEvent(env.ROTATION_AUDIT_LOG_GROUP, record, env);
+            await putAuditEvent(env.ROTATION_AUDIT_LOG_GROUP, record, region);
         } catch (err) {
-            warn(`audit: could not write to CloudWatch Logs group ${env.ROTATION_AUDIT_LOG_GROUP}: ${(err as Error).message}`);
+            warn(`audit: could not write to CloudWatch Logs group ${env.ROTATION_AUDIT_LOG_GROUP} in ${region}: ${(err as Error).message}`);
         }
     }
 }
@@ -76,12 +67,11 @@ export async function writeAudit(record: AuditRecord, env: NodeJS.ProcessEnv, wa
 /** A short Markdown table: a header when the summary file is new, then one row per run. */
 export function stepSummary(r: AuditRecord, withHeader: boolean): string {
     const stamps = Object.entries(r.stamps).map(([g, s]) => `${g} ${s.from ?? "—"} (${s.fromSlot ?? "—"}) → ${s.to} (${s.toSlot})`).join("<br>") || "—";
-    const changes = Object.entries(r.changes).filter(([k, n]) => k !== "same" && n > 0).map(([k, n]) => `${n} ${k}`).join(", ") || "none";
     const header = withHeader
         ? "### Secrets rotation\n\n| time (UTC) | stack | command | outcome | stamps | changes | by |\n|---|---|---|---|---|---|---|\n"
         : "";
     const cell = (s: string) => s.replace(/\|/g, "\\|");
-    return `${header}| ${r.time} | ${r.stack} | ${cell(r.command)} | ${r.outcome}${r.error ? `: ${cell(r.error)}` : ""} | ${stamps} | ${changes} | ${r.actor} |\n`;
+    return `${header}| ${r.time} | ${r.stack} | ${cell(r.command)} | ${r.outcome}${r.error ? `: ${cell(r.error)}` : ""} | ${stamps} | ${changeSummary(r.changes)} | ${r.actor} |\n`;
 }
 
 /** The records of the audit file, oldest first; lines that do not parse are skipped. */

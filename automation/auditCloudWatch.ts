@@ -8,15 +8,16 @@ import {
     PutLogEventsCommand,
     ResourceAlreadyExistsException,
 } from "@aws-sdk/client-cloudwatch-logs";
-import type { AuditRecord } from "./audit";
+import type { AuditRecord } from "./auditRecord";
+import { awsClientConfig } from "./awsClient";
 
 export function auditStreamName(stack: string): string {
     return `secrets-rotation/${stack}`;
 }
 
-export async function putAuditEvent(logGroup: string, record: AuditRecord, env: NodeJS.ProcessEnv): Promise<void> {
-    env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-    const client = new CloudWatchLogsClient({ region: env.AWS_REGION || "ap-southeast-1", retryMode: "adaptive", maxAttempts: 5 });
+/** Puts the record into the log group, in the stack's region. */
+export async function putAuditEvent(logGroup: string, record: AuditRecord, region: string): Promise<void> {
+    const client = new CloudWatchLogsClient(awsClientConfig(region));
     try {
         const logStreamName = auditStreamName(record.stack);
         try {

@@ -1,7 +1,8 @@
 /**
- * What every command runs with: its streams, environment, clock and cancellation signal. Passed in, so the CLI
- * can be driven in-process by tests and by `main` alike.
+ * What every command runs with: its streams, environment, clock, cancellation signal and engine. Passed in by the
+ * composition root (`entry.ts`), so the CLI can be driven by the real entry and by tests' entries alike.
  */
+import type { RotationEngine } from "./engine";
 import { ExitCode } from "./errors";
 
 export interface CliIo {
@@ -9,8 +10,12 @@ export interface CliIo {
     readonly stderr: NodeJS.WritableStream;
     readonly env: NodeJS.ProcessEnv;
     readonly now: () => Date;
-    /** Aborted on Ctrl-C: passed to preview/up so the engine cancels cleanly. */
+    /** Aborted on the first Ctrl-C: the command stops and reports (and audits) `cancelled`. */
     readonly signal: AbortSignal;
+    /** Width of the terminal stdout writes to; undefined when it is not a terminal. */
+    readonly columns?: number;
+    /** The engine, built on first use (so `--help`, `plan` and `preflight` load no Pulumi). */
+    readonly engine: () => RotationEngine;
 }
 
 export interface CliContext {

@@ -7,7 +7,9 @@ import { CliContext, CliIo, GlobalArgs } from "./context";
 import { CliError, EXIT, ExitCode } from "./errors";
 import { changeCommands } from "./commands/change";
 import { planCommand } from "./commands/plan";
-import { bootstrapCommand, historyCommand, statusCommand } from "./commands/inspect";
+import { bootstrapCommand } from "./commands/bootstrap";
+import { historyCommand, statusCommand } from "./commands/inspect";
+import { preflightCommand } from "./commands/preflight";
 
 const HELP_EPILOGUE = `Exit codes: 0 ok, 1 failed, 2 usage or config error (nothing changed), 3 stack not found,
 4 another update in progress (retry later), 5 status: something overdue, missing, drifted or held back.
@@ -27,12 +29,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
         .command(statusCommand(ctx))
         .command(historyCommand(ctx))
         .command(planCommand(ctx))
+        .command(preflightCommand(ctx))
         .command(bootstrapCommand(ctx))
         .demandCommand(1, "a command is required")
         .strict()
         .recommendCommands()
         .epilogue(HELP_EPILOGUE)
-        .wrap(Math.min(120, process.stdout.columns ?? 120))
+        .wrap(Math.min(120, io.columns ?? 120))
         .exitProcess(false)
         .fail((message, err) => {
             // Thrown, not recorded: yargs would otherwise go on to run the handler after a validation failure.

@@ -1,36 +1,54 @@
 /**
- * {@link RotationEngine} over the Pulumi Automation API with the local program: `selectStack` (so a typo'd stack
- * fails instead of being created) in the project directory; the request reaches the program in its environment.
+ * {@link RotationEngine} over the Pulumi Automation API with the local program (`index.ts` in the project
+ * directory); the request reaches the program in its environment. Built by the composition root (`entry.ts`).
  */
-import {
-    ConcurrentUpdateError,
-    LocalWorkspace,
-    OpMap,
-    OutputMap,
-    Stack,
-    StackNotFoundError,
-} from "@pulumi/pulumi/automation";
-import { REQUEST_ENV } from "../rotation/config";
+import { ConcurrentUpdateError, LocalWorkspace, OpMap, OutputMap, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { REQUEST_ENV, encodeRequest } from "../rotation/request";
 import { EngineError, RotationEngine, RunOptions, StackOutputs } from "./engine";
 import { PROJECT_DIR } from "./stacks";
 
-async function select(stack: string, request?: RunOptions["request"]): Promise<Stack> {
-    try {
-        return await LocalWorkspace.selectStack(
-            { stackName: stack, workDir: PROJECT_DIR },
-            { envVars: request === undefined ? {} : { [REQUEST_ENV]: JSON.stringify(request) } },
-        );
-    } catch (err) {
-        throw classify(err);
-    }
+export interface PulumiEngineOptions {
+    /**
+     * Never aborted: the composition root dispatches one `abort` event on it per Ctrl-C that the terminal did not
+     * already deliver to `pulumi` (`interrupt.ts`). Passed to `up`/`preview`, whose abort handler sends `pulumi` one
+     * SIGINT per event (@pulumi/pulumi 3.248.0 automation/cmd.js `exec`).
+     */
+    readonly pulumiInterrupts: AbortSignal;
 }
 
-/** Maps an Automation API failure to the kind the CLI turns into an exit code. Exported for tests. */
-export function classify(err: unknown): EngineError {
+/**
+ * The stack, without selecting it. `LocalWorkspace.selectStack` runs `pulumi stack select --stack <name>` for a
+ * local workspace (@pulumi/pulumi 3.248.0 automation/localWorkspace.js `selectStack`: only a remote workspace skips
+ * `select`, "which would modify global state"), which would change the stack the checkout's raw `pulumi` commands
+ * use. Selection is not needed: every command a `Stack` runs carries `--stack <name>` (automation/stack.js
+ * `runPulumiCmd`; `stackOutputs` in localWorkspace.js passes it too), and with an explicit name and
+ * `--non-interactive` (cmd.js `run`) the CLI neither selects nor creates a stack: it fails with "no stack named '<name>'
+ * found" (pulumi/pulumi pkg/cmd/pulumi/stack/io.go @1f2ac952, `RequireStack`), which the Automation API raises as
+ * `StackNotFoundError` (automation/errors.js `createCommandError`). So a typo'd stack still fails, on the first
+ * command instead of a separate `stack select`.
+ */
+async function openStack(stack: string, request: RunOptions["request"] | undefined): Promise<Stack> {
+    const workspace = await LocalWorkspace.create({
+        workDir: PROJECT_DIR,
+        envVars: request === undefined ? {} : { [REQUEST_ENV]: encodeRequest(request) },
+    });
+    // `Stack.select` only calls `workspace.selectStack(name)` (automation/stack.js, the "select" constructor mode).
+    workspace.selectStack = async () => undefined;
+    return Stack.select(stack, workspace);
+}
+
+/**
+ * Maps an Automation API failure to the kind the CLI turns into an exit code. Exported for tests.
+ *
+ * @param cancelled the run's signal was aborted. Every failure of a `pulumi` run reaches us as a `CommandError` built
+ *        by `createCommandError` (automation/cmd.js `exec` wraps even the rejection of a process it killed), never as an
+ *        `AbortError`: whether the user cancelled is known from the signal, not from the error.
+ */
+export function classify(err: unknown, cancelled = false): EngineError {
     if (err instanceof EngineError) return err;
+    if (cancelled) return new EngineError("cancelled", "the operation was cancelled");
     if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", firstLine(err.message));
     if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", firstLine(err.message));
-    if ((err as { name?: string }).name === "AbortError") return new EngineError("cancelled", "the operation was cancelled");
     const message = err instanceof Error ? err.message : String(err);
     if (/spawn pulumi ENOENT|Failed to find Pulumi CLI|pulumi: (command )?not found/i.test(message)) {
         return new EngineError("unavailable", "the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)");
@@ -62,28 +80,32 @@ function outputsOf(map: OutputMap): StackOutputs {
 
 const counts = (ops: OpMap | undefined) => ({ ...(ops ?? {}) }) as Record<string, number>;
 
-/** Selects the stack (with the request in the program's environment) and runs `fn`, classifying any failure. */
-async function onStack<T>(stack: string, request: RunOptions["request"] | undefined, fn: (s: Stack) => Promise<T>): Promise<T> {
-    const s = await select(stack, request);
+/** Opens the stack (with the request in the program's environment) and runs `fn`, classifying any failure. */
+async function onStack<T>(stack: string, run: RunOptions | undefined, fn: (s: Stack) => Promise<T>): Promise<T> {
+    const cancelled = () => run?.signal.aborted === true;
     try {
+        const s = await openStack(stack, run?.request);
+        // A Ctrl-C that came before `pulumi up` started reached no `pulumi`: do not start it.
+        if (cancelled()) throw new EngineError("cancelled", "the operation was cancelled before Pulumi started");
         return await fn(s);
     } catch (err) {
-        throw classify(err);
+        throw classify(err, cancelled());
     }
 }
 
 /** Creates the Automation API engine. Requires the Pulumi CLI on PATH. */
-export function createEngine(): RotationEngine {
+export function createEngine(options: PulumiEngineOptions): RotationEngine {
+    const signal = options.pulumiInterrupts;
     return {
         outputs: (stack) => onStack(stack, undefined, async (s) => outputsOf(await s.outputs())),
         preview: (stack, opts) =>
-            onStack(stack, opts.request, async (s) => {
-                const res = await s.preview({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
+            onStack(stack, opts, async (s) => {
+                const res = await s.preview({ onOutput: opts.onOutput, signal, color: "never" });
                 return { changes: counts(res.changeSummary) };
             }),
         up: (stack, opts) =>
-            onStack(stack, opts.request, async (s) => {
-                const res = await s.up({ onOutput: opts.onOutput, signal: opts.signal, color: "never" });
+            onStack(stack, opts, async (s) => {
+                const res = await s.up({ onOutput: opts.onOutput, signal, color: "never" });
                 return { changes: counts(res.summary.resourceChanges), outputs: outputsOf(res.outputs) };
             }),
         history: (stack, limit) =>

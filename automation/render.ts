@@ -1,7 +1,8 @@
 /**
- * Human-readable output: aligned tables and step lists. Never given a secret.
+ * Human-readable output: aligned tables, step lists and change counts. Never given a secret.
  */
-import { Step } from "../rotation/steps";
+import type { Step } from "../rotation/steps";
+import type { ChangeCounts } from "./engine";
 
 /** An aligned text table with a header row. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -21,4 +22,14 @@ export function stepList(steps: readonly Step[]): string {
     }
     const width = Math.max(...steps.map((s) => s.kind.length));
     return steps.map((s, i) => `${String(i + 1).padStart(3)}. ${s.kind.padEnd(width)}  ${s.target}\n${" ".repeat(width + 7)}${s.detail}\n`).join("");
+}
+
+/** The operations that change something, e.g. `3 replace, 2 update`; `none` when nothing changes (`same` is left out). */
+export function changeSummary(changes: ChangeCounts): string {
+    return (
+        Object.entries(changes)
+            .filter(([kind, n]) => kind !== "same" && n > 0)
+            .map(([kind, n]) => `${n} ${kind}`)
+            .join(", ") || "none"
+    );
 }

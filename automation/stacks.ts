@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { EnvOverrides, Settings, parseSettings } from "../rotation/config";
+import { EnvOverrides, Settings, parseSettings } from "../rotation/settings";
 import { RotationInputError } from "../rotation/errors";
 import { CliError, EXIT } from "./errors";
 

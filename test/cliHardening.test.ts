@@ -1,28 +1,17 @@
 /**
  * The CLI hardened: bad stack files (run against a copy of the project holding the bad file) exit 2 with one line
  * and write nothing; and a leak scan over every command's stdout, stderr and audit records for known secret values
- * in plain, URL-encoded and base64 form. The engine is the STAND-IN (test/support/standInEngine.ts).
+ * in plain, URL-encoded and base64 form. The engine is the STAND-IN (test/support/standInEngine.ts), reached through
+ * the test entry (test/support/standInBin.ts).
  */
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { runCli, sandbox } from "./support/cli";
+import { projectWith, runCli, sandbox } from "./support/cli";
 import { Moto, startMoto } from "./support/moto";
-import { ROOT, stackConfig } from "./support/pulumiProgram";
-
-/** A copy of the project (code, not node_modules: linked) with one extra stack file. */
-function projectWith(stack: string, fileText: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "rotation-project-"));
-    for (const entry of ["automation", "rotation", "hooks", "bin", "index.ts", "package.json", "Pulumi.yaml", "tsconfig.json", "test"]) {
-        cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
-    }
-    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-    writeFileSync(join(dir, `Pulumi.${stack}.yaml`), fileText);
-    return dir;
-}
+import { stackConfig } from "./support/pulumiProgram";
 
 const good = stackConfig("staging") as Record<string, any>;
 const withConfig = (over: Record<string, unknown>) => stringify({ config: { ...good, ...over } });
@@ -40,10 +29,14 @@ describe("bad stack files", () => {
         ["invalid YAML", "config:\n  rotation:stamp: [unclosed\n", "Pulumi.bad.yaml is not valid YAML"],
         ["no config mapping", "encryptionsalt: abc\n", "Pulumi.bad.yaml has no `config:` mapping"],
     ])("%s: exit 2, one line naming it, nothing written", async (_, text, message) => {
-        const project = projectWith("bad", text);
+        const project = projectWith({ "Pulumi.bad.yaml": text });
         const s = sandbox();
-        for (const args of [["plan", "rotate-all", "--stack", "bad"], ["rotate", "--service", "jwt", "--stack", "bad", "--stamp", "2026-11-20T0900Z"]]) {
-            const r = await runCli(args, { ...s.env, ROTATION_STANDIN_STACKS: "bad" }, undefined, join(project, "bin", "secrets-rotation.js"));
+        for (const args of [
+            ["plan", "rotate-all", "--stack", "bad"],
+            ["preflight", "rotate-all", "--stack", "bad"],
+            ["rotate", "--service", "jwt", "--stack", "bad", "--stamp", "2026-11-20T0900Z"],
+        ]) {
+            const r = await runCli(args, { ...s.env, ROTATION_STANDIN_STACKS: "bad" }, undefined, join(project, "test", "support", "standInBin.ts"));
             expect(r.code).toBe(2);
             expect(r.stdout).toBe("");
             expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
@@ -95,6 +88,7 @@ describe("leak scan over every command", () => {
             ["status", "--stack", "staging"],
             ["history", "--stack", "staging"],
             ["bootstrap", "--print", "--stack", "staging"],
+            ["preflight", "rotate-all", "--stack", "staging"],
             ["rotate", "--service", "jwt", "--stack", "staging", "--stamp", "1999-01"],
         ];
         let output = "";

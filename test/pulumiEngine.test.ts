@@ -1,15 +1,16 @@
 /**
  * How the real Automation API engine classifies Pulumi's failures (the Pulumi CLI cannot run here, so the errors are
- * built with the Automation API's own error factory from the output the CLI prints in each case).
+ * built with the Automation API's own error factory from the output the CLI prints in each case). What a cancelled
+ * run looks like end to end, with a `pulumi` double on PATH, is in test/cliSignals.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { classify } from "../automation/pulumiEngine";
-import { engineFailure } from "../automation/engine";
+import { engineFailure } from "../automation/stackState";
 
 // Internal to the SDK (not in its typings): the factory the Automation API uses for a failed `pulumi` invocation.
-const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as { CommandResult: new (o: string, e: string, c: number) => unknown };
+const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as { CommandResult: new (o: string, e: string, c: number, err?: Error) => unknown };
 const { createCommandError } = require("@pulumi/pulumi/automation/errors") as { createCommandError: (r: unknown) => Error };
-const failure = (stderr: string, stdout = "") => createCommandError(new CommandResult(stdout, stderr, 255));
+const failure = (stderr: string, stdout = "", code = 255) => createCommandError(new CommandResult(stdout, stderr, code));
 
 describe("Automation API error classification", () => {
     it.each([
@@ -33,9 +34,21 @@ describe("Automation API error classification", () => {
         expect(err.message.split("\n")).toHaveLength(1);
     });
 
-    it("a missing Pulumi CLI and a cancellation are named as such", () => {
-        expect(classify(new Error("spawn pulumi ENOENT")).kind).toBe("unavailable");
-        const abort = Object.assign(new Error("This operation was aborted"), { name: "AbortError" });
-        expect(classify(abort)).toMatchObject({ kind: "cancelled", message: "the operation was cancelled" });
+    it("a missing Pulumi CLI is named as such", () => {
+        // What `exec` builds when execa cannot spawn `pulumi` (automation/cmd.js: the catch wraps err.message, code -2).
+        const spawnFailed = createCommandError(new CommandResult("", "spawn pulumi ENOENT", -2, new Error("spawn pulumi ENOENT")));
+        expect(classify(spawnFailed).kind).toBe("unavailable");
+    });
+
+    // A cancelled `pulumi up` exits non-zero after "^C received; cancelling" and reaches the engine as the same
+    // CommandError as any failure (automation/cmd.js `exec`); only the run's signal says it was cancelled.
+    it("a cancelled update is a plain CommandError: cancelled exactly when the run's signal was aborted", () => {
+        const cancelledUp = failure("error: update canceled", "^C received; cancelling. If you would like to terminate immediately, press ^C again.\n");
+        expect(cancelledUp.name).toBe("CommandError");
+        expect(classify(cancelledUp, true)).toMatchObject({ kind: "cancelled", message: "the operation was cancelled" });
+        expect(classify(cancelledUp, false)).toMatchObject({ kind: "failed", message: "error: update canceled" });
+        // A cancellation that surfaces as a 409 (the lock the cancelled update held) is still the user's cancellation.
+        expect(classify(failure("error: [409] Conflict: Another update is currently in progress."), true).kind).toBe("cancelled");
+        expect(engineFailure(classify(cancelledUp, true), "staging")).toMatchObject({ code: 1, message: "cancelled: the operation was cancelled" });
     });
 });

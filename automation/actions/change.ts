@@ -9,9 +9,10 @@ import { RotationPlan, planRotation } from "../../rotation/plan";
 import { Step, describeSteps } from "../../rotation/steps";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
-import { ChangeCounts, EngineError, engineFailure, loadEngine, readStackState } from "../engine";
+import { ChangeCounts, EngineError } from "../engine";
 import { CliError, EXIT } from "../errors";
-import { stepList } from "../render";
+import { changeSummary, stepList } from "../render";
+import { engineFailure, readStackState } from "../stackState";
 import { ChangeCommand, ProviderChoice, buildRequest } from "../request";
 import { loadSettings, requireStack } from "../stacks";
 
@@ -30,7 +31,7 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const started = Date.now();
     const stack = requireStack(args.stack);
     const settings = loadSettings(stack, io.env);
-    const engine = loadEngine(io.env);
+    const engine = io.engine();
     const now = io.now();
 
     const { state: last } = await readStackState(engine, stack);
@@ -50,17 +51,26 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
     const previewOnly = args.dryRun || guarded;
     const audit = (outcome: Outcome, changes: ChangeCounts, error?: string) =>
-        writeAudit(auditRecord(stack, title, args, plan, outcome, changes, Date.now() - started, io.env, now, error), io.env, (m) => progress(io, m));
+        writeAudit(auditRecord(stack, title, args, plan, outcome, changes, Date.now() - started, io.env, now, error), {
+            env: io.env,
+            region: settings.aws.region,
+            warn: (m) => progress(io, m),
+        });
 
     progress(io, `${previewOnly ? "previewing" : "running"} \`${title}\` on stack ${stack}...`);
     const runOpts = { request, onOutput: (text: string) => io.stderr.write(text), signal: io.signal };
     let changes: ChangeCounts;
     try {
+        // Ctrl-C before the engine started: start nothing.
+        if (io.signal.aborted) throw new EngineError("cancelled", "the operation was cancelled before Pulumi started");
         changes = (previewOnly ? await engine.preview(stack, runOpts) : await engine.up(stack, runOpts)).changes;
     } catch (err) {
         if (!(err instanceof EngineError)) throw err;
-        const failure = engineFailure(err, stack);
-        const outcome: Outcome = err.kind === "concurrent" ? "concurrent" : err.kind === "cancelled" ? "cancelled" : "failed";
+        // Whether the run was cancelled is decided by the interrupt, not by how the failure is labelled: the
+        // Automation API reports a cancelled `pulumi` as a plain CommandError (automation/cmd.js `exec`).
+        const cause = io.signal.aborted && err.kind !== "cancelled" ? new EngineError("cancelled", "the operation was cancelled") : err;
+        const failure = engineFailure(cause, stack);
+        const outcome: Outcome = cause.kind === "concurrent" ? "concurrent" : cause.kind === "cancelled" ? "cancelled" : "failed";
         await audit(outcome, {}, failure.message);
         throw failure;
     }
@@ -92,13 +102,9 @@ function commandLine(command: ChangeCommand, args: ChangeArgs): string {
 
 function humanReport(title: string, stack: string, outcome: Outcome, steps: Step[], changes: ChangeCounts, refusal?: string): string {
     const verb = outcome === "succeeded" ? "Done" : "Would do (nothing was changed)";
-    const counts = Object.entries(changes)
-        .filter(([k, n]) => k !== "same" && n > 0)
-        .map(([k, n]) => `${n} to ${k}`)
-        .join(", ");
     return (
         `${verb}: \`${title}\` on stack ${stack}\n${stepList(steps)}` +
-        `Pulumi ${outcome === "succeeded" ? "changed" : "would change"}: ${counts || "nothing"}` +
+        `Pulumi ${outcome === "succeeded" ? "changed" : "would change"}: ${changeSummary(changes)}` +
         `${changes.same ? ` (${changes.same} unchanged)` : ""}\n` +
         (refusal ? `${refusal}\n` : "")
     );
@@ -130,7 +136,7 @@ function auditRecord(
                 return [g, { from: last?.stamp ?? null, to: next.stamp, fromSlot: last?.active ?? null, toSlot: next.active }];
             }),
         ),
-        restarts: plan.consumers.filter((c) => c.restarts).map((c) => c.id),
+        restarts: plan.restarts.filter((r) => r.restarts).map((r) => r.id),
         outcome,
         changes,
         durationMs,

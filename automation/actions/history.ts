@@ -4,9 +4,10 @@
  */
 import { AuditRecord, readAudit } from "../audit";
 import { CliContext, GlobalArgs, result } from "../context";
-import { EngineError, UpdateRecord, engineFailure, loadEngine } from "../engine";
+import { EngineError, UpdateRecord } from "../engine";
 import { EXIT } from "../errors";
-import { table } from "../render";
+import { changeSummary, table } from "../render";
+import { engineFailure } from "../stackState";
 import { requireStack } from "../stacks";
 
 export interface HistoryArgs extends GlobalArgs {
@@ -18,7 +19,7 @@ export async function runHistory(ctx: CliContext, args: HistoryArgs): Promise<vo
     const stack = requireStack(args.stack);
     let updates: UpdateRecord[];
     try {
-        updates = await loadEngine(io.env).history(stack, args.limit);
+        updates = await io.engine().history(stack, args.limit);
     } catch (err) {
         if (err instanceof EngineError) throw engineFailure(err, stack);
         throw err;
@@ -31,16 +32,10 @@ export async function runHistory(ctx: CliContext, args: HistoryArgs): Promise<vo
     ctx.exitCode = EXIT.ok;
 }
 
-const changed = (c: Readonly<Record<string, number>>) =>
-    Object.entries(c)
-        .filter(([k, n]) => k !== "same" && n > 0)
-        .map(([k, n]) => `${n} ${k}`)
-        .join(", ") || "none";
-
 function humanHistory(stack: string, updates: readonly UpdateRecord[], audit: readonly AuditRecord[]): string {
     const u = table(
         ["VERSION", "KIND", "RESULT", "STARTED", "CHANGES"],
-        updates.map((x) => [String(x.version), x.kind, x.result, x.startTime, changed(x.changes)]),
+        updates.map((x) => [String(x.version), x.kind, x.result, x.startTime, changeSummary(x.changes)]),
     );
     const a = table(
         ["TIME", "ACTOR", "COMMAND", "OUTCOME", "STAMPS"],

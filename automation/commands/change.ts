@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import type { ChangeArgs } from "../actions/change";
 import { CliContext, GlobalArgs } from "../context";
 import { ChangeCommand, PROVIDER_CHOICES } from "../request";
-import { serviceOption, stampOption } from "./shared";
+import { lazy, serviceOption, stampOption } from "./shared";
 
 interface Spec {
     readonly command: ChangeCommand;
@@ -49,28 +49,27 @@ const SPECS: readonly Spec[] = [
 
 /** The four commands that change (or preview a change of) the stack, one module each, sharing one action. */
 export function changeCommands(ctx: CliContext): CommandModule<GlobalArgs, ChangeArgs>[] {
-    return SPECS.map((spec) => ({
-        command: spec.command,
-        describe: spec.describe,
-        builder: (y: Argv<GlobalArgs>) => {
-            let b = stampOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
-            if (spec.service) b = serviceOption(b) as typeof b;
-            if (spec.provider) {
-                b = b.option("provider", {
-                    choices: PROVIDER_CHOICES,
-                    default: "all" as const,
-                    describe: "limit to AWS (Secrets Manager + ECS) or Kubernetes; the other provider is held back",
-                }) as typeof b;
-            }
-            for (const [cmd, what] of spec.examples) b = b.example(cmd, what);
-            return b as unknown as Argv<ChangeArgs>;
-        },
-        // Loaded only when a change command runs: keeps --help and status free of Pulumi.
-        handler: (args) =>
-            (require("../actions/change") as typeof import("../actions/change")).runChange(ctx, spec.command, {
-                ...args,
-                service: args.service ?? [],
-                provider: args.provider ?? "all",
-            }),
-    }));
+    return SPECS.map((spec) =>
+        lazy(ctx, {
+            command: spec.command,
+            describe: spec.describe,
+            builder: (y: Argv<GlobalArgs>) => {
+                let b = stampOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
+                if (spec.service) b = serviceOption(b) as typeof b;
+                if (spec.provider) {
+                    b = b.option("provider", {
+                        choices: PROVIDER_CHOICES,
+                        default: "all" as const,
+                        describe: "limit to AWS (Secrets Manager + ECS) or Kubernetes; the other provider is held back",
+                    }) as typeof b;
+                }
+                for (const [cmd, what] of spec.examples) b = b.example(cmd, what);
+                return b as unknown as Argv<ChangeArgs>;
+            },
+            load: () => {
+                const { runChange } = require("../actions/change") as typeof import("../actions/change");
+                return (c, args) => runChange(c, spec.command, { ...args, service: args.service ?? [], provider: args.provider ?? "all" });
+            },
+        }),
+    );
 }

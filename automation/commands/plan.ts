@@ -2,11 +2,11 @@ import type { Argv, CommandModule } from "yargs";
 import type { PlanArgs } from "../actions/plan";
 import { CliContext, GlobalArgs } from "../context";
 import { COMMANDS, PROVIDER_CHOICES } from "../request";
-import { serviceOption, stampOption } from "./shared";
+import { lazy, serviceOption, stampOption } from "./shared";
 
 /** `plan <command>`: the steps a command would take, offline. */
 export function planCommand(ctx: CliContext): CommandModule<GlobalArgs, PlanArgs> {
-    return {
+    return lazy(ctx, {
         command: "plan <command>",
         describe: "Show the ordered steps a command would take, offline from the stack file (no credentials, nothing touched)",
         builder: (y: Argv<GlobalArgs>) =>
@@ -16,7 +16,6 @@ export function planCommand(ctx: CliContext): CommandModule<GlobalArgs, PlanArgs
                 .option("state", { type: "string", describe: "JSON of `pulumi stack output rotationState`, for exact slots" })
                 .example("$0 plan rotate-all --stack staging", "what the monthly rotation would do")
                 .example("$0 plan rotate --service database --provider aws --stack production", "an AWS-only database rotation") as unknown as Argv<PlanArgs>,
-        // Loaded only when this command runs (require, not import(): tsx keeps import() as native ESM resolution).
-        handler: (args) => (require("../actions/plan") as typeof import("../actions/plan")).runPlan(ctx, args),
-    };
+        load: () => (require("../actions/plan") as typeof import("../actions/plan")).runPlan,
+    });
 }

@@ -1,9 +1,10 @@
 /**
- * Runs the `secrets-rotation` CLI as a real process (bin/secrets-rotation.js), with the Automation API replaced by
- * the STAND-IN engine (test/support/standInEngine.ts) unless a test asks for the real one.
+ * Runs the `secrets-rotation` CLI as a real process: by default through the test entry (test/support/standInBin.ts:
+ * the CLI's own process wiring with the STAND-IN engine, test/support/standInEngine.ts, in place of the Automation
+ * API); or through the real `bin/secrets-rotation.js` when a test asks for it.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuditRecord } from "../../automation/audit";
@@ -28,7 +29,10 @@ export interface Sandbox {
     stackFile(stack: string): any;
 }
 
-const STANDIN = join(ROOT, "test", "support", "standInEngine.ts");
+/** The real entry, as users run it. */
+export const REAL_BIN = join(ROOT, "bin", "secrets-rotation.js");
+/** The test entry with the stand-in engine. */
+export const STANDIN_BIN = join(ROOT, "test", "support", "standInBin.ts");
 
 /** A fresh directory holding the stand-in's state, the call log and the audit file. */
 export function sandbox(): Sandbox {
@@ -36,10 +40,8 @@ export function sandbox(): Sandbox {
     const env: Record<string, string> = {
         PATH: process.env.PATH ?? "",
         HOME: process.env.HOME ?? dir,
-        ROTATION_ENGINE_MODULE: STANDIN,
         ROTATION_STANDIN_DIR: join(dir, "engine"),
         ROTATION_AUDIT_FILE: join(dir, "audit.jsonl"),
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     const readLines = <T>(file: string): T[] =>
         existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as T) : [];
@@ -56,19 +58,24 @@ export function sandbox(): Sandbox {
     };
 }
 
+/** The node arguments that run `bin` (a `.ts` entry through tsx, as the project's own bin does). */
+export function nodeArgs(bin: string, args: readonly string[]): string[] {
+    return bin.endsWith(".ts") ? ["--import", "tsx", bin, ...args] : [bin, ...args];
+}
+
 /**
  * Spawns the CLI with exactly `env` (nothing inherited: no CI, GITHUB_* or AWS_* leaks in from the test runner).
- * `bin` runs another copy of the project's CLI.
+ * `bin` picks the entry: the stand-in test entry by default, {@link REAL_BIN}, or an entry in a copy of the project.
  */
 export function runCli(
     args: readonly string[],
     env: Record<string, string | undefined>,
     onSpawn?: (pid: number) => void,
-    bin = join(ROOT, "bin", "secrets-rotation.js"),
+    bin = STANDIN_BIN,
 ): Promise<CliResult> {
     const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
     return new Promise((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env: clean });
+        const child = spawn(process.execPath, nodeArgs(bin, args), { cwd: ROOT, env: clean });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
@@ -76,4 +83,19 @@ export function runCli(
         child.on("spawn", () => onSpawn?.(child.pid!));
         child.on("close", (code) => resolve({ code, stdout, stderr }));
     });
+}
+
+/**
+ * A copy of the project (its code; node_modules linked) with extra or replaced files, e.g. a stack file. The CLI finds
+ * its stack files beside its own code, so a test that needs another stack file runs the copy's entry
+ * (`join(dir, "test", "support", "standInBin.ts")`).
+ */
+export function projectWith(files: Readonly<Record<string, string>>): string {
+    const dir = mkdtempSync(join(tmpdir(), "rotation-project-"));
+    for (const entry of ["automation", "rotation", "hooks", "bin", "index.ts", "package.json", "Pulumi.yaml", "tsconfig.json", "test"]) {
+        cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return dir;
 }

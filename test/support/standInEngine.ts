@@ -1,8 +1,11 @@
 /**
  * STAND-IN for the Pulumi Automation API, used only by the CLI's process-level tests (the Pulumi CLI and its
- * plugins cannot run here). The CLI loads it through `ROTATION_ENGINE_MODULE`. It is not Pulumi: it runs the same
- * pure planner the program uses on the stack file and the request, keeps the resulting `rotationState` in a JSON
+ * plugins cannot run here). The test entry `standInBin.ts` hands it to the CLI's composition root. It is not Pulumi:
+ * it runs the pure planner on the stack file, the stored state and the request, keeps the resulting state in a JSON
  * file per stack, and records every call so tests can see what the CLI asked of the engine.
+ *
+ * Its only use of the planner is `planRotation` in `run()` (reading `plan.nextState` and, per secret, `spec.name`,
+ * `awsSecretId`, `version.aws` and `changed`).
  *
  * Environment: ROTATION_STANDIN_DIR (state and call log), ROTATION_STANDIN_STACKS (stacks that exist in the
  * "backend", default staging,production), ROTATION_STANDIN_FAIL (`concurrent`, `up`, `preview` or `outputs`: fail
@@ -14,7 +17,7 @@ import { join } from "node:path";
 import { ChangeCounts, EngineError, RotationEngine, RunOptions, StackOutputs, UpdateRecord } from "../../automation/engine";
 import { loadSettings } from "../../automation/stacks";
 import { RotationPlan, planRotation } from "../../rotation/plan";
-import { parseState } from "../../rotation/state";
+import { parseStored } from "../../rotation/state";
 
 interface StackFile {
     outputs: StackOutputs;
@@ -55,6 +58,10 @@ function check(stack: string, op: string): void {
     }
 }
 
+/**
+ * Waits ROTATION_STANDIN_SLEEP_MS. On abort it fails the way the real Automation API does: a plain failure (a
+ * CommandError with Pulumi's output), not a "cancelled" one, so the CLI must tell a cancellation from the signal.
+ */
 async function pause(signal: AbortSignal): Promise<void> {
     const ms = Number(process.env.ROTATION_STANDIN_SLEEP_MS ?? 0);
     if (ms <= 0) return;
@@ -62,26 +69,29 @@ async function pause(signal: AbortSignal): Promise<void> {
         const t = setTimeout(resolve, ms);
         signal.addEventListener("abort", () => {
             clearTimeout(t);
-            reject(new EngineError("cancelled", "the operation was cancelled"));
+            reject(new EngineError("failed", "error: update canceled"));
         });
     });
 }
 
-/** Resource operation counts the program would report for this plan (one per slot, store write, restart, check). */
+/** Resource operation counts, roughly as the program would report them: a replaced SecretVersion per new AWS value. */
 function changesOf(plan: RotationPlan): ChangeCounts {
-    const replace =
-        Object.values(plan.groups).reduce((n, g) => n + g.regenerate.length, 0) +
-        plan.secrets.filter((s) => s.changed.aws).length +
-        plan.consumers.filter((c) => c.restarts && c.provider === "aws").length +
-        (plan.health.runs ? 1 : 0);
-    const update = plan.k8sNamespacesChanged.length + plan.consumers.filter((c) => c.restarts && c.provider === "k8s").length;
+    const replace = plan.secrets.filter((s) => s.changed.aws).length;
+    const update = plan.secrets.filter((s) => s.changed.k8s).length;
     return { replace, update, same: 40 - replace - update };
 }
 
 function run(stack: string, opts: RunOptions): { plan: RotationPlan; file: StackFile } {
     const file = load(stack);
-    const last = file.outputs.rotationState === undefined ? undefined : parseState(file.outputs.rotationState);
-    const plan = planRotation(loadSettings(stack, process.env), last, new Date(), opts.request);
+    const planned = planRotation({
+        settings: loadSettings(stack, process.env),
+        stored: parseStored(file.outputs.rotationState, file.outputs.rotationAttempt),
+        now: new Date(),
+        request: opts.request,
+        stack,
+    });
+    if (planned.refusal !== undefined) throw new EngineError("failed", `error: the program refused the run (${planned.refusal.kind})`);
+    const { plan } = planned;
     opts.onOutput(`[stand-in engine] ${stack}: ${plan.secrets.filter((s) => s.changed.aws || s.changed.k8s).length} secrets change\n`);
     return { plan, file };
 }
