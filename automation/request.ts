@@ -1,11 +1,13 @@
 /**
- * What each CLI command asks the program to do, as a {@link RotationRequest}. Pure: the clock and the stack's
- * last state are passed in. Every refusal is a usage error (exit 2) raised before anything runs.
+ * What each CLI command asks the program to do, as a {@link RotationRequest}, and how the CLI words the planner's
+ * refusals. Pure. The CLI judges only the shape of its own arguments here (which flags a command takes); every
+ * rotation rule (stamps move forward, held providers, rollbacks, unfinished runs) is the planner's alone.
  */
-import { GROUPS, Group } from "../rotation/catalog";
-import { NO_REQUEST, PROVIDERS, Provider, RestartScope, RotationRequest, Settings } from "../rotation/config";
-import { RotationState } from "../rotation/plan";
-import { compareStamps, onDemandStamp, scheduledStamp, tryParseStamp } from "../rotation/stamp";
+import { GROUPS, Group, PROVIDERS, Provider, RestartScope } from "../rotation/catalog";
+import { Planned, RotationPlan } from "../rotation/plan";
+import { RefusalTerms, describeRefusal } from "../rotation/refusals";
+import { RotationRequest } from "../rotation/request";
+import { STAMP_FORMATS, tryParseStamp } from "../rotation/stamp";
 import { CliError, EXIT } from "./errors";
 
 export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback"] as const;
@@ -16,130 +18,59 @@ export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
 
 export interface CommandInput {
     readonly command: ChangeCommand;
-    readonly services: readonly string[];
+    readonly stack: string;
+    /** `--service` values (yargs has checked they are groups). */
+    readonly services: readonly Group[];
     readonly provider: ProviderChoice;
-    /** An explicit stamp (`--stamp`); otherwise one is made from the clock. */
+    /** An explicit stamp (`--stamp`); otherwise the planner takes one from the clock. */
     readonly stamp?: string;
 }
 
 const usage = (message: string) => new CliError(EXIT.usage, message);
 
-/** Checks `--service` values: known groups, no duplicates. */
-export function parseServices(services: readonly string[]): Group[] {
-    const seen = new Set<string>();
-    for (const s of services) {
-        if (!(GROUPS as readonly string[]).includes(s)) {
-            throw usage(`unknown service ${JSON.stringify(s)}: choose from ${GROUPS.join(", ")}`);
-        }
-        if (seen.has(s)) {
-            throw usage(`--service ${s} is given twice`);
-        }
-        seen.add(s);
+/** The request a command makes. @throws CliError (exit 2) for arguments the command does not take. */
+export function requestFor(input: CommandInput): RotationRequest {
+    const { command, services } = input;
+    if (new Set(services).size !== services.length) throw usage(`--service ${services.find((s, i) => services.indexOf(s) !== i)} is given twice`);
+    if (input.stamp !== undefined) {
+        const parsed = tryParseStamp(input.stamp);
+        if (typeof parsed === "string") throw usage(`--stamp ${JSON.stringify(input.stamp)} ${parsed}; expected ${STAMP_FORMATS}`);
     }
-    return [...seen] as Group[];
-}
-
-/**
- * Builds the request for a command.
- *
- * @param last the stack's last state, or undefined if it was never deployed (read from its outputs, or `--state`)
- */
-export function buildRequest(input: CommandInput, settings: Settings, last: RotationState | undefined, now: Date): RotationRequest {
-    const services = parseServices(input.services);
-    if (input.stamp !== undefined && typeof tryParseStamp(input.stamp) === "string") {
-        throw usage(`--stamp ${JSON.stringify(input.stamp)} ${tryParseStamp(input.stamp)}; expected YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHHMMZ (UTC)`);
-    }
-    const base = { ...NO_REQUEST, label: input.stamp !== undefined ? "--stamp" : "the generated stamp" };
-    const other = (p: Provider): Provider => (p === "aws" ? "k8s" : "aws");
-
-    switch (input.command) {
-        case "rotate": {
+    const provider: Provider | undefined = input.provider === "all" ? undefined : input.provider;
+    switch (command) {
+        case "rotate":
             if (services.length === 0) throw usage("rotate needs --service <group> (one or more); use rotate-all for every group");
-            const stamps: Partial<Record<Group, string>> = {};
-            const hold: Partial<Record<Group, Provider[]>> = {};
-            for (const g of services) {
-                const held = last?.groups[g].held ?? {};
-                const heldProviders = Object.keys(held) as Provider[];
-                if (input.provider !== "all" && heldProviders.includes(input.provider)) {
-                    // The held provider asks to rotate: bring it up to the active slot; no new stamp.
-                    const stillHeld = heldProviders.filter((p) => p !== input.provider);
-                    if (stillHeld.length > 0) hold[g] = stillHeld;
-                    continue;
-                }
-                if (heldProviders.length > 0) {
-                    const p = heldProviders[0];
-                    throw usage(
-                        `${g}: ${p} still publishes slot ${held[p]} from before the ${input.provider === "all" ? "last" : `${other(p)}-only`} ` +
-                            `rotation at ${last!.groups[g].stamp}; run \`rotate --service ${g} --provider ${p}\` to catch it up first`,
-                    );
-                }
-                stamps[g] = nextStamp(input.stamp, [g], last, now);
-                if (input.provider !== "all") hold[g] = [other(input.provider)];
-            }
-            return { ...base, stamps, hold };
-        }
-        case "rotate-all": {
+            return { rotate: { groups: services, provider, stamp: input.stamp, scheduled: false } };
+        case "rotate-all":
             if (services.length > 0) throw usage("rotate-all takes no --service; use rotate --service <group>");
-            if (input.provider !== "all") throw usage("rotate-all takes no --provider; use rotate --service <group> --provider <aws|k8s>");
-            for (const g of GROUPS) {
-                const held = Object.keys(last?.groups[g].held ?? {});
-                if (held.length > 0) {
-                    throw usage(`${g}: ${held[0]} is held back by a provider-limited rotation; run \`rotate --service ${g} --provider ${held[0]}\` to catch it up first`);
-                }
-            }
-            const stamp = nextStamp(input.stamp ?? scheduledIfNew(settings, last, now), GROUPS, last, now);
-            return { ...base, stamps: Object.fromEntries(GROUPS.map((g) => [g, stamp])) };
-        }
+            if (provider !== undefined) throw usage("rotate-all takes no --provider; use rotate --service <group> --provider <aws|k8s>");
+            return { rotate: { groups: [...GROUPS], stamp: input.stamp, scheduled: true } };
         case "restart": {
-            const stamp = input.stamp ?? onDemandStamp(now);
             const scopes: RestartScope[] =
-                services.length === 0
-                    ? [input.provider === "all" ? "all" : input.provider]
-                    : services.map((g) => (input.provider === "all" ? g : (`${input.provider}/${g}` as RestartScope)));
-            for (const scope of scopes) {
-                const previous = last?.restarts[scope];
-                if (previous !== undefined && compareStamps(stamp, previous) <= 0) {
-                    throw usage(`restart stamp ${stamp} for ${scope} is not later than the last one (${previous}); wait a minute or pass a later --stamp`);
-                }
-            }
-            return { ...base, restartStamps: Object.fromEntries(scopes.map((s) => [s, stamp])) };
+                services.length === 0 ? [provider ?? "all"] : services.map((g) => (provider === undefined ? g : (`${provider}/${g}` as const)));
+            return { restart: { scopes, stamp: input.stamp } };
         }
-        case "rollback": {
+        case "rollback":
             if (services.length === 0) throw usage("rollback needs --service <group> (one or more)");
-            if (input.provider !== "all") throw usage("rollback takes no --provider: both providers move back together");
-            if (last === undefined) throw usage("nothing to roll back: the stack has never been deployed");
-            const rollback: Partial<Record<Group, string>> = {};
-            for (const g of services) {
-                const state = last.groups[g];
-                if (state.rolledBack) throw usage(`${g} is already rolled back to slot ${state.active}; rotate it to move on`);
-                const back = state.active === "a" ? "b" : "a";
-                if (state.slots[back] === null) throw usage(`${g} cannot roll back: slot ${back} has never been active`);
-                rollback[g] = state.stamp;
-            }
-            return { ...base, rollback };
-        }
+            if (provider !== undefined) throw usage("rollback takes no --provider: both providers move back together");
+            if (input.stamp !== undefined) throw usage("rollback takes no --stamp: it rolls back the group's last rotation");
+            return { rollback: { groups: services } };
     }
 }
 
-/** The stamp for a rotation of `groups`: explicit, or on-demand; it must be later than each group's last stamp. */
-function nextStamp(explicit: string | undefined, groups: readonly Group[], last: RotationState | undefined, now: Date): string {
-    const stamp = explicit ?? onDemandStamp(now);
-    for (const g of groups) {
-        const previous = last?.groups[g].stamp;
-        if (previous !== undefined && compareStamps(stamp, previous) <= 0) {
-            throw usage(
-                explicit !== undefined
-                    ? `--stamp ${stamp} is not later than ${g}'s last stamp ${previous}; stamps never go backwards`
-                    : `${g} was already rotated at ${previous}; wait a minute or pass a later --stamp`,
-            );
-        }
-    }
-    return stamp;
+/** How the CLI names what a refusal mentions: its flags and commands. */
+export function cliTerms(input: CommandInput): RefusalTerms {
+    const cmd = (rest: string) => `\`secrets-rotation ${rest} --stack ${input.stack}\``;
+    return {
+        source: (s) => (s.kind === "config" ? `\`${s.key}\` in Pulumi.${input.stack}.yaml` : input.stamp !== undefined ? "--stamp" : "the stamp taken from the clock"),
+        resume: `rerun ${cmd([input.command, ...input.services.map((g) => `--service ${g}`)].join(" "))} (or \`pulumi up\`)`,
+        rollback: (groups) => `run ${cmd(`rollback ${groups.map((g) => `--service ${g}`).join(" ")}`)}`,
+        catchUp: (group, provider) => `run ${cmd(`rotate --service ${group} --provider ${provider}`)} to catch it up`,
+    };
 }
 
-/** For rotate-all: this period's scheduled stamp (`2026-12`) when no group has it yet, else an on-demand stamp. */
-function scheduledIfNew(settings: Settings, last: RotationState | undefined, now: Date): string {
-    const scheduled = scheduledStamp(now, "monthly");
-    const newest = [settings.stamp, ...GROUPS.map((g) => last?.groups[g].stamp ?? settings.stamp)];
-    return newest.every((s) => compareStamps(scheduled, s) > 0) ? scheduled : onDemandStamp(now);
+/** The plan, or the planner's refusal as a usage error (exit 2, nothing changed) in the CLI's words. */
+export function planOrRefuse(planned: Planned, input: CommandInput): RotationPlan {
+    if (planned.refusal) throw usage(describeRefusal(planned.refusal, cliTerms(input)));
+    return planned.plan;
 }

@@ -76,14 +76,14 @@ export function transitionGroup(
 
     switch (intent.kind) {
         case "rotate": {
-            const order = compareStamps(intent.stamp, last.stamp);
-            if (order < 0) return { kind: "stamp-backwards", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
-            if (order === 0) return { kind: "stamp-not-later", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
             const held = Object.entries(last.held) as [Provider, Slot][];
             if (held.length > 0) {
                 const [provider, slot] = held[0];
                 return { kind: "held", group, provider, slot, since: last.stamp };
             }
+            const order = compareStamps(intent.stamp, last.stamp);
+            if (order < 0) return { kind: "stamp-backwards", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
+            if (order === 0) return { kind: "stamp-not-later", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
             const fresh = otherSlot(last.active);
             const next: GroupState = {
                 stamp: intent.stamp,

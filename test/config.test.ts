@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSettings } from "../rotation/config";
+import { parseSettings } from "../rotation/settings";
 import { RotationInputError } from "../rotation/errors";
 import { stackConfig } from "./support/pulumiProgram";
 
@@ -74,7 +74,7 @@ describe("config", () => {
 
     // The bad-input matrix: each case names the key and says what is allowed.
     it.each([
-        ["a typo'd top-level key", { "rotation:stmap": "2026-11" }, "rotation:stmap", /^unknown config key `rotation:stmap`; allowed keys: `rotation:stamp`, /],
+        ["a typo'd top-level key", { "rotation:stmap": "2026-11" }, "rotation:stmap", /^unknown config key `rotation:stmap` \(did you mean `rotation:stamp`\?\); allowed keys: `rotation:stamp`, /],
         ["a missing stamp", { "rotation:stamp": undefined }, "rotation:stamp", /^`rotation:stamp` is required$/],
         ["a malformed stamp", { "rotation:stamp": "November" }, "rotation:stamp", /^`rotation:stamp` "November" is not a stamp; expected `YYYY-MM`/],
         ["an impossible month", { "rotation:stamp": "2026-13" }, "rotation:stamp", /"2026-13" has no such month/],
@@ -85,7 +85,13 @@ describe("config", () => {
         ["a port of the wrong type", { "rotation:database": { ...db, port: "5432x" } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
         ["a port out of range", { "rotation:database": { ...db, port: 70000 } }, "rotation:database.port", /must be a whole number from 1 to 65535$/],
         ["a missing required key", { "rotation:database": { ...db, host: undefined } }, "rotation:database.host", /^`rotation:database.host` is required$/],
-        ["an unknown nested key", { "rotation:database": { ...db, hots: "x" } }, "rotation:database", /has unknown key `hots`; allowed keys: `host`, `replicaHost`/],
+        ["an unknown nested key", { "rotation:database": { ...db, hots: "x" } }, "rotation:database", /has unknown key `hots` \(did you mean `host`\?\); allowed keys: `host`, `replicaHost`/],
+        [
+            "a misspelt nested key: reported as unknown, not as the key it leaves missing",
+            { "rotation:database": { ...Object.fromEntries(Object.entries(db).filter(([k]) => k !== "host")), hots: db.host } },
+            "rotation:database",
+            /^`rotation:database` has unknown key `hots` \(did you mean `host`\?\); allowed keys: .* \(and 1 more problem\)$/,
+        ],
         ["two identical roles", { "rotation:database": { ...db, roles: { a: "app", b: "app" } } }, "rotation:database.roles", /must name two different roles/],
         ["a role that is not an identifier", { "rotation:database": { ...db, roles: { a: "app; DROP", b: "b" } } }, "rotation:database.roles.a", /is not a PostgreSQL role name/],
         ["empty namespaces", { "rotation:kubernetes": { ...k8s, namespaces: [] } }, "rotation:kubernetes.namespaces", /must list at least one namespace/],

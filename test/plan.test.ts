@@ -1,46 +1,126 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GROUPS } from "../rotation/catalog";
-import { postgresUrl, redisUrl } from "../rotation/compose";
-import { NO_REQUEST, RotationRequest, parseSettings } from "../rotation/config";
-import { RotationPlan, planRotation } from "../rotation/plan";
+import { cliTerms } from "../automation/request";
+import { GROUPS, Group } from "../rotation/catalog";
+import { postgresUrl, redisUrl } from "../rotation/connectionUrls";
+import { Planned, RotationPlan, planRotation } from "../rotation/plan";
+import { CONFIG_TERMS, Refusal, describeRefusal } from "../rotation/refusals";
+import { RotationRequest } from "../rotation/request";
+import { parseSettings } from "../rotation/settings";
+import { RotationState, StoredState } from "../rotation/state";
 import { stackConfig } from "./support/pulumiProgram";
 
 const NOW = new Date("2026-11-25T12:00:00Z");
 const base = stackConfig("staging");
 const settingsWith = (override: Record<string, unknown> = {}) => parseSettings({ ...base, ...override });
 
+/** Plans or fails the test with the refusal. */
+function planned(p: Planned): RotationPlan {
+    if (p.refusal) throw new Error(`unexpected refusal: ${describeRefusal(p.refusal, CONFIG_TERMS)}`);
+    return p.plan;
+}
+function refused(p: Planned): Refusal {
+    if (!p.refusal) throw new Error("expected a refusal");
+    return p.refusal;
+}
+const run = (stored: StoredState, opts: { override?: Record<string, unknown>; request?: RotationRequest; now?: Date } = {}) =>
+    planRotation({ settings: settingsWith(opts.override), stored, now: opts.now ?? NOW, request: opts.request, stack: "staging" });
+const committed = (p: RotationPlan): StoredState => ({ committed: p.nextState });
+/** What the engine keeps when a run fails after recording its attempt: the old committed state and the attempt. */
+const failed = (before: StoredState, p: RotationPlan): StoredState => ({ committed: before.committed, attempt: p.attempt });
+
+const first = () => planned(run({}));
 /** The plan after a first deployment at the stack file's stamp, then one run with `override`. */
-function secondRun(override: Record<string, unknown>, now = NOW): { first: RotationPlan; second: RotationPlan } {
-    const first = planRotation(settingsWith(), undefined, now);
-    return { first, second: planRotation(settingsWith(override), first.nextState, now) };
+function secondRun(override: Record<string, unknown>, now = NOW) {
+    const f = first();
+    return { first: f, second: planned(run(committed(f), { override, now })) };
 }
 const changedSecrets = (p: RotationPlan, provider: "aws" | "k8s" = "aws") => p.secrets.filter((s) => s.changed[provider]).map((s) => s.spec.name);
-const restarting = (p: RotationPlan) => p.consumers.filter((c) => c.restarts).map((c) => c.id);
+const restarting = (p: RotationPlan) => p.restarts.filter((c) => c.restarts).map((c) => c.id);
+const generations = (p: RotationPlan) => Object.fromEntries(p.credentials.map((c) => [c.name, c.generation]));
+const version = (p: RotationPlan, name: string, provider: "aws" | "k8s" = "aws") => p.secrets.find((s) => s.spec.name === name)!.version[provider];
+const trigger = (p: RotationPlan, id: string) => p.restarts.find((r) => r.id === id)!.trigger;
+const rotate = (groups: Group[], extra: Partial<NonNullable<RotationRequest["rotate"]>> = {}): RotationRequest => ({
+    rotate: { groups, scheduled: false, ...extra },
+});
 const DATABASE_SECRETS = ["POSTGRES_PASSWORD", "POSTGRES_USER", "DATABASE_URL", "DATABASE_REPLICA_URL", "PGBOUNCER_URL"];
 const ALL_CONSUMERS = ["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api", "k8s:staging/buywhere-search-indexer"];
 
-describe("rotation plan", () => {
-    it("first deployment: every slot generated, every store written, every consumer restarted, health checked", () => {
-        const plan = planRotation(settingsWith(), undefined, NOW);
+describe("rotation plan: the blueprint", () => {
+    it("first deployment: every slot generated, applied, every store written, every consumer restarted, health checked", () => {
+        const plan = first();
         for (const g of GROUPS) {
             expect(plan.groups[g].change).toBe("initial");
-            expect(plan.groups[g].keepers).toEqual({ a: { stamp: "2026-11" }, b: { stamp: "initial" } });
+            expect(plan.groups[g].regenerate).toEqual(["a", "b"]);
         }
+        expect(new Set(Object.values(generations(plan)))).toEqual(new Set(["g1"]));
+        expect(plan.credentials.filter((c) => c.kind === "cloudflareToken").map((c) => c.kind === "cloudflareToken" && c.tokenName)).toEqual([
+            "buywhere-r2-staging-a-g1",
+            "buywhere-r2-staging-b-g1",
+        ]);
+        expect(plan.appliers.map((a) => [a.name, a.hook, a.triggers])).toEqual([
+            ["database-apply-a", "postgresApply", ["g1"]],
+            ["database-apply-b", "postgresApply", ["g1"]],
+            ["redis-apply-acl", "redisApply", ["g1", "g1"]],
+            ["typesense-apply-a", "typesenseApply", ["g1"]],
+            ["typesense-apply-b", "typesenseApply", ["g1"]],
+        ]);
         expect(changedSecrets(plan)).toHaveLength(13);
         expect(restarting(plan)).toEqual(ALL_CONSUMERS);
-        expect(plan.consumers.every((c) => c.reasons[0] === "first deployment of this consumer")).toBe(true);
+        expect(plan.restarts.every((c) => c.reasons[0] === "first deployment of this consumer")).toBe(true);
         expect(plan.health.runs).toBe(true);
-        expect(plan.k8sNamespacesChanged).toEqual(["staging"]);
+        expect(plan.kubernetes?.stores.map((s) => [s.namespace, s.changed])).toEqual([["staging", true]]);
         expect(plan.secrets.find((s) => s.spec.name === "DATABASE_URL")?.awsSecretId).toBe("buywhere/staging/DATABASE_URL");
+        expect(plan.nextState.serial).toBe(1);
+        expect(plan.attempt).toMatchObject({ from: 0, target: plan.nextState });
     });
 
-    it("a rerun with the same config plans no change at all", () => {
-        const { second } = secondRun({});
+    it("applier inputs carry credential references for secrets and plain values for the rest", () => {
+        const db = first().appliers.find((a) => a.name === "database-apply-b")!;
+        expect(db.inputs).toEqual({ role: "buywhere_app_b", password: { group: "database", slot: "b", field: "secret" } });
+        const ts = first().appliers.find((a) => a.name === "typesense-apply-a")!;
+        expect(ts.inputs).toEqual({
+            url: "https://search.staging.buywhere.io",
+            stack: "staging",
+            slot: "a",
+            stamp: "g1",
+            value: { group: "typesense", slot: "a", field: "secret" },
+            actions: ["documents:search"],
+            collections: ["products", "merchants"],
+        });
+    });
+
+    it("a value recipe is what is published, and its digest is the version", () => {
+        const plan = first();
+        const url = plan.secrets.find((s) => s.spec.name === "DATABASE_REPLICA_URL")!;
+        expect(url.recipe.aws).toEqual({
+            kind: "postgresUrl",
+            parts: {
+                scheme: "postgresql",
+                user: "buywhere_app_a",
+                host: "buywhere-staging.cluster-ro-c1a2b3c4d5e6.ap-southeast-1.rds.amazonaws.com",
+                port: 5432,
+                database: "buywhere",
+                params: { sslmode: "require" },
+            },
+            password: { group: "database", slot: "a", field: "secret" },
+        });
+        expect(plan.secrets.find((s) => s.spec.name === "POSTGRES_USER")!.recipe.k8s).toEqual({ kind: "text", value: "buywhere_app_a" });
+        expect(plan.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY_PREVIOUS")!.recipe.aws).toEqual({
+            kind: "credential",
+            ref: { group: "jwt", slot: "b", field: "secret" },
+        });
+    });
+
+    it("a rerun with the same config plans no change at all and records no attempt", () => {
+        const { first: f, second } = secondRun({});
         expect(GROUPS.map((g) => second.groups[g].change)).toEqual(Array(6).fill("none"));
         expect(changedSecrets(second)).toEqual([]);
         expect(restarting(second)).toEqual([]);
         expect(second.health.runs).toBe(false);
-        expect(second.k8sNamespacesChanged).toEqual([]);
+        expect(second.kubernetes?.stores.every((s) => !s.changed)).toBe(true);
+        expect(second.attempt).toBeUndefined();
+        expect(second.nextState).toEqual(f.nextState);
     });
 
     it.each([
@@ -51,19 +131,18 @@ describe("rotation plan", () => {
         ["r2", ["R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"], ["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api"]],
         ["typesense", ["TYPESENSE_API_KEY"], ALL_CONSUMERS],
     ])("an on-demand rotation of %s changes only its secrets and restarts only its consumers", (group, secrets, consumers) => {
-        const { first, second } = secondRun({ "rotation:groupStamps": { [group]: "2026-11-25T1030Z" } });
-        const g = second.groups[group as (typeof GROUPS)[number]];
+        const { first: f, second } = secondRun({ "rotation:groupStamps": { [group]: "2026-11-25T1030Z" } });
+        const g = second.groups[group as Group];
         expect(g.change).toBe("rotate");
         expect(g.regenerate).toEqual(["b"]);
-        expect(g.keepers).toEqual({ a: { stamp: "2026-11" }, b: { stamp: "2026-11-25T1030Z" } });
+        expect(g.next.generation).toEqual({ a: "g1", b: "g2" });
         for (const other of GROUPS.filter((x) => x !== group)) {
             expect(second.groups[other].change).toBe("none");
-            expect(second.groups[other].keepers).toEqual(first.groups[other].keepers);
+            expect(second.groups[other].next.generation).toEqual(f.groups[other].next.generation);
         }
         expect(changedSecrets(second)).toEqual(secrets);
         expect(restarting(second)).toEqual(consumers);
-        for (const c of second.consumers.filter((c) => c.restarts)) {
-            expect(c.reasons.length).toBeGreaterThan(0);
+        for (const c of second.restarts.filter((c) => c.restarts)) {
             expect(c.reasons.every((r) => secrets.some((s) => r === `${s} changed`))).toBe(true);
         }
         expect(second.health.runs).toBe(true);
@@ -76,12 +155,10 @@ describe("rotation plan", () => {
     });
 
     it("a group uses the later of rotation:stamp and its own stamp; an older override is ignored with a warning", () => {
-        const first = planRotation(settingsWith({ "rotation:groupStamps": { jwt: "2026-11-20T0900Z" } }), undefined, NOW);
-        expect(first.groups.jwt.next.stamp).toBe("2026-11-20T0900Z");
-        const later = planRotation(
-            settingsWith({ "rotation:stamp": "2026-12", "rotation:groupStamps": { jwt: "2026-11-20T0900Z" } }),
-            first.nextState,
-            new Date("2026-12-01T00:00:00Z"),
+        const f = planned(run({}, { override: { "rotation:groupStamps": { jwt: "2026-11-20T0900Z" } } }));
+        expect(f.groups.jwt.next.stamp).toBe("2026-11-20T0900Z");
+        const later = planned(
+            run(committed(f), { override: { "rotation:stamp": "2026-12", "rotation:groupStamps": { jwt: "2026-11-20T0900Z" } }, now: new Date("2026-12-01T00:00:00Z") }),
         );
         expect(later.groups.jwt.next.stamp).toBe("2026-12");
         expect(later.warnings).toEqual(["`rotation:groupStamps.jwt` 2026-11-20T0900Z is older than `rotation:stamp` and has no effect"]);
@@ -91,31 +168,9 @@ describe("rotation plan", () => {
         const { second } = secondRun({ "rotation:restartStamps": { k8s: "2026-11-25T1100Z" } });
         expect(changedSecrets(second)).toEqual([]);
         expect(restarting(second)).toEqual(["k8s:staging/buywhere-api", "k8s:staging/buywhere-search-indexer"]);
-        expect(second.consumers.find((c) => c.restarts)?.reasons).toEqual(["a restart stamp was bumped"]);
-
-        const byGroup = secondRun({ "rotation:restartStamps": { jwt: "2026-11-25T1100Z" } }).second;
-        expect(restarting(byGroup)).toEqual(["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]);
-        const all = secondRun({ "rotation:restartStamps": { all: "2026-11-25T1100Z" } }).second;
-        expect(restarting(all)).toEqual(ALL_CONSUMERS);
-    });
-
-    it("a rollback changes the group's published secrets without regenerating a slot", () => {
-        const s1 = settingsWith({ "rotation:groupStamps": { "api-key": "2026-11-25T1030Z" } });
-        const first = planRotation(settingsWith(), undefined, NOW);
-        const rotated = planRotation(s1, first.nextState, NOW);
-        const rolledBack = planRotation(
-            settingsWith({ "rotation:groupStamps": { "api-key": "2026-11-25T1030Z" }, "rotation:rollback": { "api-key": "2026-11-25T1030Z" } }),
-            rotated.nextState,
-            NOW,
-        );
-        expect(rolledBack.groups["api-key"].change).toBe("rollback");
-        expect(rolledBack.groups["api-key"].regenerate).toEqual([]);
-        expect(rolledBack.groups["api-key"].keepers).toEqual(rotated.groups["api-key"].keepers);
-        expect(rolledBack.groups["api-key"].next.active).toBe("a");
-        expect(changedSecrets(rolledBack)).toEqual(["BUYWHERE_API_KEY", "BUYWHERE_API_KEY_PREVIOUS"]);
-        // The rolled-back values are exactly the ones published before the rotation.
-        const version = (p: RotationPlan, n: string) => p.secrets.find((s) => s.spec.name === n)!.version.aws;
-        expect(version(rolledBack, "BUYWHERE_API_KEY")).toBe(version(first, "BUYWHERE_API_KEY"));
+        expect(second.restarts.find((c) => c.restarts)?.reasons).toEqual(["a restart stamp was bumped"]);
+        expect(restarting(secondRun({ "rotation:restartStamps": { jwt: "2026-11-25T1100Z" } }).second)).toEqual(["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]);
+        expect(restarting(secondRun({ "rotation:restartStamps": { all: "2026-11-25T1100Z" } }).second)).toEqual(ALL_CONSUMERS);
     });
 
     it("a change of non-secret composition config (a host) republishes the URL that uses it and restarts its consumers", () => {
@@ -133,66 +188,223 @@ describe("rotation plan", () => {
         expect(restarting(second)).toEqual([]);
     });
 
-    it.each([
-        [{ "rotation:stamp": "2026-12" }, "rotation:stamp", "`rotation:stamp` 2026-12 labels a period that starts in the future (now 2026-11-25T12:00:00.000Z); use the current or an earlier period"],
-        [{ "rotation:groupStamps": { redis: "2026-11-25T1300Z" } }, "rotation:groupStamps.redis", "`rotation:groupStamps.redis` 2026-11-25T1300Z labels a period that starts in the future"],
-    ])("refuses a stamp in the future: %j", (override, key, message) => {
-        expect(() => planRotation(settingsWith(override), undefined, NOW)).toThrow(message);
-        expect(() => planRotation(settingsWith(override), undefined, NOW)).toThrow(expect.objectContaining({ key }));
-    });
-
-    const request = (r: Partial<RotationRequest>): RotationRequest => ({ ...NO_REQUEST, label: "--stamp", ...r });
-
-    it("refuses a requested stamp older than the group's last one, naming the option", () => {
-        const { first } = secondRun({});
-        const later = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { database: "2026-11-25T1030Z" } }));
-        expect(later.groups.database.change).toBe("rotate");
-        expect(() => planRotation(settingsWith(), later.nextState, NOW, request({ stamps: { database: "2026-11-24T1030Z" } }))).toThrow(
-            "`--stamp` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards",
-        );
-    });
-
-    it("treats the stack file's stamps as a floor: a stale stack file changes nothing and says why", () => {
-        const { first } = secondRun({});
-        const requested = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { jwt: "2026-11-25T1030Z" } }));
-        // A raw `pulumi up` from a checkout whose stack file still says 2026-11:
-        const stale = planRotation(settingsWith(), requested.nextState, NOW);
+    it("treats the stack file's stamps as a floor: after a CLI rotation a stale stack file changes nothing, silently", () => {
+        const f = first();
+        const requested = planned(run(committed(f), { request: rotate(["jwt"], { stamp: "2026-11-25T1030Z" }) }));
+        const stale = planned(run(committed(requested)));
         expect(GROUPS.map((g) => stale.groups[g].change)).toEqual(Array(6).fill("none"));
         expect(changedSecrets(stale)).toEqual([]);
         expect(restarting(stale)).toEqual([]);
-        expect(stale.warnings).toEqual([
-            "`rotation:stamp` 2026-11 is older than jwt's last stamp 2026-11-25T1030Z (a later rotation was requested since); nothing to rotate",
-        ]);
-        // ...and moving the stack file's stamp past it rotates jwt again.
-        const monthly = planRotation(settingsWith({ "rotation:stamp": "2026-12" }), requested.nextState, new Date("2026-12-01T00:00:00Z"));
+        expect(stale.warnings).toEqual([]);
+        const monthly = planned(run(committed(requested), { override: { "rotation:stamp": "2026-12" }, now: new Date("2026-12-01T00:00:00Z") }));
         expect(monthly.groups.jwt.change).toBe("rotate");
     });
 
-    it("a requested rollback and hold apply without touching the stack file; requested restarts must move forward", () => {
-        const { first } = secondRun({});
-        const rotated = planRotation(settingsWith(), first.nextState, NOW, request({ stamps: { redis: "2026-11-25T1030Z" }, hold: { redis: ["k8s"] } }));
-        expect(rotated.groups.redis.next.held).toEqual({ k8s: "a" });
-        expect(changedSecrets(rotated, "aws")).toEqual(["REDIS_URL"]);
-        expect(changedSecrets(rotated, "k8s")).toEqual([]);
-        const restarted = planRotation(settingsWith(), rotated.nextState, NOW, request({ restartStamps: { aws: "2026-11-25T1100Z" } }));
-        // No hold in this run: Kubernetes catches up, and AWS consumers restart.
-        expect(restarted.groups.redis.change).toBe("catch-up");
-        expect(restarting(restarted)).toEqual(ALL_CONSUMERS.filter((c) => c !== "k8s:staging/buywhere-search-indexer"));
-        expect(() => planRotation(settingsWith(), restarted.nextState, NOW, request({ restartStamps: { aws: "2026-11-25T1100Z" } }))).toThrow(
-            "`--stamp` restart stamp 2026-11-25T1100Z for aws is not later than the last one, 2026-11-25T1100Z",
-        );
-        // A restart stamp once applied stays applied: the next plain run restarts nothing.
-        expect(restarting(planRotation(settingsWith(), restarted.nextState, NOW))).toEqual([]);
+    it("ties each URL to the active slot's role, URL-encoded", () => {
+        const parts = { scheme: "postgresql", user: "buywhere_app_b", host: "db.internal", port: 5432, database: "buywhere", params: { sslmode: "require" } };
+        expect(postgresUrl(parts, "p@ss/w:rd?")).toBe("postgresql://buywhere_app_b:p%40ss%2Fw%3Ard%3F@db.internal:5432/buywhere?sslmode=require");
+        const redis = { tls: true, user: "buywhere-api", host: "cache.internal", port: 6379, db: 0 };
+        expect(redisUrl(redis, "a b#c")).toBe("rediss://buywhere-api:a%20b%23c@cache.internal:6379/0");
+        expect(redisUrl({ ...redis, tls: false, db: 3 }, "x")).toBe("redis://buywhere-api:x@cache.internal:6379/3");
+    });
+});
+
+describe("rotation plan: requests, rollbacks and holds", () => {
+    it("a request mints an on-demand stamp from the clock; rotate-all takes the period's scheduled stamp when it is new", () => {
+        const f = first();
+        expect(planned(run(committed(f), { request: rotate(["redis"]) })).groups.redis.next.stamp).toBe("2026-11-25T1200Z");
+        const december = new Date("2026-12-01T00:05:00Z");
+        const all = planned(run(committed(f), { request: rotate([...GROUPS], { scheduled: true }), now: december }));
+        expect(GROUPS.map((g) => all.groups[g].next.stamp)).toEqual(Array(6).fill("2026-12"));
+        const again = planned(run(committed(all), { request: rotate([...GROUPS], { scheduled: true }), now: new Date("2026-12-01T00:07:00Z") }));
+        expect(again.groups.jwt.next.stamp).toBe("2026-12-01T0007Z");
+        expect(all.attempt?.request.rotate?.stamp).toBe("2026-12");
     });
 
-    it("ties each URL to the active slot's role, URL-encoded", () => {
-        const s = settingsWith();
-        expect(postgresUrl(s.database, "db.internal", 5432, "buywhere_app_b", "p@ss/w:rd?")).toBe(
-            "postgresql://buywhere_app_b:p%40ss%2Fw%3Ard%3F@db.internal:5432/buywhere?sslmode=require",
+    it("a rollback makes the other slot active again without regenerating; the values are exactly the pre-rotation ones", () => {
+        const f = first();
+        const rotated = planned(run(committed(f), { request: rotate(["api-key"]) }));
+        const back = planned(run(committed(rotated), { request: { rollback: { groups: ["api-key"] } } }));
+        expect(back.groups["api-key"].change).toBe("rollback");
+        expect(back.groups["api-key"].regenerate).toEqual([]);
+        expect(generations(back)).toEqual(generations(rotated));
+        expect(back.groups["api-key"].next.active).toBe("a");
+        expect(changedSecrets(back)).toEqual(["BUYWHERE_API_KEY", "BUYWHERE_API_KEY_PREVIOUS"]);
+        expect(version(back, "BUYWHERE_API_KEY")).toBe(version(f, "BUYWHERE_API_KEY"));
+    });
+
+    it("restart triggers are unique per committed run: a rollback never repeats an earlier trigger", () => {
+        const f = first();
+        const rotated = planned(run(committed(f), { request: rotate(["jwt"]) }));
+        const back = planned(run(committed(rotated), { request: { rollback: { groups: ["jwt"] } } }));
+        const id = "ecs:buywhere-api-staging";
+        expect(version(back, "JWT_SECRET_KEY")).toBe(version(f, "JWT_SECRET_KEY"));
+        expect(new Set([trigger(f, id), trigger(rotated, id), trigger(back, id)]).size).toBe(3);
+    });
+
+    it("a repeated rollback is a no-op (the stack file may keep the key); a rollback key naming another stamp is refused", () => {
+        const f = first();
+        const rotated = planned(run(committed(f), { request: rotate(["redis"], { stamp: "2026-11-25T1030Z" }) }));
+        const key = { "rotation:rollback": { redis: "2026-11-25T1030Z" } };
+        const back = planned(run(committed(rotated), { override: key }));
+        expect(back.groups.redis.change).toBe("rollback");
+        const again = planned(run(committed(back), { override: key }));
+        expect(again.groups.redis.change).toBe("none");
+        expect(again.attempt).toBeUndefined();
+        const wrong = refused(run(committed(rotated), { override: { "rotation:rollback": { redis: "2026-11" } } }));
+        expect(describeRefusal(wrong, CONFIG_TERMS)).toBe(
+            "`rotation:rollback.redis` 2026-11 does not name redis's last rotation, 2026-11-25T1030Z: set it to 2026-11-25T1030Z to roll that back, or remove it",
         );
-        expect(redisUrl(s.redis, "a b#c")).toBe(
-            "rediss://buywhere-api:a%20b%23c@buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com:6379/0",
+    });
+
+    it("a provider-limited rotation holds the other provider; the held provider catches up without a new stamp", () => {
+        const f = first();
+        const aws = planned(run(committed(f), { request: rotate(["redis"], { provider: "aws" }) }));
+        expect(aws.groups.redis.next.held).toEqual({ k8s: "a" });
+        expect(changedSecrets(aws, "aws")).toEqual(["REDIS_URL"]);
+        expect(changedSecrets(aws, "k8s")).toEqual([]);
+        expect(describeRefusal(refused(run(committed(aws), { request: rotate(["redis"]) })), CONFIG_TERMS)).toBe(
+            "redis: k8s still publishes slot a (held back since 2026-11-25T1200Z), which a rotation would regenerate; catch it up with a run without `rotation:hold.redis` and without a new stamp first",
         );
-        expect(redisUrl({ ...s.redis, tls: false, db: 3 }, "x")).toMatch(/^redis:\/\/.*:6379\/3$/);
+        const caughtUp = planned(run(committed(aws), { request: rotate(["redis"], { provider: "k8s" }) }));
+        expect(caughtUp.groups.redis.change).toBe("catch-up");
+        expect(caughtUp.groups.redis.regenerate).toEqual([]);
+        expect(changedSecrets(caughtUp, "k8s")).toEqual(["REDIS_URL"]);
+    });
+
+    it("requested restarts must move forward; the refusal of a minted stamp says when the next one is allowed", () => {
+        const f = first();
+        const restarted = planned(run(committed(f), { request: { restart: { scopes: ["aws"] } } }));
+        expect(restarting(restarted)).toEqual(["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging"]);
+        expect(describeRefusal(refused(run(committed(restarted), { request: { restart: { scopes: ["aws"] } } })), CONFIG_TERMS)).toBe(
+            "restart stamp 2026-11-25T1200Z for aws is not later than the last one, 2026-11-25T1200Z; the next on-demand restart is allowed from 2026-11-25T1201Z",
+        );
+        expect(restarting(planned(run(committed(restarted))))).toEqual([]);
+    });
+
+    it.each<[string, () => Planned, string, string]>([
+        [
+            "a stamp in the future (stack file)",
+            () => run({}, { override: { "rotation:stamp": "2026-12" } }),
+            "`rotation:stamp` 2026-12 labels a period that starts in the future (now 2026-11-25T12:00:00.000Z); use the current or an earlier period",
+            "`rotation:stamp` in Pulumi.staging.yaml 2026-12 labels a period that starts in the future (now 2026-11-25T12:00:00.000Z); use the current or an earlier period",
+        ],
+        [
+            "a requested stamp older than the last one",
+            () => run(committed(planned(run(committed(first()), { request: rotate(["database"], { stamp: "2026-11-25T1030Z" }) }))), { request: rotate(["database"], { stamp: "2026-11-24T1030Z" }) }),
+            "`ROTATION_REQUEST` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or set `rotation:rollback.database` to the group's stamp to undo a rotation)",
+            "--stamp 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or run `secrets-rotation rollback --service database --stack staging` to undo a rotation)",
+        ],
+        [
+            "a rollback of a group never rotated",
+            () => run(committed(first()), { request: { rollback: { groups: ["jwt"] } } }),
+            "`ROTATION_REQUEST` cannot roll back jwt: it has not been rotated since its first deployment",
+            "--stamp cannot roll back jwt: it has not been rotated since its first deployment",
+        ],
+    ])("refuses %s, worded by each front end", (_, plan, config, cli) => {
+        const r = refused(plan());
+        expect(describeRefusal(r, CONFIG_TERMS)).toBe(config);
+        expect(describeRefusal(r, cliTerms({ command: "rotate", stack: "staging", services: ["database"], provider: "all", stamp: "x" }))).toBe(cli);
+    });
+});
+
+describe("rotation plan: unfinished runs", () => {
+    const start = () => committed(first());
+
+    it("a failed run is resumed by the same request without a stamp, or by a plain run: the same target, nothing new generated", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["database"]) }));
+        const pending = failed(before, attempt);
+        const later = new Date("2026-11-25T12:40:00Z");
+        for (const request of [rotate(["database"]), undefined]) {
+            const resumed = planned(run(pending, { request, now: later }));
+            expect(resumed.mode.kind).toBe("resume");
+            expect(resumed.groups.database.next.stamp).toBe("2026-11-25T1200Z");
+            expect(generations(resumed)).toEqual(generations(attempt));
+            expect(resumed.restarts.map((r) => r.trigger)).toEqual(attempt.restarts.map((r) => r.trigger));
+            expect(resumed.nextState.serial).toBe(attempt.nextState.serial);
+        }
+    });
+
+    it("while a run is unfinished, a new stamp or another command is refused, naming both ways out", () => {
+        const before = start();
+        const pending = failed(before, planned(run(before, { request: rotate(["database"]) })));
+        const input = { command: "rotate" as const, stack: "staging", services: ["jwt" as Group], provider: "all" as const };
+        for (const request of [rotate(["database"], { stamp: "2026-11-25T1230Z" }), rotate(["jwt"]), { restart: { scopes: ["all" as const] } }]) {
+            const r = refused(run(pending, { request, now: new Date("2026-11-25T12:40:00Z") }));
+            expect(describeRefusal(r, cliTerms(input))).toBe(
+                "an earlier run did not finish (rotate database to 2026-11-25T1200Z, started 2026-11-25T12:00:00.000Z); rerun `secrets-rotation rotate --service jwt --stack staging` (or `pulumi up`) to finish it, or run `secrets-rotation rollback --service database --stack staging` to undo it, before anything else",
+            );
+        }
+        expect(refused(run(pending, { override: { "rotation:stamp": "2026-12" }, now: new Date("2026-12-01T00:00:00Z") })).kind).toBe("unfinished");
+    });
+
+    it("a rollback of an unfinished rotation goes back to the committed slots, regenerates nothing, restarts what the attempt moved", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["database", "jwt"]) }));
+        const pending = failed(before, attempt);
+        expect(refused(run(pending, { request: { rollback: { groups: ["database"] } } }))).toMatchObject({ kind: "partial-abandon", missing: ["jwt"] });
+        const undo = planned(run(pending, { request: { rollback: { groups: ["database", "jwt"] } } }));
+        expect(undo.mode.kind).toBe("abandon");
+        // The slots the attempt generated keep their generation: nothing is generated again.
+        expect(generations(undo)).toEqual(generations(attempt));
+        expect(undo.groups.database.next.active).toBe("a");
+        expect(version(undo, "DATABASE_URL")).toBe(version(first(), "DATABASE_URL"));
+        // Every consumer the attempt may have restarted restarts again, onto the committed slot, with a new trigger.
+        expect(restarting(undo)).toEqual(ALL_CONSUMERS);
+        for (const r of undo.restarts) expect([trigger(attempt, r.id), before.committed!.consumers[r.id]]).not.toContain(r.trigger);
+        // Everything the attempt may have published is written back (JWT_SECRET_KEY_PREVIOUS now names the key the attempt
+        // generated, so tokens it may have signed keep verifying).
+        expect(changedSecrets(undo)).toEqual([...DATABASE_SECRETS, "JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS"]);
+        // After the undo commits, the next rotation regenerates the slot again (a fresh credential).
+        const next = planned(run(committed(undo), { request: rotate(["database"]), now: new Date("2026-11-25T12:50:00Z") }));
+        expect(next.groups.database.regenerate).toEqual(["b"]);
+        expect(next.groups.database.next.generation.b).not.toBe(undo.groups.database.next.generation.b);
+    });
+
+    it("an attempt from an older committed state is over: a later commit ends it", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["redis"]) }));
+        const done = planned(run(committed(attempt), { request: rotate(["jwt"]), now: new Date("2026-11-25T12:30:00Z") }));
+        expect(done.mode.kind).toBe("normal");
+        expect(planned(run({ committed: attempt.nextState, attempt: attempt.attempt }, { request: rotate(["jwt"]), now: new Date("2026-11-25T12:30:00Z") })).mode.kind).toBe("normal");
+    });
+
+    it("property: across failures, resumes, rollbacks and rotations, no run regenerates a slot the committed state or an unfinished run publishes", () => {
+        type Step = { kind: "rotate" | "rollback" | "restart"; group: Group; fail: boolean };
+        const step = fc.record({
+            kind: fc.constantFrom<Step["kind"]>("rotate", "rollback", "restart"),
+            group: fc.constantFrom<Group>(...GROUPS),
+            fail: fc.boolean(),
+        });
+        fc.assert(
+            fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
+                let stored: StoredState = start();
+                let minute = 0;
+                for (const s of steps) {
+                    minute += 1;
+                    const now = new Date(NOW.getTime() + minute * 60_000);
+                    const request: RotationRequest =
+                        s.kind === "rotate" ? rotate([s.group]) : s.kind === "rollback" ? { rollback: { groups: [s.group] } } : { restart: { scopes: [s.group] } };
+                    let p = run(stored, { request, now });
+                    if (p.refusal?.kind === "unfinished") p = run(stored, { now }); // resume, as the refusal says
+                    if (p.refusal) continue;
+                    const plan = p.plan!;
+                    // What is in use: the committed state's published slots, and an unfinished run's.
+                    const inUse: RotationState[] = [stored.committed!, ...(stored.attempt ? [stored.attempt.target] : [])];
+                    for (const state of inUse) {
+                        for (const g of GROUPS) {
+                            const group = state.groups[g];
+                            const published = new Set([group.active, ...Object.values(group.held)]);
+                            for (const slot of published) {
+                                expect(plan.nextState.groups[g].generation[slot]).toBe(group.generation[slot]);
+                            }
+                        }
+                    }
+                    stored = s.fail && plan.attempt ? failed(stored, plan) : plan.attempt ? committed(plan) : stored;
+                }
+            }),
+            { numRuns: 300 },
+        );
     });
 });

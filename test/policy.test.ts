@@ -1,7 +1,7 @@
 /**
  * Least privilege: the IAM policy and the Kubernetes Role in policy/ grant exactly what the code uses. The AWS
  * actions are derived from the code — every AWS SDK v3 command our hooks and CLI send, plus what the providers call
- * for each resource type the program registers (rotation/components/access.ts) — and compared both ways.
+ * for each resource type the program registers (rotation/providerPermissions.ts) — and compared both ways.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -9,7 +9,7 @@ import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { AWS_PROVIDER_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/components/access";
+import { AWS_PROVIDER_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
 import { ROOT, runProgram } from "./support/pulumiProgram";
 
 /** IAM service prefix of each AWS SDK v3 client package. */

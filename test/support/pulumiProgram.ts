@@ -53,12 +53,21 @@ export interface Registration {
     readonly deleteBeforeReplace: boolean;
 }
 
+/** One `RegisterResourceOutputs` the program sent for the root stack. */
+export interface StackOutputsEvent {
+    readonly outputs: Record<string, any>;
+    /** How many resources had been registered when it was sent. */
+    readonly registeredBefore: number;
+}
+
 export interface RunOptions {
     readonly stack: "staging" | "production";
     /** Config keys to set on top of the stack file (`rotation:stamp` -> value). `undefined` removes a key. */
     readonly config?: Readonly<Record<string, unknown>>;
     /** The `rotationState` output of the previous run, as the StackReference to self returns it. */
     readonly lastState?: unknown;
+    /** The `rotationAttempt` output of the previous run (an unfinished run's record). */
+    readonly lastAttempt?: unknown;
     readonly env?: ProgramContext["env"];
     readonly now?: Date;
     readonly preview?: boolean;
@@ -73,6 +82,8 @@ export interface Run {
     readonly secretOutputPaths: readonly string[];
     /** Every value the mocked random provider generated (the credentials). */
     readonly generated: readonly string[];
+    /** The root stack's outputs events the program sent, in order (the early attempt record, then the final outputs). */
+    readonly stackOutputEvents: readonly StackOutputsEvent[];
     /** Everything written to stdout/stderr/console during the run. */
     readonly logs: string;
 }
@@ -98,13 +109,21 @@ function fakeValue(kind: string, name: string, keepers: unknown, length = 40): s
     return `Zk${h.replace(/[-_]/g, "x")}`.slice(0, length);
 }
 
-function mockState(args: MockResourceArgs, lastState: unknown): { id: string; state: Record<string, any> } {
+function mockState(args: MockResourceArgs, opts: RunOptions): { id: string; state: Record<string, any> } {
+    const { lastState, lastAttempt } = opts;
     const inputs = args.inputs as Record<string, any>;
     switch (args.type) {
         case "pulumi:pulumi:StackReference":
             return {
                 id: inputs.name,
-                state: { name: inputs.name, outputs: lastState === undefined ? {} : { rotationState: lastState }, secretOutputNames: [] },
+                state: {
+                    name: inputs.name,
+                    outputs: {
+                        ...(lastState === undefined ? {} : { rotationState: lastState }),
+                        ...(lastAttempt === undefined ? {} : { rotationAttempt: lastAttempt }),
+                    },
+                    secretOutputNames: [],
+                },
             };
         case "random:index/randomPassword:RandomPassword":
             return { id: `${args.name}-id`, state: { ...inputs, result: fakeValue("pw", args.name, inputs.keepers, inputs.length) } };
@@ -192,7 +211,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
-                const result = mockState(args, opts.lastState);
+                const result = mockState(args, opts);
                 if (typeof result.state.result === "string") generated.push(result.state.result);
                 if (typeof result.state.value === "string") generated.push(result.state.value);
                 return result;
@@ -208,7 +227,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) =>
         register(req, (err: any, resp: any) => {
-            if (!err) {
+            if (!err && req.getType() !== "pulumi:pulumi:Stack") {
                 const propDeps: string[] = [];
                 req.getPropertydependenciesMap().forEach((v: any) => propDeps.push(...v.getUrnsList()));
                 registrations.push({
@@ -227,6 +246,15 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
             }
             callback(err, resp);
         });
+    // Root-stack outputs events, in the order the program sent them, with how many resources were registered by then.
+    const stackOutputEvents: StackOutputsEvent[] = [];
+    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+    monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
+        if (String(req.getUrn()).includes("::pulumi:pulumi:Stack::")) {
+            stackOutputEvents.push({ outputs: unwrapSecrets(req.getOutputs()?.toJavaScript() ?? {}), registeredBefore: registrations.length });
+        }
+        return registerOutputs(req, callback);
+    };
     pulumi.runtime.setAllConfig(asPulumiConfig(config), []);
 
     const logs: string[] = [];
@@ -252,7 +280,11 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
         let outputs: ProgramOutputs | undefined;
         let failure: unknown;
         try {
-            outputs = await rotationProgram({ env: opts.env ?? ADMIN_ENV, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
+            // As the language host runs it: inside the root stack, whose own code sends the exported outputs.
+            await pulumi.runtime.runInPulumiStack(async () => {
+                outputs = await rotationProgram({ env: opts.env ?? ADMIN_ENV, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
+                return outputs as unknown as pulumi.Inputs;
+            });
         } catch (err) {
             failure = err;
         }
@@ -266,6 +298,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
             byUrn: new Map(registrations.map((r) => [r.urn, r])),
             outputs: resolved,
             secretOutputPaths,
+            stackOutputEvents,
             generated,
             logs: logs.join(""),
         };
