@@ -87,8 +87,8 @@ function isStable(service: Service): boolean {
  * (replaced by another deployment). Checking only after the waiter returns would report the same failure, but at the
  * bound. The price is a second DescribeServices per interval and, on a failure only, the waiter's own loop finishing
  * its current sleep and one more DescribeServices before it sees the abort (@smithy/core util-waiter poller.js checks
- * the signal before each sleep; createWaiter.js settles the waiter's promise at once). After success the final answer is checked too: stable
- * on another deployment (e.g. the circuit breaker rolled back) means ours was replaced.
+ * the signal before each sleep; createWaiter.js settles the waiter's promise at once). After success the final
+ * answer is checked too: stable on another deployment (e.g. the circuit breaker rolled back) means ours was replaced.
  */
 async function waitForDeployment(opts: RedeployOptions, deploymentId: string): Promise<Service> {
     const rollout = new AbortController();
@@ -157,8 +157,8 @@ function rolloutProblem(opts: RedeployOptions, service: Service, deploymentId: s
 }
 
 /** The error to report when the waiter gave up: its own messages are JSON dumps of every answer it saw. */
-async function waitFailure(opts: RedeployOptions, deploymentId: string, error: unknown): Promise<Error> {
-    const service = await describeService(opts); // throws "not found" for a service deleted while waiting
+async function waitFailure(opts: RedeployOptions, deploymentId: string, error: unknown): Promise<unknown> {
+    const service = await describeService(opts); // throws "not found" for a service deleted (MISSING, INACTIVE) while waiting
     if ((error as Error).name === "TimeoutError") {
         const current = service.deployments?.find((d) => d.id === deploymentId);
         return new SourceError(
@@ -166,8 +166,9 @@ async function waitFailure(opts: RedeployOptions, deploymentId: string, error: u
                 `${current?.runningCount ?? 0}/${service.desiredCount ?? 0} tasks of ${deploymentId} running, ${service.deployments?.length ?? 0} deployments active`,
         );
     }
-    // The waiter's failure acceptors: the service is MISSING, DRAINING or INACTIVE (waitForServicesStable.js).
-    return new SourceError(`ECS service ${opts.service} in cluster ${opts.cluster} is ${service.status ?? "gone"}; it will not become stable`);
+    // The waiter's other failure acceptor: the service is DRAINING (waitForServicesStable.js).
+    if (service.status !== "ACTIVE") return new SourceError(`ECS service ${opts.service} in cluster ${opts.cluster} is ${service.status}; it will not become stable`);
+    return error; // not a verdict on the service (e.g. the waiter refused its configuration)
 }
 
 async function triggerTag(opts: RedeployOptions, service: Service): Promise<string | undefined> {
