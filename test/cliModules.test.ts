@@ -1,24 +1,24 @@
 /**
- * Cold-start hygiene: `--help`, `plan` and `status` must not load @pulumi/aws, the Kubernetes provider or the
- * Pulumi program. Checked on the real process by recording every module it loaded.
+ * Cold-start hygiene: `--help`, `plan`, `preflight` and `status` must not load @pulumi/aws, the Kubernetes provider or
+ * the Pulumi program. Checked on the real entry (bin/secrets-rotation.js) by recording every module the process loaded.
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli, sandbox } from "./support/cli";
+import { REAL_BIN, runCli, sandbox } from "./support/cli";
 import { ROOT } from "./support/pulumiProgram";
 
 async function modulesLoadedBy(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; modules: string[] }> {
     const s = sandbox();
     const file = join(s.dir, "modules.txt");
-    const r = await runCli(args, { ...env, NODE_OPTIONS: `--require ${join(ROOT, "test", "support", "reportModules.cjs")}`, REPORT_MODULES_FILE: file });
+    const r = await runCli(args, { ...env, NODE_OPTIONS: `--require ${join(ROOT, "test", "support", "reportModules.cjs")}`, REPORT_MODULES_FILE: file }, undefined, REAL_BIN);
     return { code: r.code, stderr: r.stderr, modules: readFileSync(file, "utf8").split("\n") };
 }
 
 const has = (modules: string[], fragment: string) => modules.some((m) => m.includes(fragment));
 
 describe("what each command loads", () => {
-    it.each([[["--help"]], [["status", "--help"]], [["plan", "rotate-all", "--stack", "staging"]]])("%j loads no Pulumi and no AWS SDK", async (args) => {
+    it.each([[["--help"]], [["status", "--help"]], [["plan", "rotate-all", "--stack", "staging"]], [["preflight", "rotate-all", "--dry-run", "--stack", "staging"]]])("%j loads no Pulumi and no AWS SDK", async (args) => {
         const { code, modules } = await modulesLoadedBy(args, sandbox().env);
         expect(code).toBe(0);
         expect(modules.length).toBeGreaterThan(10); // the recorder works
