@@ -3,17 +3,16 @@
  * the pure planner (bad input exits 2 before the engine runs), then preview (`--dry-run`, or production without
  * `--yes`) or update through the engine. Every run leaves one audit record.
  */
-import { GROUPS } from "../../rotation/catalog";
-import { RotationInputError } from "../../rotation/errors";
+import { GROUPS, Group } from "../../rotation/catalog";
 import { RotationPlan, planRotation } from "../../rotation/plan";
 import { Step, describeSteps } from "../../rotation/steps";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { ChangeCounts, EngineError } from "../engine";
-import { CliError, EXIT } from "../errors";
+import { EXIT } from "../errors";
 import { changeSummary, stepList } from "../render";
 import { engineFailure, readStackState } from "../stackState";
-import { ChangeCommand, ProviderChoice, buildRequest } from "../request";
+import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestFor } from "../request";
 import { loadSettings, requireStack } from "../stacks";
 
 export interface ChangeArgs extends GlobalArgs {
@@ -30,22 +29,18 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const { io } = ctx;
     const started = Date.now();
     const stack = requireStack(args.stack);
+    // Judge the arguments and the stack file before anything reaches the engine.
+    const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp };
+    const request = requestFor(input);
     const settings = loadSettings(stack, io.env);
     const engine = io.engine();
     const now = io.now();
 
-    const { state: last } = await readStackState(engine, stack);
-
-    const request = buildRequest({ command, services: args.service, provider: args.provider, stamp: args.stamp }, settings, last, now);
-    let plan: RotationPlan;
-    try {
-        plan = planRotation(settings, last, now, request);
-    } catch (err) {
-        if (err instanceof RotationInputError) throw new CliError(EXIT.usage, err.message);
-        throw err;
-    }
+    const { stored } = await readStackState(engine, stack);
+    const plan = planOrRefuse(planRotation({ settings, stored, now, request, stack }), input);
     for (const w of plan.warnings) progress(io, `warning: ${w}`);
-    const steps = describeSteps(settings, plan);
+    if (plan.mode.kind !== "normal") progress(io, `${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
+    const steps = describeSteps(plan);
     const title = commandLine(command, args);
 
     const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
