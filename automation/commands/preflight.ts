@@ -2,8 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import type { PreflightArgs } from "../actions/preflight";
 import { CliContext, GlobalArgs } from "../context";
 import { PREFLIGHT_COMMANDS } from "../credentials";
-import { PROVIDER_CHOICES } from "../request";
-import { lazy, serviceOption, stampOption } from "./shared";
+import { aboutCommand, lazy } from "./shared";
 
 /** `preflight <command>`: before a live run, check its environment holds the admin credentials it needs. */
 export function preflightCommand(ctx: CliContext): CommandModule<GlobalArgs, PreflightArgs> {
@@ -11,12 +10,12 @@ export function preflightCommand(ctx: CliContext): CommandModule<GlobalArgs, Pre
         command: "preflight <command>",
         describe: "Check, offline, that the environment holds the admin credentials a live run of the command needs (exit 2 naming each one missing)",
         builder: (y: Argv<GlobalArgs>) =>
-            stampOption(serviceOption(y))
-                .positional("command", { choices: PREFLIGHT_COMMANDS, demandOption: true, describe: "the command about to run" })
-                .option("provider", { choices: PROVIDER_CHOICES, default: "all" as const, describe: "as the command will be given it" })
+            aboutCommand(y, PREFLIGHT_COMMANDS, "the command about to run")
                 .option("dry-run", { type: "boolean", default: false, describe: "the run is a preview: it needs no admin credential" })
-                .example("$0 preflight rotate-all --stack production", "before the monthly rotation")
-                .example("$0 preflight rotate --service database --stack staging", "needs ROTATION_PG_ADMIN_URL") as unknown as Argv<PreflightArgs>,
+                .example([
+                    ["$0 preflight rotate-all --stack production", "before the monthly rotation"],
+                    ["$0 preflight rotate --service database --stack staging", "needs ROTATION_PG_ADMIN_URL"],
+                ]) as unknown as Argv<PreflightArgs>,
         load: () => (require("../actions/preflight") as typeof import("../actions/preflight")).runPreflight,
     });
 }

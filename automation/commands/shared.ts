@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { GROUPS } from "../../rotation/catalog";
 import { CliContext, GlobalArgs } from "../context";
+import { PROVIDER_CHOICES } from "../request";
 
 /** `--service`, repeatable; yargs rejects anything but a group name. */
 export function serviceOption<T>(y: Argv<T>) {
@@ -19,6 +20,16 @@ export function stampOption<T>(y: Argv<T>) {
         type: "string",
         describe: "explicit stamp (YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHHMMZ, UTC); default: from the clock",
     });
+}
+
+/**
+ * For commands about another command (`plan <command>`, `preflight <command>`): the positional and the options that
+ * command takes, so both accept exactly its arguments.
+ */
+export function aboutCommand<T>(y: Argv<T>, commands: readonly string[], describe: string) {
+    return stampOption(serviceOption(y))
+        .positional("command", { choices: commands, demandOption: true, describe })
+        .option("provider", { choices: PROVIDER_CHOICES, default: "all" as const, describe: "limit to one provider's stores and consumers, as for the command" });
 }
 
 /** A command's implementation: sets `ctx.exitCode`, throws `CliError` for a one-line failure. */
