@@ -23,7 +23,11 @@ export function httpUrlProblem(value: string): string | undefined {
     } catch {
         u = undefined;
     }
-    if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.username || u.password) {
+    if (u && (u.username || u.password)) {
+        // Never echo it: the credentials would end up in logs and errors.
+        return `is a URL with credentials in it (user info before the host); give the URL without them`;
+    }
+    if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
         return `${JSON.stringify(value)} is not an http(s) URL without credentials`;
     }
     return undefined;

@@ -67,7 +67,17 @@ const ecsSchema = obj({
     /** How long a redeploy may take to become stable before the rotation fails. */
     stableTimeoutSeconds: int(30, 3600).default(900),
     pollSeconds: int(1, 60).default(15),
-});
+})
+    // hooks/ecsRedeploy.ts polls within the bound: a poll as long as the bound would never look twice.
+    .superRefine((ecs, ctx) => {
+        if (ecs.pollSeconds >= ecs.stableTimeoutSeconds) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["pollSeconds"],
+                message: `(${ecs.pollSeconds}) must be less than \`${NAMESPACE}:ecs.stableTimeoutSeconds\` (${ecs.stableTimeoutSeconds})`,
+            });
+        }
+    });
 
 const k8sSchema = obj({
     /** kubeconfig context. `K8S_CONTEXT` overrides it; `KUBECONFIG` selects the file. */
