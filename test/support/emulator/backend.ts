@@ -33,6 +33,8 @@ export interface ResourceState {
     readonly replaceOnChanges?: readonly string[];
     readonly additionalSecretOutputs?: readonly string[];
     readonly initErrors?: readonly string[];
+    /** The id it was imported with (an `import` resource option), so the same option is not an import again. */
+    readonly importID?: string;
     /** A resource that was read (a StackReference), not managed. */
     readonly external?: boolean;
     /** The old half of a create-before-delete replacement, waiting to be deleted by a successful update. */

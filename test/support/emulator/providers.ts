@@ -11,6 +11,7 @@ import {
     DeleteSecretCommand,
     DescribeSecretCommand,
     GetSecretValueCommand,
+    ListSecretsCommand,
     PutSecretValueCommand,
     SecretsManagerClient,
     TagResourceCommand,
@@ -21,7 +22,7 @@ import {
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
 import { CloudflareTokenDouble, KubernetesApiError, KubernetesObjectStore } from "./world";
-import { UNKNOWN, WireMap, changedKeys, plain } from "./wire";
+import { WireMap, changedKeys, plain } from "./wire";
 import type { ResourceState } from "./backend";
 
 /** How the emulated cluster's Deployments behave when their pod template changes. */
@@ -36,10 +37,10 @@ export interface KubernetesBehaviour {
     /** Per Deployment (`<namespace>/<name>`), or `*` for every other one. */
     readonly rollouts?: Readonly<Record<string, RolloutBehaviour>>;
     /**
-     * The await timeout when neither `pulumi.com/timeoutSeconds` nor customTimeouts set one. The provider's is
-     * 10 minutes (pulumi-kubernetes `provider/pkg/await`: `timeout := 10 * time.Minute`); tests shorten it.
+     * EMULATOR DEVIATION, to keep tests fast: replaces the provider's await timeout (`pulumi.com/timeoutSeconds`,
+     * customTimeouts, else 10 minutes: pulumi-kubernetes `provider/pkg/await`, `timeout := 10 * time.Minute`).
      */
-    readonly defaultAwaitTimeoutMs?: number;
+    readonly awaitTimeoutMs?: number;
 }
 
 /** What providers may reach: the emulated `pulumi up` process's environment and the world. */
@@ -101,6 +102,8 @@ export interface EmulatedProvider {
     create(req: ProviderRequest): Promise<{ id: string; outputs: Record<string, any> }>;
     update(req: ProviderRequest, old: ResourceState): Promise<{ outputs: Record<string, any> }>;
     delete(req: ProviderRequest, old: ResourceState): Promise<void>;
+    /** Read by id, for an import; undefined when the resource does not exist. */
+    read?(req: ProviderRequest, id: string): Promise<{ id: string; inputs: Record<string, any>; outputs: Record<string, any> } | undefined>;
     /** Outputs a preview shows; absent keys are unknown (the SDK resolves missing outputs as unknown in preview). */
     preview?(op: "create" | "update", inputs: Record<string, any>, old?: ResourceState): Record<string, any>;
 }
@@ -202,6 +205,7 @@ function runCommand(
         child.stdout.on("data", (d) => {
             stdout += d;
             both += d;
+            if (inputs.logging !== "none" && inputs.logging !== "stderr") req.host.log(req.urn, String(d));
         });
         child.stderr.on("data", (d) => {
             stderr += d;
@@ -428,6 +432,21 @@ const awsSecret: EmulatedProvider = {
             client.destroy();
         }
     },
+    async read(req, id) {
+        // Import (terraform-provider-aws ImportStatePassthroughContext, then resourceSecretRead by the ARN).
+        const { client, region } = secretsManager(req);
+        try {
+            const outputs = await describeSecret(client, id, {}, region).catch((err) => {
+                if (err?.name === "ResourceNotFoundException") return undefined;
+                throw new ProviderError(`reading Secrets Manager Secret (${id}): ${awsError("DescribeSecret", err)}`);
+            });
+            if (!outputs) return undefined;
+            const inputKeys = ["name", "description", "kmsKeyId", "policy", "recoveryWindowInDays", "forceOverwriteReplicaSecret", "replicas", "tags"];
+            return { id: outputs.arn, inputs: Object.fromEntries(inputKeys.map((k) => [k, outputs[k]])), outputs };
+        } finally {
+            client.destroy();
+        }
+    },
     async delete(req, old) {
         const { client } = secretsManager(req);
         const window = Number((plain(old.inputs) as Record<string, any>).recoveryWindowInDays ?? 30);
@@ -521,9 +540,9 @@ async function awaitDeployment(req: ProviderRequest, object: any, op: "create" |
     if (!rollout || Number(object.status?.observedGeneration ?? 0) >= rollout.generation) return object;
     const behaviour = req.host.kubernetesBehaviour.rollouts?.[`${namespace}/${name}`] ?? req.host.kubernetesBehaviour.rollouts?.["*"] ?? {};
     const timeoutMs =
+        req.host.kubernetesBehaviour.awaitTimeoutMs ??
         (annotations[TIMEOUT_SECONDS] ? Number(annotations[TIMEOUT_SECONDS]) * 1000 : undefined) ??
         parseDuration(req.customTimeouts?.[op]) ??
-        req.host.kubernetesBehaviour.defaultAwaitTimeoutMs ??
         10 * 60 * 1000;
     const readyIn = behaviour.outcome === "stuck" ? Infinity : Math.max(0, rollout.startedAt + (behaviour.delayMs ?? 0) - Date.now());
     if (readyIn > timeoutMs) {
@@ -679,7 +698,46 @@ export function providerFor(type: string): EmulatedProvider {
     return p;
 }
 
-/** Whether a value (wire form) is or contains the preview's unknown sentinel. */
-export function isUnknown(value: unknown): boolean {
-    return value === UNKNOWN;
+/** An emulated provider function (invoke). Invokes run in previews too. */
+export type EmulatedInvoke = (args: Record<string, any>, req: Omit<ProviderRequest, "inputs" | "urn" | "name" | "type">) => Promise<Record<string, any>>;
+
+/**
+ * aws.secretsmanager.getSecrets (terraform-provider-aws `internal/service/secretsmanager/secrets_data_source.go`):
+ * ListSecrets with the filters, every page; returns the ARNs and names, id = the region.
+ */
+const getSecrets: EmulatedInvoke = async (args, req) => {
+    const { client, region } = secretsManager({ ...req, inputs: {}, urn: "", name: "", type: "" });
+    try {
+        const arns: string[] = [];
+        const names: string[] = [];
+        let NextToken: string | undefined;
+        do {
+            const page = await client
+                .send(
+                    new ListSecretsCommand({
+                        Filters: (args.filters ?? []).map((f: { name: string; values: string[] }) => ({ Key: f.name, Values: f.values })),
+                        NextToken,
+                    }),
+                )
+                .catch((err) => {
+                    throw new ProviderError(`listing Secrets Manager Secrets: ${awsError("ListSecrets", err)}`);
+                });
+            for (const s of page.SecretList ?? []) {
+                arns.push(s.ARN!);
+                names.push(s.Name!);
+            }
+            NextToken = page.NextToken;
+        } while (NextToken);
+        return { arns, names, filters: args.filters, id: region };
+    } finally {
+        client.destroy();
+    }
+};
+
+const INVOKES: Record<string, EmulatedInvoke> = {
+    "aws:secretsmanager/getSecrets:getSecrets": getSecrets,
+};
+
+export function invokeFor(token: string): EmulatedInvoke | undefined {
+    return INVOKES[token];
 }

@@ -33,7 +33,7 @@ import * as settings from "@pulumi/pulumi/runtime/settings";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { randomUUID } from "node:crypto";
 import { ChangeSummary, ROOT_STACK_TYPE, ResourceState } from "./backend";
-import { EmulatedProvider, ProviderError, ProviderHost, ProviderRequest, providerFor } from "./providers";
+import { EmulatedProvider, ProviderError, ProviderHost, ProviderRequest, invokeFor, providerFor } from "./providers";
 import { Wire, WireMap, compact, containsSecret, makeSecret, plain, sameValue } from "./wire";
 
 /** gRPC status UNAVAILABLE: what the engine's resource monitor answers once it shuts down. */
@@ -61,7 +61,7 @@ export interface StepRecord {
     readonly urn: string;
     readonly type: string;
     readonly name: string;
-    readonly op: StepOp;
+    readonly op: StepOp | "delete-replaced";
 }
 
 export interface UpdateSettings {
@@ -97,7 +97,13 @@ interface Goal {
     readonly additionalSecretOutputs: string[];
     readonly importId: string;
     readonly customTimeouts: { create?: string; update?: string; delete?: string };
+    readonly aliases: readonly AliasSpec[];
 }
+
+/** An alias as the SDK sends it (`proto/alias.proto`): a URN, or parts that default to the resource's own. */
+type AliasSpec =
+    | { readonly urn: string }
+    | { readonly name?: string; readonly type?: string; readonly stack?: string; readonly project?: string; readonly parentUrn?: string; readonly noParent?: boolean };
 
 type Callback = (err: Error | null, resp?: unknown) => void;
 
@@ -126,6 +132,19 @@ function getPath(obj: any, path: string): unknown {
     return path.split(".").reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), obj);
 }
 
+/**
+ * pulumi/pulumi `sdk/go/common/resource/urn/urn.go` New: the parent's qualified type prefixes the type, except for
+ * the root stack.
+ */
+function urnFor(stack: string, project: string, parent: string, type: string, name: string): string {
+    let qualified = type;
+    if (parent) {
+        const parentType = parent.split("::")[2];
+        if (parentType !== ROOT_STACK_TYPE) qualified = `${parentType}$${type}`;
+    }
+    return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
 function urnName(urn: string): string {
     return urn.split("::").slice(3).join("::");
 }
@@ -145,6 +164,10 @@ export class EmulatedUpdate {
     private readonly removed = new Set<ResourceState>();
     private readonly deleted = new Set<ResourceState>();
     private readonly registrations = new Map<string, Promise<boolean>>();
+    /** New URN -> the old URN it took over through an alias. */
+    private readonly aliased = new Map<string, string>();
+    /** Old URNs taken over through an alias (neither deleted nor kept under their old URN). */
+    private readonly claimed = new Set<string>();
     private readonly inflight = new Set<Promise<unknown>>();
     private readonly stop = deferred<void>();
     private stopReason?: "failed" | "cancelled";
@@ -181,7 +204,7 @@ export class EmulatedUpdate {
         registerResource: (req: resproto.RegisterResourceRequest, cb: Callback) => this.onRegisterResource(req, cb),
         readResource: (req: resproto.ReadResourceRequest, cb: Callback) => this.onReadResource(req, cb),
         registerResourceOutputs: (req: resproto.RegisterResourceOutputsRequest, cb: Callback) => this.onRegisterResourceOutputs(req, cb),
-        invoke: (req: provproto.InvokeRequest, cb: Callback) => this.onInvoke(req, cb),
+        invoke: (req: resproto.ResourceInvokeRequest, cb: Callback) => this.onInvoke(req, cb),
         call: (_req: unknown, cb: Callback) => cb(new Error("the engine emulator does not emulate component method calls")),
         // Mirrors MockMonitor: no output values (inputs arrive as plain values); no callbacks (transforms, hooks);
         // deletedWith/replaceWith unsupported, so the SDK refuses them instead of the emulator ignoring them.
@@ -198,20 +221,25 @@ export class EmulatedUpdate {
     };
 
     private urnOf(parent: string, type: string, name: string): string {
-        // pulumi/pulumi `sdk/go/common/resource/urn/urn.go` New: the parent's qualified type prefixes the type,
-        // except for the root stack.
-        let qualified = type;
-        if (parent) {
-            const parentType = parent.split("::")[2];
-            if (parentType !== ROOT_STACK_TYPE) qualified = `${parentType}$${type}`;
-        }
-        return `urn:pulumi:${this.s.stack}::${this.s.project}::${qualified}::${name}`;
+        return urnFor(this.s.stack, this.s.project, parent, type, name);
     }
 
     private goalOf(req: resproto.RegisterResourceRequest): Goal {
-        if (req.getAliasesList().length > 0 || req.getAliasurnsList().length > 0) {
-            throw new Error(`the engine emulator does not emulate aliases (${req.getName()})`);
-        }
+        const aliases: AliasSpec[] = [
+            ...req.getAliasurnsList().map((urn) => ({ urn })),
+            ...req.getAliasesList().map((a): AliasSpec => {
+                const spec = a.getSpec();
+                if (!spec) return { urn: a.getUrn() };
+                return {
+                    name: spec.getName() || undefined,
+                    type: spec.getType() || undefined,
+                    stack: spec.getStack() || undefined,
+                    project: spec.getProject() || undefined,
+                    parentUrn: spec.getParenturn() || undefined,
+                    noParent: spec.getNoparent(),
+                };
+            }),
+        ];
         const propertyDependencies: Record<string, string[]> = {};
         req.getPropertydependenciesMap().forEach((v: any, k: string) => (propertyDependencies[k] = v.getUrnsList()));
         const timeouts = req.getCustomtimeouts();
@@ -233,7 +261,46 @@ export class EmulatedUpdate {
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
             importId: req.getImportid(),
             customTimeouts: { create: timeouts?.getCreate() || undefined, update: timeouts?.getUpdate() || undefined, delete: timeouts?.getDelete() || undefined },
+            aliases,
         };
+    }
+
+    /** `step_generator.go` collapseAliasToUrn. */
+    private collapseAlias(goal: Goal, alias: AliasSpec): string {
+        if ("urn" in alias) return alias.urn;
+        let parent = alias.parentUrn ?? goal.parent ?? "";
+        if (alias.parentUrn && this.aliased.has(alias.parentUrn)) parent = this.aliased.get(alias.parentUrn)!;
+        if (alias.noParent || (parent && parent.split("::")[2] === ROOT_STACK_TYPE)) parent = "";
+        return urnFor(alias.stack ?? this.s.stack, alias.project ?? this.s.project, parent, alias.type ?? goal.type, alias.name ?? goal.name);
+    }
+
+    /**
+     * The old resource a registration takes over: by its URN, else by its aliases and those inherited from an
+     * aliased parent (`step_generator.go` generateAliases, inheritedChildAlias, getOldResource).
+     */
+    private oldOf(goal: Goal): ResourceState | undefined {
+        const own = this.olds.get(goal.urn);
+        if (own) return own;
+        const candidates = goal.aliases.map((a) => this.collapseAlias(goal, a));
+        const parentAlias = goal.parent ? this.aliased.get(goal.parent) : undefined;
+        if (goal.parent && parentAlias) {
+            const inherit = (type: string, name: string) => {
+                const parentName = urnName(goal.parent!);
+                const aliasName = name.startsWith(parentName) ? urnName(parentAlias) + name.slice(parentName.length) : name;
+                return urnFor(this.s.stack, this.s.project, parentAlias, type, aliasName);
+            };
+            candidates.push(inherit(goal.type, goal.name));
+            for (const c of [...candidates]) candidates.push(inherit(c.split("::")[2].split("$").pop()!, urnName(c)));
+        }
+        for (const urn of candidates) {
+            const old = this.olds.get(urn);
+            if (old && !this.registrations.has(urn) && !this.claimed.has(urn)) {
+                this.claimed.add(urn);
+                this.aliased.set(goal.urn, urn);
+                return old;
+            }
+        }
+        return undefined;
     }
 
     private track<T>(p: Promise<T>): Promise<T> {
@@ -329,16 +396,31 @@ export class EmulatedUpdate {
         cb(null, {});
     }
 
-    private onInvoke(req: provproto.InvokeRequest, cb: Callback): void {
+    private onInvoke(req: resproto.ResourceInvokeRequest, cb: Callback): void {
         const args = plain(req.getArgs()?.toJavaScript() ?? {}) as Record<string, any>;
+        const respond = (value: unknown) => {
+            const resp = new provproto.InvokeResponse();
+            resp.setReturn(Struct.fromJavaScript(structSafe(value)));
+            cb(null, resp);
+        };
         if (req.getTok() === "pulumi:pulumi:getResource") {
             const state = this.news.get(args.urn);
             if (!state) return cb(new Error(`unknown resource ${args.urn}`));
-            const resp = new provproto.InvokeResponse();
-            resp.setReturn(Struct.fromJavaScript(structSafe({ urn: state.urn, id: state.id ?? null, state: state.outputs })));
-            return cb(null, resp);
+            return respond({ urn: state.urn, id: state.id ?? null, state: state.outputs });
         }
-        cb(new Error(`the engine emulator does not emulate invoke ${req.getTok()}`));
+        const fn = invokeFor(req.getTok());
+        if (!fn) return cb(new Error(`the engine emulator does not emulate invoke ${req.getTok()}`));
+        const providerRef = req.getProvider() || undefined;
+        void this.track(
+            fn(args, { config: this.providerConfig(providerRef, req.getTok()), host: this.s.host }).then(respond, (err: Error) => {
+                // An invoke error is returned to the program, whose promise rejects (`runtime/invoke.js`).
+                const prov = new provproto.InvokeResponse();
+                const failure = new provproto.CheckFailure();
+                failure.setReason(err.message);
+                prov.setFailuresList([failure]);
+                cb(null, prov);
+            }),
+        );
     }
 
     /* ---------------------------------------------------------------------------------------------------- */
@@ -356,7 +438,7 @@ export class EmulatedUpdate {
     private record(state: ResourceState, op: StepOp, started: number, extra?: Partial<Operation>): void {
         this.steps.push({ urn: state.urn, type: state.type, name: urnName(state.urn), op });
         this.changes[op]++;
-        if (op !== "same" && !this.s.dryRun) {
+        if (op !== "same" && !this.s.dryRun && state.custom) {
             this.operations.push({ urn: state.urn, type: state.type, name: urnName(state.urn), op, ms: Date.now() - started, ...extra });
             this.completedOps++;
             if (this.s.interruptAfter !== undefined && this.completedOps >= this.s.interruptAfter && !this.stopReason) {
@@ -429,7 +511,9 @@ export class EmulatedUpdate {
     }
 
     private stateOf(goal: Goal, inputs: WireMap, id: string | undefined, outputs: WireMap, initErrors?: readonly string[]): ResourceState {
+        const old = this.olds.get(this.aliased.get(goal.urn) ?? goal.urn);
         return compact({
+            importID: goal.importId ? goal.importId : old?.importID,
             urn: goal.urn,
             type: goal.type,
             custom: goal.custom,
@@ -451,7 +535,7 @@ export class EmulatedUpdate {
 
     private async step(goal: Goal): Promise<ResourceState> {
         const started = Date.now();
-        const old = this.olds.get(goal.urn);
+        const old = this.oldOf(goal);
         if (!goal.custom) {
             // Components and the root stack: no provider. Their outputs arrive with RegisterResourceOutputs.
             const op: StepOp = !old ? "create" : sameValue(old.inputs, goal.inputs) ? "same" : "update";
@@ -473,11 +557,26 @@ export class EmulatedUpdate {
             customTimeouts: goal.customTimeouts,
             host: this.s.host,
         });
-        if (goal.importId) throw new ProviderError(`the engine emulator does not emulate imports (${goal.urn})`);
+        // An import (`step_generator.go`: `isImport := goal.Custom && goal.ID != "" && (old == nil || old.External ||
+        // oldImportID != goal.ID)`) reads the resource by id (`step.go` ImportStep.Apply; reads run in previews too),
+        // records it, and continues with an ordinary diff against what was read.
+        let base = old;
+        const oldImportId = old ? (old.importID ?? old.id) : undefined;
+        if (goal.importId && (!old || old.external || oldImportId !== goal.importId)) {
+            if (!provider.read) throw new ProviderError(`the engine emulator does not emulate importing ${goal.type}`);
+            const read = await provider.read(req(goal.inputs), goal.importId);
+            if (!read) throw new ProviderError(`resource '${goal.importId}' does not exist`);
+            const readInputs = compact(read.inputs) as WireMap;
+            base = { ...this.stateOf(goal, readInputs, read.id, this.secretOutputs(provider, goal, readInputs, read.outputs)), importID: goal.importId };
+            this.record(base, "import", started);
+            inputs = provider.check ? provider.check(goal.inputs, goal.name, base) : goal.inputs;
+            if (goal.ignoreChanges.length > 0) inputs = this.ignoreChanges(inputs, base.inputs, goal.ignoreChanges);
+        }
 
         let op: StepOp = "create";
         let deleteBeforeReplace = false;
-        if (old) {
+        if (base) {
+            const old = base;
             const diff = provider.diff(old.inputs, inputs, old);
             const hasInitErrors = (old.initErrors?.length ?? 0) > 0;
             const replaceOnChange = goal.replaceOnChanges.some((p) =>
@@ -496,7 +595,7 @@ export class EmulatedUpdate {
         }
 
         if (op === "same") {
-            const state = this.stateOf(goal, inputs, old!.id, old!.outputs);
+            const state = this.stateOf(goal, inputs, base!.id, base!.outputs);
             this.news.set(goal.urn, state);
             this.record(state, op, started);
             return state;
@@ -505,28 +604,28 @@ export class EmulatedUpdate {
         if (this.s.dryRun) {
             // Preview: nothing runs; what the provider cannot know yet stays unknown (absent).
             const previewOp = op === "update" ? "update" : "create";
-            const outs = provider.preview?.(previewOp, plain(inputs), old) ?? (op === "update" ? { ...(plain(old!.outputs) as object), ...plain(inputs) } : plain(inputs));
-            const state = this.stateOf(goal, inputs, op === "update" ? old!.id : undefined, this.secretOutputs(provider, goal, inputs, outs));
+            const outs = provider.preview?.(previewOp, plain(inputs), base) ?? (op === "update" ? { ...(plain(base!.outputs) as object), ...plain(inputs) } : plain(inputs));
+            const state = this.stateOf(goal, inputs, op === "update" ? base!.id : undefined, this.secretOutputs(provider, goal, inputs, outs));
             this.news.set(goal.urn, state);
             this.record(state, op, started);
             return state;
         }
 
         const injected = this.failure(goal.urn);
-        if (injected && !injected.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn}`);
         try {
+            if (injected && !injected.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn}`);
             let state: ResourceState;
             if (op === "update") {
-                const { outputs } = await provider.update(req(inputs), old!);
-                state = this.stateOf(goal, inputs, old!.id, this.secretOutputs(provider, goal, inputs, outputs));
+                const { outputs } = await provider.update(req(inputs), base!);
+                state = this.stateOf(goal, inputs, base!.id, this.secretOutputs(provider, goal, inputs, outputs));
             } else {
                 if (op === "replace" && deleteBeforeReplace) {
-                    await this.deleteResource(old!, true);
-                    this.removed.add(old!);
+                    await this.deleteResource(base!, true);
+                    this.removed.add(base!);
                 }
                 const { id, outputs } = await provider.create(req(inputs));
                 state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
-                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(old!);
+                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
             }
             if (injected?.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn} (after the operation)`);
             this.news.set(goal.urn, state);
@@ -538,12 +637,12 @@ export class EmulatedUpdate {
                 const state = this.stateOf(
                     goal,
                     inputs,
-                    err.partial.id ?? old?.id,
+                    err.partial.id ?? base?.id,
                     this.secretOutputs(provider, goal, inputs, err.partial.outputs),
                     err.partial.initErrors,
                 );
                 this.news.set(goal.urn, state);
-                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(old!);
+                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
             }
             this.operations.push({ urn: goal.urn, type: goal.type, name: goal.name, op, ms: Date.now() - started, failed: true });
             throw err;
@@ -600,7 +699,7 @@ export class EmulatedUpdate {
      * ScheduleDeletes' antichains). A failure stops later waves; protected resources fail without stopping.
      */
     private async performDeletes(): Promise<void> {
-        const unregistered = [...this.olds.values()].filter((o) => !this.news.has(o.urn) && !this.removed.has(o));
+        const unregistered = [...this.olds.values()].filter((o) => !this.news.has(o.urn) && !this.claimed.has(o.urn) && !this.removed.has(o));
         const replaced = new Set<ResourceState>([...this.s.old.filter((r) => r.delete), ...this.replacedOlds]);
         let pending = [...unregistered, ...replaced];
         const dependsOn = (a: ResourceState, b: ResourceState) =>
@@ -707,7 +806,7 @@ export class EmulatedUpdate {
             if (this.deleted.has(o) || this.removed.has(o)) continue;
             if (o.delete) resources.push(o);
             else if (replaced.has(o)) resources.push({ ...o, delete: true });
-            else if (!this.news.has(o.urn)) resources.push(o.type === ROOT_STACK_TYPE ? { ...o, outputs } : o);
+            else if (!this.news.has(o.urn) && !this.claimed.has(o.urn)) resources.push(o.type === ROOT_STACK_TYPE ? { ...o, outputs } : o);
         }
         return resources;
     }

@@ -60,22 +60,27 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
     "apps/v1/Deployment": Deployment,
 };
 
-/** Paths are never owned: identity and bookkeeping fields. */
-const UNOWNED = new Set(["apiVersion", "kind", "metadata.name", "metadata.namespace"]);
+/** Field paths are JSON arrays of keys (annotation keys contain dots). Never owned: identity fields. */
+const UNOWNED = new Set([["apiVersion"], ["kind"], ["metadata", "name"], ["metadata", "namespace"]].map((p) => JSON.stringify(p)));
 
-function leaves(value: any, prefix = ""): [string, unknown][] {
+function leaves(value: any, prefix: string[] = []): [string, unknown][] {
     if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0) {
-        return Object.entries(value).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+        return Object.entries(value).flatMap(([k, v]) => leaves(v, [...prefix, k]));
     }
-    return prefix ? [[prefix, value]] : [];
+    return prefix.length > 0 ? [[JSON.stringify(prefix), value]] : [];
+}
+
+/** How the API server prints a field path (`.data.KEY`). */
+function showPath(path: string): string {
+    return `.${(JSON.parse(path) as string[]).join(".")}`;
 }
 
 function getPath(obj: any, path: string): unknown {
-    return path.split(".").reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), obj);
+    return (JSON.parse(path) as string[]).reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), obj);
 }
 
 function setPath(obj: any, path: string, value: unknown): void {
-    const parts = path.split(".");
+    const parts = JSON.parse(path) as string[];
     let node = obj;
     for (const part of parts.slice(0, -1)) {
         if (!node[part] || typeof node[part] !== "object") node[part] = {};
@@ -85,7 +90,7 @@ function setPath(obj: any, path: string, value: unknown): void {
 }
 
 function deletePath(obj: any, path: string): void {
-    const parts = path.split(".");
+    const parts = JSON.parse(path) as string[];
     const stack: any[] = [obj];
     for (const part of parts.slice(0, -1)) {
         const next = stack[stack.length - 1]?.[part];
@@ -155,9 +160,10 @@ export class KubernetesObjectStore {
         return stored ? structuredClone(stored.object) : undefined;
     }
 
-    /** Which field manager owns each field of an object. */
+    /** Which field manager owns each field of an object (`.data.KEY` -> manager). */
     managers(cluster: string, apiVersion: string, kind: string, namespace: string | undefined, name: string): Record<string, string> {
-        return { ...(this.read()[cluster]?.objects[objectKey(apiVersion, kind, namespace, name)]?.managers ?? {}) };
+        const managers = this.read()[cluster]?.objects[objectKey(apiVersion, kind, namespace, name)]?.managers ?? {};
+        return Object.fromEntries(Object.entries(managers).map(([p, m]) => [showPath(p), m]));
     }
 
     private requireNamespace(c: Cluster, object: K8sObject): void {
@@ -188,7 +194,7 @@ export class KubernetesObjectStore {
                 throw new KubernetesApiError(
                     "Conflict",
                     `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? "s" : ""}: ${conflicts
-                        .map(([p]) => `conflict with "${managers[p]}" using ${config.apiVersion}: .${p}`)
+                        .map(([p]) => `conflict with "${managers[p]}" using ${config.apiVersion}: ${showPath(p)}`)
                         .join("\n")}`,
                 );
             }
