@@ -35,8 +35,9 @@ function sdkActions(): Map<string, string[]> {
         for (const m of text.matchAll(/import\s*{([^}]*)}\s*from\s*"(@aws-sdk\/client-[a-z0-9-]+)"/g)) {
             for (const name of m[1].split(",").map((s) => s.trim()).filter(Boolean)) imported.set(name, m[2]);
         }
-        for (const m of text.matchAll(/new\s+(\w+)Command\s*\(/g)) {
-            const pkg = imported.get(`${m[1]}Command`);
+        // A command sent directly (`new ListSecretsCommand(`) or through the SDK's paginator (`paginateListSecrets(`).
+        for (const m of [...text.matchAll(/new\s+(\w+)Command\s*\(/g), ...text.matchAll(/\bpaginate(\w+)\s*\(/g)]) {
+            const pkg = imported.get(`${m[1]}Command`) ?? imported.get(`paginate${m[1]}`);
             if (!pkg) continue;
             expect(SERVICE_PREFIX[pkg], `unknown AWS client ${pkg} in ${file}`).toBeDefined();
             const action = `${SERVICE_PREFIX[pkg]}:${m[1]}`;
@@ -65,9 +66,11 @@ describe("IAM policy", () => {
     it("grants exactly the actions the code uses: SDK calls plus what the providers call for the resources registered", async () => {
         const types = new Set<string>();
         for (const stack of ["staging", "production"] as const) {
-            for (const r of (await runProgram({ stack })).registrations) {
+            const run = await runProgram({ stack });
+            for (const r of run.registrations) {
                 if (r.type.startsWith("aws:")) types.add(r.type);
             }
+            for (const token of run.invokes) if (token.startsWith("aws:")) types.add(token);
         }
         for (const t of types) expect(AWS_PROVIDER_ACTIONS[t], `no provider actions listed for ${t}`).toBeDefined();
         const used = new Set([...sdkActions().keys(), ...[...types].flatMap((t) => AWS_PROVIDER_ACTIONS[t])]);

@@ -51,6 +51,18 @@ export interface Registration {
     readonly retainOnDelete: boolean;
     readonly replaceOnChanges: readonly string[];
     readonly deleteBeforeReplace: boolean;
+    /** The `protect` option. */
+    readonly protect: boolean;
+    /** The `import` option's ID ("" when the resource is created, not adopted). */
+    readonly importId: string;
+    /** The `customTimeouts` option ("" for a timeout not set); undefined when none is set. */
+    readonly customTimeouts?: { readonly create: string; readonly update: string; readonly delete: string };
+    /** Input property -> URNs its value came from (output-borne dependencies, per property). */
+    readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
+    /** The ID the mocked provider gave the resource. */
+    readonly id: string;
+    /** The state the mocked provider returned (its outputs; secrets unwrapped), e.g. a RandomPassword's `result`. */
+    readonly state: Record<string, any>;
 }
 
 /** One `RegisterResourceOutputs` the program sent for the root stack. */
@@ -84,6 +96,8 @@ export interface Run {
     readonly generated: readonly string[];
     /** The root stack's outputs events the program sent, in order (the early attempt record, then the final outputs). */
     readonly stackOutputEvents: readonly StackOutputsEvent[];
+    /** The tokens of the provider functions (invokes) the program called. */
+    readonly invokes: readonly string[];
     /** Everything written to stdout/stderr/console during the run. */
     readonly logs: string;
 }
@@ -194,18 +208,22 @@ export function runProgram(opts: RunOptions): Promise<Run> {
 }
 
 /** Runs the program expecting it to fail; returns the error and whatever it registered before failing. */
-export async function runProgramExpectingFailure(opts: RunOptions): Promise<{ error: Error; registrations: Registration[] }> {
+export async function runProgramExpectingFailure(
+    opts: RunOptions,
+): Promise<{ error: Error; registrations: Registration[]; stackOutputEvents: StackOutputsEvent[] }> {
     const registrations: Registration[] = [];
+    const stackOutputEvents: StackOutputsEvent[] = [];
     try {
-        await run(opts, registrations);
+        await run(opts, registrations, stackOutputEvents);
     } catch (error) {
-        return { error: error as Error, registrations };
+        return { error: error as Error, registrations, stackOutputEvents };
     }
     throw new Error("expected the program to fail");
 }
 
-async function run(opts: RunOptions, registrations: Registration[]): Promise<Run> {
+async function run(opts: RunOptions, registrations: Registration[], stackOutputEvents: StackOutputsEvent[] = []): Promise<Run> {
     const generated: string[] = [];
+    const invokes: string[] = [];
     const config = { ...stackConfig(opts.stack), ...(opts.config ?? {}) };
 
     await pulumi.runtime.setMocks(
@@ -216,7 +234,10 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
                 if (typeof result.state.value === "string") generated.push(result.state.value);
                 return result;
             },
-            call: (args) => args.inputs,
+            call: (args) => {
+                invokes.push(args.token);
+                return args.inputs;
+            },
         },
         PROJECT,
         opts.stack,
@@ -229,7 +250,12 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
         register(req, (err: any, resp: any) => {
             if (!err && req.getType() !== "pulumi:pulumi:Stack") {
                 const propDeps: string[] = [];
-                req.getPropertydependenciesMap().forEach((v: any) => propDeps.push(...v.getUrnsList()));
+                const propertyDependencies: Record<string, string[]> = {};
+                req.getPropertydependenciesMap().forEach((v: any, key: string) => {
+                    propDeps.push(...v.getUrnsList());
+                    propertyDependencies[key] = v.getUrnsList();
+                });
+                const timeouts = req.getCustomtimeouts();
                 registrations.push({
                     urn: resp.getUrn(),
                     type: req.getType(),
@@ -242,12 +268,17 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
                     retainOnDelete: req.getRetainondelete(),
                     replaceOnChanges: req.getReplaceonchangesList(),
                     deleteBeforeReplace: req.getDeletebeforereplace(),
+                    protect: !!req.getProtect(),
+                    importId: req.getImportid(),
+                    customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
+                    propertyDependencies,
+                    id: resp.getId(),
+                    state: unwrapSecrets(resp.getObject()?.toJavaScript() ?? {}),
                 });
             }
             callback(err, resp);
         });
     // Root-stack outputs events, in the order the program sent them, with how many resources were registered by then.
-    const stackOutputEvents: StackOutputsEvent[] = [];
     const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
     monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
         if (String(req.getUrn()).includes("::pulumi:pulumi:Stack::")) {
@@ -282,6 +313,13 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
         try {
             // As the language host runs it: inside the root stack, whose own code sends the exported outputs.
             await pulumi.runtime.runInPulumiStack(async () => {
+                // The root stack's Output derives promises from the program's result that nothing awaits (`isKnown`,
+                // `isSecret`: @pulumi/pulumi output.js OutputImpl); when the program fails they reject unhandled, which
+                // the language host absorbs in its own handler but the test runner reports as errors. The failure
+                // itself still reaches `failure` below.
+                const root = pulumi.runtime.getStackResource() as unknown as { outputs?: { isKnown?: Promise<unknown>; isSecret?: Promise<unknown> } };
+                root?.outputs?.isKnown?.catch(() => undefined);
+                root?.outputs?.isSecret?.catch(() => undefined);
                 outputs = await rotationProgram({ env: opts.env ?? ADMIN_ENV, now: opts.now ?? new Date("2026-11-25T12:00:00Z") });
                 return outputs as unknown as pulumi.Inputs;
             });
@@ -299,6 +337,7 @@ async function run(opts: RunOptions, registrations: Registration[]): Promise<Run
             outputs: resolved,
             secretOutputPaths,
             stackOutputEvents,
+            invokes,
             generated,
             logs: logs.join(""),
         };
