@@ -1,109 +1,169 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Slot } from "../rotation/catalog";
-import { GroupState, slotKeeper, transitionGroup } from "../rotation/slots";
+import { Provider, Slot } from "../rotation/catalog";
+import { Refusal } from "../rotation/refusals";
+import { GroupIntent, GroupTransition, isRefusal, transitionGroup } from "../rotation/slots";
+import { GroupState } from "../rotation/state";
 import { onDemandStamp } from "../rotation/stamp";
-import { target } from "./support/fixtures";
+import { FROM_REQUEST, rotateIntent } from "./support/fixtures";
 
 const NOW = new Date("2026-12-05T16:30:00Z");
+const N = NOW.toISOString();
 const OLD = "2026-11-01T00:00:00.000Z";
+/** The label this run gives a slot it regenerates. */
+const LABEL = "g9";
+const HOLD_KEY = { kind: "config", key: "rotation:hold.database" } as const;
+
+const keep = (hold: readonly Provider[] = []): GroupIntent => ({ kind: "keep", hold, holdSource: HOLD_KEY });
+const rotate = rotateIntent;
+const rotateHolding = (stamp: string, hold: readonly Provider[]): GroupIntent => ({ kind: "rotate", stamp, source: FROM_REQUEST, hold, holdSource: HOLD_KEY });
+const release = (provider: Provider): GroupIntent => ({ kind: "release", provider, source: FROM_REQUEST });
+const rollback: GroupIntent = { kind: "rollback", source: FROM_REQUEST };
+
+/** A group's state: generation labels `gA`/`gB`, the stamps `sinceA`/`sinceB` each slot was last made active at. */
 const state = (
     stamp: string,
     active: Slot,
-    a: string | null,
-    b: string | null,
-    rolledBack = false,
-    changedAt = OLD,
-    held: GroupState["held"] = {},
-): GroupState => ({ stamp, active, slots: { a, b }, rolledBack, held, changedAt });
-const N = NOW.toISOString();
+    [gA, gB]: [string, string],
+    [sinceA, sinceB]: [string | null, string | null],
+    { rolledBack = false, changedAt = OLD, held = {} }: { rolledBack?: boolean; changedAt?: string; held?: GroupState["held"] } = {},
+): GroupState => ({ stamp, active, generation: { a: gA, b: gB }, activeSince: { a: sinceA, b: sinceB }, rolledBack, held, changedAt });
+
+const FIRST = state("2026-11", "a", ["g1", "g1"], ["2026-11", null]);
+const ROTATED = state("2026-12", "b", ["g1", "g2"], ["2026-11", "2026-12"]);
+const HELD = state("2027-01", "a", ["g3", "g2"], ["2027-01", "2026-12"], { held: { k8s: "b" } });
 
 describe("two-slot model", () => {
-    it.each([
-        ["first deployment fills both slots, a active", undefined, target("2026-11"), "initial", state("2026-11", "a", "2026-11", null, false, N), ["a", "b"]],
-        ["a rotation regenerates the inactive slot and activates it", state("2026-11", "a", "2026-11", null), target("2026-12"), "rotate", state("2026-12", "b", "2026-11", "2026-12", false, N), ["b"]],
-        ["the next rotation regenerates the other slot", state("2026-12", "b", "2026-11", "2026-12"), target("2027-01"), "rotate", state("2027-01", "a", "2027-01", "2026-12", false, N), ["a"]],
-        ["an on-demand stamp inside the period rotates", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12-05T1630Z"), "rotate", state("2026-12-05T1630Z", "a", "2026-12-05T1630Z", "2026-12", false, N), ["a"]],
-        ["the same stamp changes nothing", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12"), "none", state("2026-12", "b", "2026-11", "2026-12"), []],
-        ["a rollback activates the other slot without regenerating", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12", "2026-12"), "rollback", state("2026-12", "a", "2026-11", "2026-12", true, N), []],
-        ["a repeated rollback is a no-op", state("2026-12", "a", "2026-11", "2026-12", true), target("2026-12", "2026-12"), "none", state("2026-12", "a", "2026-11", "2026-12", true), []],
-        ["a rotation after a rollback regenerates the rolled-back slot, not the one in use", state("2026-12", "a", "2026-11", "2026-12", true), target("2027-01"), "rotate", state("2027-01", "b", "2026-11", "2027-01", false, N), ["b"]],
-        ["a stale rollback key from an older rotation is ignored", state("2027-01", "b", "2026-11", "2027-01"), target("2027-01", "2026-12"), "none", state("2027-01", "b", "2026-11", "2027-01"), []],
-        ["a provider-limited rotation holds the other provider at the old slot", state("2026-12", "b", "2026-11", "2026-12"), target("2027-01", undefined, ["k8s"]), "rotate", state("2027-01", "a", "2027-01", "2026-12", false, N, { k8s: "b" }), ["a"]],
-        ["keeping the hold keeps the held provider where it is", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01", undefined, ["k8s"]), "none", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), []],
-        ["dropping the hold catches the held provider up, regenerating nothing", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01"), "catch-up", state("2027-01", "a", "2027-01", "2026-12", false, OLD), []],
-        ["a hold on a provider that is not behind holds nothing", state("2027-01", "a", "2027-01", "2026-12"), target("2027-01", undefined, ["aws"]), "none", state("2027-01", "a", "2027-01", "2026-12"), []],
-        ["a rollback while held brings both providers to the same slot", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-01", "2027-01", ["k8s"]), "rollback", state("2027-01", "b", "2027-01", "2026-12", true, N), []],
-    ] as const)("%s", (_, last, t, change, next, regenerate) => {
-        const result = transitionGroup("database", last, t as never, NOW);
-        expect(result.change).toBe(change);
-        expect(result.next).toEqual(next);
-        expect(result.regenerate).toEqual(regenerate);
+    it.each<[string, GroupState | undefined, GroupIntent, GroupTransition]>([
+        [
+            "first deployment generates both slots with the run's label, a active",
+            undefined,
+            rotate("2026-11"),
+            { change: "initial", next: state("2026-11", "a", [LABEL, LABEL], ["2026-11", null], { changedAt: N }), regenerate: ["a", "b"] },
+        ],
+        [
+            "a rotation regenerates the inactive slot with the run's label and activates it",
+            FIRST,
+            rotate("2026-12"),
+            { change: "rotate", next: state("2026-12", "b", ["g1", LABEL], ["2026-11", "2026-12"], { changedAt: N }), regenerate: ["b"] },
+        ],
+        [
+            "the next rotation regenerates the other slot",
+            ROTATED,
+            rotate("2027-01"),
+            { change: "rotate", next: state("2027-01", "a", [LABEL, "g2"], ["2027-01", "2026-12"], { changedAt: N }), regenerate: ["a"] },
+        ],
+        [
+            "an on-demand stamp inside the period rotates",
+            ROTATED,
+            rotate("2026-12-05T1630Z"),
+            { change: "rotate", next: state("2026-12-05T1630Z", "a", [LABEL, "g2"], ["2026-12-05T1630Z", "2026-12"], { changedAt: N }), regenerate: ["a"] },
+        ],
+        ["a run that asks nothing changes nothing", ROTATED, keep(), { change: "none", next: ROTATED, regenerate: [] }],
+        [
+            "a rollback activates the other slot without regenerating",
+            ROTATED,
+            rollback,
+            { change: "rollback", next: { ...ROTATED, active: "a", rolledBack: true, changedAt: N }, regenerate: [] },
+        ],
+        [
+            "a repeated rollback is a no-op",
+            { ...ROTATED, active: "a", rolledBack: true },
+            rollback,
+            { change: "none", next: { ...ROTATED, active: "a", rolledBack: true }, regenerate: [] },
+        ],
+        [
+            "a rotation after a rollback regenerates the rolled-back slot, not the one in use",
+            { ...ROTATED, active: "a", rolledBack: true },
+            rotate("2027-01"),
+            { change: "rotate", next: state("2027-01", "b", ["g1", LABEL], ["2026-11", "2027-01"], { changedAt: N }), regenerate: ["b"] },
+        ],
+        [
+            "a provider-limited rotation holds the other provider at the slot it published",
+            ROTATED,
+            rotateHolding("2027-01", ["k8s"]),
+            { change: "rotate", next: state("2027-01", "a", [LABEL, "g2"], ["2027-01", "2026-12"], { changedAt: N, held: { k8s: "b" } }), regenerate: ["a"] },
+        ],
+        ["keeping the hold keeps the held provider where it is", HELD, keep(["k8s"]), { change: "none", next: HELD, regenerate: [] }],
+        ["dropping the hold catches the held provider up, regenerating nothing", HELD, keep(), { change: "catch-up", next: { ...HELD, held: {} }, regenerate: [] }],
+        ["releasing the held provider catches it up, regenerating nothing", HELD, release("k8s"), { change: "catch-up", next: { ...HELD, held: {} }, regenerate: [] }],
+        ["releasing a provider that is not held changes nothing", HELD, release("aws"), { change: "none", next: HELD, regenerate: [] }],
+        ["a hold on a provider that is not behind holds nothing", ROTATED, keep(["aws"]), { change: "none", next: ROTATED, regenerate: [] }],
+        [
+            "a rollback while held brings both providers to the same slot",
+            HELD,
+            rollback,
+            { change: "rollback", next: { ...HELD, active: "b", rolledBack: true, held: {}, changedAt: N }, regenerate: [] },
+        ],
+    ])("%s", (_, last, intent, expected) => {
+        expect(transitionGroup("database", last, intent, LABEL, NOW)).toEqual(expected);
     });
 
-    it.each([
-        ["a stamp going backwards", state("2026-12", "b", "2026-11", "2026-12"), target("2026-11"), "rotation:stamp", "`rotation:stamp` 2026-11 is earlier than database's last stamp 2026-12; stamps never go backwards (use a later stamp, or `rotation:rollback` to undo a rotation)"],
-        ["a monthly stamp after an on-demand one in the same month", state("2026-12-05T1630Z", "a", "2026-12-05T1630Z", "2026-12"), target("2026-12"), "rotation:stamp", "`rotation:stamp` 2026-12 is earlier than database's last stamp 2026-12-05T1630Z; stamps never go backwards (use a later stamp, or `rotation:rollback` to undo a rotation)"],
-        ["a rollback of a group never rotated", undefined, target("2026-11", "2026-11"), "rotation:rollback.database", "`rotation:rollback.database` cannot roll back database: it has never been rotated"],
-        ["a rollback right after first deployment", state("2026-11", "a", "2026-11", null), target("2026-11", "2026-11"), "rotation:rollback.database", "`rotation:rollback.database` cannot roll back database: slot b has never been active"],
-        ["a rollback in the same run as the rotation", state("2026-11", "a", "2026-11", null), target("2026-12", "2026-12"), "rotation:rollback.database", "`rotation:rollback.database` 2026-12 names a rotation of database that has not happened yet; rotate and roll back in separate runs"],
-        ["a rollback of a future rotation", state("2026-12", "b", "2026-11", "2026-12"), target("2026-12", "2027-01"), "rotation:rollback.database", "`rotation:rollback.database` 2027-01 is later than database's stamp 2026-12: only the last rotation can be rolled back"],
-        ["a rotation while a provider is held back", state("2027-01", "a", "2027-01", "2026-12", false, OLD, { k8s: "b" }), target("2027-02", undefined, ["k8s"]), "rotation:stamp", "`rotation:stamp` 2027-02 would regenerate slot b of database, which k8s still publishes (held back since 2027-01); catch k8s up first: a run without `rotation:hold.database` and without a new stamp"],
-        ["a hold on first deployment", undefined, target("2026-11", undefined, ["aws"]), "rotation:hold.database", "`rotation:hold.database` cannot hold back `aws` on database's first deployment: there is nothing older to keep"],
-    ] as const)("refuses %s", (_, last, t, key, message) => {
-        expect(() => transitionGroup("database", last, t as never, NOW)).toThrow(expect.objectContaining({ key, message }));
-    });
-
-    it("keepers: a slot's keeper is its generation stamp, 'initial' for the slot made on first deployment", () => {
-        const s = state("2026-11", "a", "2026-11", null);
-        expect(slotKeeper(s, "a")).toBe("2026-11");
-        expect(slotKeeper(s, "b")).toBe("initial");
+    it.each<[string, GroupState | undefined, GroupIntent, Refusal]>([
+        ["a stamp going backwards", ROTATED, rotate("2026-11"), { kind: "stamp-backwards", group: "database", stamp: "2026-11", last: "2026-12", source: FROM_REQUEST }],
+        [
+            "a monthly stamp after an on-demand one in the same month",
+            state("2026-12-05T1630Z", "a", ["g3", "g2"], ["2026-12-05T1630Z", "2026-12"]),
+            rotate("2026-12"),
+            { kind: "stamp-backwards", group: "database", stamp: "2026-12", last: "2026-12-05T1630Z", source: FROM_REQUEST },
+        ],
+        ["a rotation to the stamp it already has", ROTATED, rotate("2026-12"), { kind: "stamp-not-later", group: "database", stamp: "2026-12", last: "2026-12", source: FROM_REQUEST }],
+        ["a rollback of a group never deployed", undefined, rollback, { kind: "nothing-to-roll-back", group: "database", reason: "never-deployed", source: FROM_REQUEST }],
+        ["a rollback right after first deployment", FIRST, rollback, { kind: "nothing-to-roll-back", group: "database", reason: "never-rotated", source: FROM_REQUEST }],
+        ["a rotation while a provider is held back", HELD, rotate("2027-02"), { kind: "held", group: "database", provider: "k8s", slot: "b", since: "2027-01" }],
+        ["a hold on first deployment", undefined, rotateHolding("2026-11", ["aws"]), { kind: "hold-on-first-deployment", group: "database", source: HOLD_KEY }],
+    ])("refuses %s", (_, last, intent, refusal) => {
+        expect(transitionGroup("database", last, intent, LABEL, NOW)).toEqual(refusal);
     });
 
     // The zero-downtime invariant over any sequence of rotations (full or provider-limited), catch-ups and
-    // rollbacks: no run regenerates a slot that any provider publishes before it, and a rotation regenerates
-    // exactly one slot.
+    // rollbacks: no run regenerates a slot that any provider publishes before it, the generation of a published slot
+    // never changes, and a rotation regenerates exactly one slot.
     it("property: no run regenerates a slot in use; a rotation regenerates exactly one slot", () => {
         const step = fc.constantFrom("rotate", "rotate-aws-only", "catch-up", "rollback", "rerun");
         fc.assert(
             fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
                 let clock = Date.UTC(2026, 0, 1);
-                let current: GroupState = transitionGroup("jwt", undefined, target(onDemandStamp(new Date(clock))), NOW).next;
-                let hold: ReturnType<typeof target>["hold"];
+                let serial = 1;
+                const first = transitionGroup("jwt", undefined, rotate(onDemandStamp(new Date(clock))), `g${serial}`, NOW);
+                if (isRefusal(first)) throw new Error(`first deployment refused: ${first.kind}`);
+                let current = first.next;
+                let hold: readonly Provider[] = [];
                 for (const s of steps) {
                     const inUse = new Set<Slot>([current.active, ...Object.values(current.held)]);
-                    const keepers = [...inUse].map((slot) => [slot, slotKeeper(current, slot)] as const);
-                    let t: ReturnType<typeof target>;
+                    let intent: GroupIntent;
                     if (s === "rotate" || s === "rotate-aws-only") {
                         clock += 3_600_000;
-                        t = target(onDemandStamp(new Date(clock)), undefined, s === "rotate-aws-only" ? ["k8s"] : undefined);
+                        const held = s === "rotate-aws-only" ? (["k8s"] as const) : [];
+                        intent = rotateIntent(onDemandStamp(new Date(clock)), held);
                         if (Object.keys(current.held).length > 0) {
-                            expect(() => transitionGroup("jwt", current, t, NOW)).toThrow(/catch k8s up first/);
+                            expect(transitionGroup("jwt", current, intent, `g${serial + 1}`, NOW)).toMatchObject({ kind: "held" });
                             continue;
                         }
-                        hold = t.hold;
+                        hold = held;
                     } else if (s === "catch-up") {
-                        hold = undefined;
-                        t = target(current.stamp);
+                        hold = [];
+                        intent = keep();
                     } else if (s === "rollback") {
-                        if (current.rolledBack === false && current.slots[current.active === "a" ? "b" : "a"] === null) {
-                            expect(() => transitionGroup("jwt", current, target(current.stamp, current.stamp, hold), NOW)).toThrow(/never been active/);
-                            continue;
-                        }
-                        t = target(current.stamp, current.stamp, hold);
+                        intent = rollback;
                     } else {
-                        t = target(current.stamp, undefined, hold);
+                        intent = keep(hold);
                     }
-                    const result = transitionGroup("jwt", current, t, NOW);
+                    const result = transitionGroup("jwt", current, intent, `g${serial + 1}`, NOW);
+                    if (isRefusal(result)) {
+                        expect(result).toMatchObject({ kind: "nothing-to-roll-back", reason: "never-rotated" });
+                        continue;
+                    }
                     if (s.startsWith("rotate")) {
                         expect(result.regenerate).toHaveLength(1);
                         expect(result.next.active).not.toBe(current.active);
                     }
                     if (s === "rerun") expect(result.change).toBe("none");
-                    for (const [slot, keeper] of keepers) {
+                    for (const slot of inUse) {
                         expect(result.regenerate).not.toContain(slot);
-                        expect(slotKeeper(result.next, slot)).toBe(keeper);
+                        expect(result.next.generation[slot]).toBe(current.generation[slot]);
                     }
+                    if (result.change !== "none") serial++;
                     current = result.next;
                 }
             }),

@@ -11,9 +11,10 @@ import { describe, expect, it } from "vitest";
 import { applyPostgresSlot, bootstrapPostgres, loginConfig } from "../hooks/postgresApply";
 import { applyRedisSlots, bootstrapRedisUser, redisOptions } from "../hooks/redisApply";
 import { Slot } from "../rotation/catalog";
-import { GroupState, transitionGroup } from "../rotation/slots";
+import { GroupIntent, GroupTransition, isRefusal, transitionGroup } from "../rotation/slots";
+import { GroupState } from "../rotation/state";
 import { onDemandStamp } from "../rotation/stamp";
-import { ACL_RULES, password, target } from "./support/fixtures";
+import { ACL_RULES, password, rotateIntent } from "./support/fixtures";
 import { LoadOptions, LoadResult, LoadTarget, RotationStrategy, runLoad } from "./support/loadHarness";
 import { useServers } from "./support/servers";
 
@@ -34,17 +35,23 @@ interface Creds {
 function twoSlot(roles: Record<Slot, string>, apply: (slot: Slot, pw: Record<Slot, string>) => Promise<void>): RotationStrategy<Creds> {
     let clock = Date.UTC(2026, 0, 1);
     const stamp = () => onDemandStamp(new Date((clock += 3_600_000)));
+    let serial = 0;
+    const transition = (last: GroupState | undefined, intent: GroupIntent): GroupTransition => {
+        const t = transitionGroup("database", last, intent, `g${++serial}`, new Date());
+        if (isRefusal(t)) throw new Error(`the state machine refused: ${t.kind}`);
+        return t;
+    };
     const pw: Record<Slot, string> = { a: password(), b: password() };
     let state: GroupState;
     return {
         async initial() {
-            state = transitionGroup("database", undefined, target(stamp()), new Date()).next;
+            state = transition(undefined, rotateIntent(stamp())).next;
             await apply("a", pw);
             await apply("b", pw);
             return { user: roles[state.active], password: pw[state.active] };
         },
         async rotate() {
-            const t = transitionGroup("database", state, target(stamp()), new Date());
+            const t = transition(state, rotateIntent(stamp()));
             const [slot] = t.regenerate;
             pw[slot] = password(); // generate
             await apply(slot, pw); // apply at source

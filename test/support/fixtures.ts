@@ -1,5 +1,5 @@
 /**
- * Fixtures shared by the test files, one copy each: random credentials, a slot-machine target, the default Redis
+ * Fixtures shared by the test files, one copy each: random credentials, a slot-machine intent, the default Redis
  * ACL rules, a throwaway PostgreSQL + Redis pair, the engine's secret marker and deterministic UUID-shaped ids for
  * stand-ins.
  *
@@ -8,7 +8,9 @@
  * pair with a test file's hooks.
  */
 import { createHash, randomInt } from "node:crypto";
-import type { GroupTarget, HoldableProvider } from "../../rotation/slots";
+import type { Provider } from "../../rotation/catalog";
+import type { Source } from "../../rotation/refusals";
+import type { GroupIntent } from "../../rotation/slots";
 import { Postgres, startPostgres } from "./postgres";
 import { RedisServer, startRedis } from "./redis";
 
@@ -19,24 +21,17 @@ export function password(): string {
     return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
 }
 
-/**
- * What a run asks of a group, for `transitionGroup`, with the stack file's key names (they appear in refusals).
- * The keys name `database`'s rollback and hold whatever the group: messages are only matched for `database`.
- */
-export function target(stamp: string, rollback?: string, hold?: readonly HoldableProvider[]): GroupTarget {
-    return {
-        stamp,
-        stampKey: "rotation:stamp",
-        rollback,
-        rollbackKey: "rotation:rollback.database",
-        hold,
-        holdKey: "rotation:hold.database",
-    };
+/** Where a request's ask comes from, for `transitionGroup` intents: the run's request (the CLI's). */
+export const FROM_REQUEST: Source = { kind: "request" };
+
+/** The intent to rotate a group to `stamp` (for `transitionGroup`), holding `hold` back, as a request asks it. */
+export function rotateIntent(stamp: string, hold: readonly Provider[] = []): GroupIntent {
+    return { kind: "rotate", stamp, source: FROM_REQUEST, hold, holdSource: FROM_REQUEST };
 }
 
 /**
  * The Redis ACL rules a stack gets when `rotation:redis.aclRules` is not set (test/config.test.ts pins that
- * default in `rotation/config.ts`); what `bootstrap` gives the ACL user.
+ * default in `rotation/settings.ts`); what `bootstrap` gives the ACL user.
  */
 export const ACL_RULES: readonly string[] = ["~*", "&*", "+@all", "-@admin", "-@dangerous"];
 
