@@ -4,6 +4,7 @@
  * outside a secret wrapper — for each value in plain, URL-encoded and base64 form.
  */
 import { describe, expect, it } from "vitest";
+import { encodeRequest } from "../rotation/request";
 import { SECRET_SIG, leakForms as forms } from "./support/fixtures";
 import { ADMIN_ENV, Run, T, ofType, runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
 
@@ -66,7 +67,7 @@ describe("no secret leaves the secret channels", () => {
         const { error } = await runProgramExpectingFailure({
             stack: "staging",
             lastState: initial.outputs.rotationState,
-            env: { ...ADMIN_ENV, ROTATION_REQUEST: JSON.stringify({ stamps: { database: "2026-11-24T1030Z" }, label: "--stamp" }) },
+            env: { ...ADMIN_ENV, ROTATION_REQUEST: encodeRequest({ rotate: { groups: ["database"], stamp: "2026-11-24T1030Z", scheduled: false } }) },
         });
         expect(error.message).toMatch(/stamps never go backwards/);
         expect(hits(`${error.message}\n${error.stack}`, forms(secretValues(initial)))).toEqual([]);
