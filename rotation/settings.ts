@@ -120,6 +120,20 @@ const k8sSchema = obj({
         });
     });
 
+/**
+ * Role names the program must never rotate or group under: PostgreSQL reserves `pg_*` ("Role names beginning with
+ * pg_ are reserved", https://www.postgresql.org/docs/16/sql-createrole.html), and RDS/Aurora's own roles
+ * (`rds_*`, `rdsadmin`, https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.html)
+ * and the conventional superuser `postgres` would hand the application an administrator's rights.
+ */
+const RESERVED_ROLE = /^(pg_|rds_)|^(rdsadmin|rdsrepladmin|postgres|rds_superuser)$/;
+const appRole = pattern(PG_IDENT, "a PostgreSQL role name").refine((r) => !RESERVED_ROLE.test(r), {
+    error: (iss) => `${JSON.stringify(iss.input)} is a reserved or administrative role; the application needs a role of its own`,
+});
+
+/** sslmode values that encrypt; `verify-full` (the default) also checks the server's certificate and name. */
+const SSL_MODES = ["verify-full", "verify-ca", "require"] as const;
+
 const databaseSchema = obj({
     host: pattern(HOST, "a host name"),
     replicaHost: pattern(HOST, "a host name"),
@@ -128,37 +142,110 @@ const databaseSchema = obj({
     pgbouncerPort: int(1, 65535).default(6432),
     name: pattern(PG_IDENT, "a PostgreSQL database name"),
     /** The NOLOGIN group role that owns the objects; both login roles are its members. */
-    groupRole: pattern(PG_IDENT, "a PostgreSQL role name").default("buywhere_app"),
+    groupRole: appRole.default("buywhere_app"),
     /** The two alternating login roles; both are members of one group role that owns the objects. */
-    roles: obj({ a: pattern(PG_IDENT, "a PostgreSQL role name"), b: pattern(PG_IDENT, "a PostgreSQL role name") })
+    roles: obj({ a: appRole, b: appRole })
         .refine((r) => r.a !== r.b, { error: "must name two different roles" })
         .default({ a: "buywhere_app_a", b: "buywhere_app_b" }),
     scheme: oneOf(["postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg"] as const).default("postgresql"),
     /** Query parameters appended to every database URL. */
-    params: z.record(pattern(/^[a-z_]+$/, "a parameter name"), z.string()).default({ sslmode: "require" }),
-});
+    params: z
+        .record(pattern(/^[a-z_]+$/, "a parameter name"), z.string())
+        .superRefine((params, ctx) => {
+            const mode = params.sslmode;
+            if (mode !== undefined && !(SSL_MODES as readonly string[]).includes(mode)) {
+                ctx.addIssue({ code: "custom", path: ["sslmode"], message: `must be one of ${listAllowed(SSL_MODES)}: the application's connection must be encrypted` });
+            }
+        })
+        // Setting other parameters never drops TLS: sslmode defaults to verify-full unless set.
+        .transform((params) => ({ sslmode: "verify-full", ...params }))
+        .default({ sslmode: "verify-full" }),
+})
+    .superRefine((db, ctx) => {
+        if (db.groupRole === db.roles.a || db.groupRole === db.roles.b) {
+            ctx.addIssue({ code: "custom", path: ["groupRole"], message: `${JSON.stringify(db.groupRole)} must differ from both login roles in \`${NAMESPACE}:database.roles\`` });
+        }
+    });
+
+/**
+ * The ACL rules `bootstrap` may give the application's user: key (`~`, `%R~`, `%W~`, `%RW~`) and channel (`&`)
+ * patterns, and command rules (`+cmd`, `-cmd`, `+@category`, `-@category`, `+cmd|sub`). Never passwords (`>`, `<`,
+ * `#`, `!`), `nopass`, `on`/`off` or `reset*`: passwords are the rotation's, and bootstrap enables the user itself
+ * (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/#acl-rules).
+ */
+const ACL_RULE = /^(%(R|W|RW)~|~|&)[^\s]+$|^[+-]@?[a-z][a-z0-9_-]*(\|[a-z0-9_-]+)?$/;
+const FORBIDDEN_CATEGORIES = ["@admin", "@dangerous"];
+
+/** Why a rule set grants too much, or undefined: `+@all` only together with `-@admin` and `-@dangerous`. */
+function aclRulesProblem(rules: readonly string[]): string | undefined {
+    for (const category of FORBIDDEN_CATEGORIES) {
+        if (rules.includes(`+${category}`)) return `must not grant \`+${category}\`: the application's user must not administer Redis`;
+    }
+    const all = rules.lastIndexOf("+@all");
+    if (all >= 0 && !FORBIDDEN_CATEGORIES.every((c) => rules.lastIndexOf(`-${c}`) > all)) {
+        return "grants `+@all` without `-@admin` and `-@dangerous` after it: the application's user must not administer Redis";
+    }
+    return undefined;
+}
 
 const redisSchema = obj({
     host: pattern(HOST, "a host name"),
     port: int(1, 65535).default(6379),
     /** The ACL user whose two passwords are the two slots. */
-    user: pattern(REDIS_USER, "a Redis ACL user name"),
+    user: pattern(REDIS_USER, "a Redis ACL user name").refine((u) => u !== "default", {
+        error: "must not be `default`: the default user is every unauthenticated client; give the application a user of its own",
+    }),
     tls: z.boolean({ error: typeError("must be true or false") }).default(true),
     db: int(0, 15).default(0),
     /** Permissions `bootstrap` gives the ACL user when it creates it (key, channel and command rules). */
     aclRules: z
-        .array(pattern(/^[~&%+\-@A-Za-z0-9_:*|.]+$/, "a Redis ACL rule (no passwords)"), { error: "must be a list of ACL rules" })
+        .array(pattern(ACL_RULE, "a Redis ACL key, channel or command rule (no passwords, no nopass)"), { error: "must be a list of ACL rules" })
         .min(1)
+        .superRefine((rules, ctx) => {
+            const issue = aclRulesProblem(rules);
+            if (issue) ctx.addIssue({ code: "custom", message: issue });
+        })
         .default(["~*", "&*", "+@all", "-@admin", "-@dangerous"]),
 });
+
+/**
+ * What an application key may be allowed to do: reading and writing documents and reading collection metadata
+ * (https://typesense.org/docs/27.1/api/api-keys.html#sample-actions). Never `*`, `keys:*` (it could mint or delete
+ * keys, the rotation's own) or collection writes.
+ */
+const TYPESENSE_ACTIONS = [
+    "documents:search",
+    "documents:get",
+    "documents:create",
+    "documents:upsert",
+    "documents:update",
+    "documents:delete",
+    "documents:import",
+    "documents:export",
+    "collections:get",
+    "collections:list",
+    "synonyms:get",
+    "synonyms:list",
+    "overrides:get",
+    "overrides:list",
+    "aliases:get",
+    "aliases:list",
+] as const;
 
 const typesenseSchema = obj({
     /** Base URL of the Typesense cluster whose keys API registers each slot's key. */
     url: httpUrl,
     /** What each slot's key may do. */
-    actions: z.array(z.string().min(1), { error: "must be a list of Typesense actions" }).min(1).default(["documents:search"]),
+    actions: z.array(oneOf(TYPESENSE_ACTIONS), { error: `must be a list of Typesense actions from ${listAllowed(TYPESENSE_ACTIONS)}` }).min(1).default(["documents:search"]),
     collections: z.array(z.string().min(1), { error: "must be a list of collections" }).min(1).default(["*"]),
 });
+
+/**
+ * The permission groups an R2 token may carry: "Workers R2 Storage Bucket Item Read" (6a018a9f..., the example in
+ * cloudflare/cloudflare-docs src/content/docs/r2/api/tokens.mdx) and "... Item Write" (2efd5506...). Anything else
+ * (account-wide or non-R2 groups) would give the application more than its buckets.
+ */
+const R2_PERMISSION_GROUPS = ["6a018a9f2fc74eb6b293b0c548f38b39", "2efd5506f9c8494dacb1fa10a3e7d5b6"] as const;
 
 const r2Schema = obj({
     /** The Cloudflare account that owns the R2 buckets and the per-slot account tokens. */
@@ -169,7 +256,7 @@ const r2Schema = obj({
         .superRefine(unique((b: string) => b, "bucket")),
     /** Cloudflare permission group ids granted on those buckets (e.g. R2 Storage Bucket Item Read and Write). */
     permissionGroupIds: z
-        .array(pattern(/^[0-9a-f]{32}$/, "a Cloudflare permission group id (32 hex characters)"), { error: "must be a list of permission group ids" })
+        .array(oneOf(R2_PERMISSION_GROUPS), { error: `must be a list of R2 permission group ids from ${listAllowed(R2_PERMISSION_GROUPS)}` })
         .min(1, { error: "must list at least one permission group" }),
 });
 

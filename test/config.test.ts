@@ -42,7 +42,7 @@ describe("config", () => {
             "rotation:redis": JSON.stringify({ host: "redis", user: "app" }),
             "rotation:health": JSON.stringify({ urls: ["https://api/health"] }),
             "rotation:typesense": JSON.stringify({ url: "https://search.internal" }),
-            "rotation:r2": JSON.stringify({ accountId: "0".repeat(32), buckets: ["assets"], permissionGroupIds: ["1".repeat(32)] }),
+            "rotation:r2": JSON.stringify({ accountId: "0".repeat(32), buckets: ["assets"], permissionGroupIds: ["6a018a9f2fc74eb6b293b0c548f38b39"] }),
         });
         expect(s.typesense).toEqual({ url: "https://search.internal", actions: ["documents:search"], collections: ["*"] });
         expect(s.database.groupRole).toBe("buywhere_app");
@@ -50,7 +50,7 @@ describe("config", () => {
         expect(s.aws).toEqual({ region: "ap-southeast-1", secretPrefix: "buywhere/" });
         expect(s.ecs).toBeUndefined();
         expect(s.kubernetes).toBeUndefined();
-        expect(s.database).toMatchObject({ port: 5432, pgbouncerPort: 6432, scheme: "postgresql", params: { sslmode: "require" } });
+        expect(s.database).toMatchObject({ port: 5432, pgbouncerPort: 6432, scheme: "postgresql", params: { sslmode: "verify-full" } });
         expect(s.redis).toMatchObject({ port: 6379, tls: true, db: 0 });
         expect(s.health).toMatchObject({ expectStatus: 200, attempts: 20, requiredSuccesses: 2 });
         expect(Object.values(s.policy)).toEqual(Array(6).fill("monthly"));
@@ -70,6 +70,13 @@ describe("config", () => {
         ["empty variables do not override", { AWS_REGION: "", ECS_CLUSTER: " " }, (s: any) => [s.aws.region, s.ecs.cluster], ["ap-southeast-1", "buywhere-api"]],
     ])("environment variable %s wins over the stack file", (_, env, pick, expected) => {
         expect(pick(parseSettings(staging, env))).toEqual(expected);
+    });
+
+    it("database parameters never drop TLS: sslmode defaults to verify-full when other parameters are set", () => {
+        expect(parseSettings({ ...staging, "rotation:database": { ...db, params: { application_name: "api" } } }).database.params).toEqual({
+            sslmode: "verify-full",
+            application_name: "api",
+        });
     });
 
     // The bad-input matrix: each case names the key and says what is allowed.
@@ -106,6 +113,17 @@ describe("config", () => {
         ["a bad region", { "rotation:aws": { region: "mars-1" } }, "rotation:aws.region", /is not an AWS region/],
         ["a non-URL health URL", { "rotation:health": { urls: ["api.buywhere.io/health"] } }, "rotation:health.urls[0]", /is not an http\(s\) URL/],
         ["a health URL with credentials (never echoed)", { "rotation:health": { urls: ["https://u:LeakCanaryP@api/health"] } }, "rotation:health.urls[0]", /^`rotation:health\.urls\[0\]` is a URL with credentials in it \(user info before the host\); give the URL without them$/],
+        ["a reserved role as a slot role", { "rotation:database": { ...db, roles: { a: "postgres", b: "buywhere_app_b" } } }, "rotation:database.roles.a", /^`rotation:database\.roles\.a` "postgres" is a reserved or administrative role; the application needs a role of its own$/],
+        ["an RDS role as the group role", { "rotation:database": { ...db, groupRole: "rds_superuser" } }, "rotation:database.groupRole", /"rds_superuser" is a reserved or administrative role/],
+        ["the group role as a login role", { "rotation:database": { ...db, groupRole: "buywhere_app_a" } }, "rotation:database.groupRole", /"buywhere_app_a" must differ from both login roles/],
+        ["sslmode that does not encrypt", { "rotation:database": { ...db, params: { sslmode: "prefer" } } }, "rotation:database.params.sslmode", /must be one of `verify-full`, `verify-ca`, `require`/],
+        ["the default Redis user", { "rotation:redis": { ...redis, user: "default" } }, "rotation:redis.user", /must not be `default`/],
+        ["an ACL rule with a password", { "rotation:redis": { ...redis, aclRules: ["~*", ">secret"] } }, "rotation:redis.aclRules[1]", /is not a Redis ACL key, channel or command rule/],
+        ["nopass in the ACL rules", { "rotation:redis": { ...redis, aclRules: ["~*", "nopass"] } }, "rotation:redis.aclRules[1]", /is not a Redis ACL key, channel or command rule/],
+        ["+@admin in the ACL rules", { "rotation:redis": { ...redis, aclRules: ["~*", "+@admin"] } }, "rotation:redis.aclRules", /must not grant `\+@admin`/],
+        ["+@all without its exclusions", { "rotation:redis": { ...redis, aclRules: ["~*", "-@dangerous", "+@all"] } }, "rotation:redis.aclRules", /grants `\+@all` without `-@admin` and `-@dangerous` after it/],
+        ["a Typesense key that could mint keys", { "rotation:typesense": { url: "https://ts.example", actions: ["keys:*"] } }, "rotation:typesense.actions[0]", /must be one of `documents:search`/],
+        ["an R2 permission group beyond the buckets", { "rotation:r2": { ...(staging["rotation:r2"] as object), permissionGroupIds: ["0123456789abcdef0123456789abcdef"] } }, "rotation:r2.permissionGroupIds[0]", /must be one of `6a018a9f2fc74eb6b293b0c548f38b39`, `2efd5506f9c8494dacb1fa10a3e7d5b6`/],
         ["an ECS poll as long as the bound", { "rotation:ecs": { ...ecs, stableTimeoutSeconds: 30, pollSeconds: 30 } }, "rotation:ecs.pollSeconds", /^`rotation:ecs\.pollSeconds` \(30\) must be less than `rotation:ecs\.stableTimeoutSeconds` \(30\)$/],
         ["a Redis user with ACL syntax", { "rotation:redis": { ...redis, user: "app >pw" } }, "rotation:redis.user", /is not a Redis ACL user name/],
         ["a boolean of the wrong type", { "rotation:redis": { ...redis, tls: "yes" } }, "rotation:redis.tls", /must be true or false/],
