@@ -1,7 +1,8 @@
 /**
  * The CLI end to end, as a process: arguments, help, exit codes, the stdout/stderr split, JSON shape, the
  * production guard, the audit trail, and every bad-input case. The Automation API sits behind one narrow
- * interface; here a STAND-IN engine (test/support/standInEngine.ts) answers for it.
+ * interface; here a STAND-IN engine (test/support/standInEngine.ts) answers for it, through the test entry
+ * test/support/standInBin.ts (the real process wiring). The real engine against a `pulumi` double: cliSignals.test.ts.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ describe("CLI: help and plan (offline)", () => {
         const r = await s.run(["--help"]);
         expect(r.code).toBe(0);
         expect(r.stderr).toBe("");
-        for (const cmd of ["rotate", "rotate-all", "restart", "rollback", "status", "history", "plan <command>"]) {
+        for (const cmd of ["rotate", "rotate-all", "restart", "rollback", "status", "history", "plan <command>", "preflight <command>", "bootstrap"]) {
             expect(r.stdout).toContain(`secrets-rotation ${cmd}`);
         }
         expect(r.stdout).toContain("Exit codes: 0 ok, 1 failed, 2 usage or config error");
@@ -50,8 +51,9 @@ describe("CLI: help and plan (offline)", () => {
         expect(r.code).toBe(0);
         const doc = JSON.parse(r.stdout);
         expect(doc).toMatchObject({ command: "rotate", stack: "production", exact: false });
-        expect(doc.request.stamps.jwt).toMatch(STAMP);
-        expect(doc.request.hold).toEqual({ jwt: ["k8s"] });
+        // The request says what was asked; the planner picks the stamp from the clock and holds the other provider.
+        expect(doc.request).toEqual({ rotate: { groups: ["jwt"], provider: "aws", scheduled: false } });
+        expect(doc.steps[0].detail).toMatch(new RegExp(`^rotate 2026-11 -> ${STAMP.source.slice(1, -1)}: regenerate slot b .*; k8s held on slot a$`));
         // Kubernetes keeps its current key; it still learns the new key as JWT_SECRET_KEY_PREVIOUS, so tokens signed
         // by the rotated (AWS) side keep verifying on the held side.
         expect(doc.steps.map((x: { kind: string; target: string }) => `${x.kind} ${x.target}`)).toEqual([
@@ -100,13 +102,13 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(first.code).toBe(0);
         const doc = JSON.parse(first.stdout);
         expect(doc.outcome).toBe("succeeded");
-        expect(doc.request.stamps).toEqual({ database: "2026-11-20T0900Z" });
+        expect(doc.request).toEqual({ rotate: { groups: ["database"], stamp: "2026-11-20T0900Z", scheduled: false } });
         expect(s.calls().map((c) => c.op).slice(-2)).toEqual(["outputs", "up"]);
         const second = await s.run(["rotate", "--service", "database", "--stack", "staging", "--stamp", "2026-11-21T0900Z"]);
         expect(second.code).toBe(0);
-        expect(second.stdout).toContain("rotate 2026-11-20T0900Z -> 2026-11-21T0900Z: regenerate slot a (slot b stays valid");
+        expect(second.stdout).toMatch(/rotate 2026-11-20T0900Z -> 2026-11-21T0900Z: regenerate slot a \(generation \w+\) \(slot b stays valid/);
         const state = s.stackFile("staging").outputs.rotationState;
-        expect(state.groups.database).toMatchObject({ stamp: "2026-11-21T0900Z", active: "a", slots: { a: "2026-11-21T0900Z", b: "2026-11-20T0900Z" } });
+        expect(state.groups.database).toMatchObject({ stamp: "2026-11-21T0900Z", active: "a", activeSince: { a: "2026-11-21T0900Z", b: "2026-11-20T0900Z" } });
         expect(state.groups.jwt.stamp).toBe("2026-11-01T0000Z");
         const audit = s.audit();
         expect(audit.map((a) => a.outcome)).toEqual(["succeeded", "succeeded", "succeeded"]);
@@ -142,12 +144,12 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         const again = await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-21T0900Z"]);
         expect(again.code).toBe(2);
         expect(again.stderr).toBe(
-            "error: redis: k8s still publishes slot a from before the last rotation at 2026-11-20T0900Z; run `rotate --service redis --provider k8s` to catch it up first\n",
+            "error: redis: k8s still publishes slot a (held back since 2026-11-20T0900Z), which a rotation would regenerate; run `secrets-rotation rotate --service redis --provider k8s --stack staging` to catch it up first\n",
         );
         const catchUp = await s.run(["rotate", "--service", "redis", "--provider", "k8s", "--stack", "staging", "--json"]);
         expect(catchUp.code).toBe(0);
         const doc = JSON.parse(catchUp.stdout);
-        expect(doc.request.stamps).toEqual({});
+        expect(doc.request).toEqual({ rotate: { groups: ["redis"], provider: "k8s", scheduled: false } });
         expect(doc.steps.map((x: { kind: string; target: string }) => `${x.kind} ${x.target}`)).toEqual([
             "generate redis",
             "publish Kubernetes Secret staging/buywhere-secrets",
@@ -157,24 +159,27 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(s.stackFile("staging").outputs.rotationState.groups.redis.held).toEqual({});
     });
 
-    it("rollback flips the slot without regenerating; restart bumps a restart stamp", async () => {
+    it("rollback flips the slot without regenerating (again: nothing to do); restart bumps a restart stamp", async () => {
         const s = await deployed("staging");
         await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);
         const back = await s.run(["rollback", "--service", "api-key", "--stack", "staging", "--json"]);
         expect(back.code).toBe(0);
-        expect(JSON.parse(back.stdout).request.rollback).toEqual({ "api-key": "2026-11-20T0900Z" });
-        expect(s.stackFile("staging").outputs.rotationState.groups["api-key"]).toMatchObject({ active: "a", rolledBack: true });
+        expect(JSON.parse(back.stdout).request).toEqual({ rollback: { groups: ["api-key"] } });
+        const rolledBack = s.stackFile("staging").outputs.rotationState.groups["api-key"];
+        expect(rolledBack).toMatchObject({ active: "a", rolledBack: true });
+        // A repeated rollback is a no-op (the planner's decision): nothing changes, nothing is regenerated.
         const twice = await s.run(["rollback", "--service", "api-key", "--stack", "staging"]);
-        expect(twice.code).toBe(2);
-        expect(twice.stderr).toBe("error: api-key is already rolled back to slot a; rotate it to move on\n");
+        expect(twice.code).toBe(0);
+        expect(twice.stdout).toContain("nothing to do");
+        expect(s.stackFile("staging").outputs.rotationState.groups["api-key"].generation).toEqual(rolledBack.generation);
         const untouched = await s.run(["rollback", "--service", "r2", "--stack", "staging"]);
         expect(untouched.code).toBe(2);
-        expect(untouched.stderr).toBe("error: r2 cannot roll back: slot b has never been active\n");
+        expect(untouched.stderr).toMatch(/^error: .*cannot roll back r2: it has not been rotated since its first deployment\n$/);
 
         const restart = await s.run(["restart", "--provider", "k8s", "--service", "typesense", "--stack", "staging", "--json", "--stamp", "2026-11-20T1000Z"]);
         expect(restart.code).toBe(0);
         const doc = JSON.parse(restart.stdout);
-        expect(doc.request.restartStamps).toEqual({ "k8s/typesense": "2026-11-20T1000Z" });
+        expect(doc.request).toEqual({ restart: { scopes: ["k8s/typesense"], stamp: "2026-11-20T1000Z" } });
         expect(doc.steps.filter((x: { kind: string }) => x.kind === "restart").map((x: { target: string }) => x.target)).toEqual([
             "Deployment staging/buywhere-api",
             "Deployment staging/buywhere-search-indexer",
@@ -184,18 +189,18 @@ describe("CLI: rotate, dry runs and the production guard", () => {
 
 describe("CLI: bad input changes nothing", () => {
     it.each([
-        [["rotate", "--service", "databse", "--stack", "staging"], 2, 'error: unknown service "databse": choose from database, redis, jwt, api-key, r2, typesense'],
+        [["rotate", "--service", "databse", "--stack", "staging"], 2, 'error: Invalid values: Argument: service, Given: "databse", Choices: "database", "redis", "jwt", "api-key", "r2", "typesense" (see --help)'],
         [["rotate", "--service", "jwt", "--provider", "gcp", "--stack", "staging"], 2, 'error: Invalid values: Argument: provider, Given: "gcp", Choices: "aws", "k8s", "all" (see --help)'],
-        [["rotate", "--service", "jwt", "--stamp", "2026-13", "--stack", "staging"], 2, 'error: --stamp "2026-13" has no such month; expected YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHHMMZ (UTC)'],
-        [["rotate", "--service", "jwt", "--stamp", "2026-10", "--stack", "staging"], 2, "error: `--stamp` 2026-10 is earlier than jwt's stamp 2026-11 in the stack file (`rotation:stamp`); stamps never go backwards"],
-        [["rotate", "--service", "jwt", "--stamp", "2031-01", "--stack", "staging"], 2, "error: `--stamp` 2031-01 labels a period that starts in the future"],
+        [["rotate", "--service", "jwt", "--stamp", "2026-13", "--stack", "staging"], 2, 'error: --stamp "2026-13" has no such month; expected `YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DDTHHMMZ` (UTC)'],
+        [["rotate", "--service", "jwt", "--stamp", "2026-10", "--stack", "staging"], 2, "error: 2026-10 for jwt is earlier than its stamp 2026-11 in the stack file (`rotation:stamp`); stamps never go backwards"],
+        [["rotate", "--service", "jwt", "--stamp", "2031-01", "--stack", "staging"], 2, "error: --stamp 2031-01 labels a period that starts in the future"],
         [["rotate", "--service", "jwt", "--service", "jwt", "--stack", "staging"], 2, "error: --service jwt is given twice"],
         [["rotate", "--stack", "staging"], 2, "error: rotate needs --service <group> (one or more); use rotate-all for every group"],
         [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: production, staging)'],
         [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
         [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: Unknown argument: force (see --help)"],
         [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: Unknown argument: service (see --help)"],
-        [["rollback", "--service", "jwt", "--stack", "staging"], 2, "error: nothing to roll back: the stack has never been deployed"],
+        [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: .*cannot roll back jwt: the stack has never been deployed$/],
         [["launch"], 2, "error: Unknown argument: launch (see --help)"],
         [[], 2, "error: a command is required (see --help)"],
     ])("%j exits %i with one line", async (args, code, message) => {
@@ -204,7 +209,8 @@ describe("CLI: bad input changes nothing", () => {
         expect(r.code).toBe(code);
         expect(r.stdout).toBe("");
         expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
-        expect(r.stderr.startsWith(message)).toBe(true);
+        if (typeof message === "string") expect(r.stderr.startsWith(message), r.stderr).toBe(true);
+        else expect(r.stderr.trimEnd()).toMatch(message);
         expect(s.calls().filter((c) => c.op === "up" || c.op === "preview")).toEqual([]);
         expect(s.audit()).toEqual([]);
         expect(s.stackFile("staging")).toBeUndefined();
@@ -214,7 +220,7 @@ describe("CLI: bad input changes nothing", () => {
         const s = await deployed("staging");
         const r = await s.run(["rotate", "--service", "jwt", "--stamp", "2026-11-01T0000Z", "--stack", "staging"]);
         expect(r.code).toBe(2);
-        expect(r.stderr).toBe("error: --stamp 2026-11-01T0000Z is not later than jwt's last stamp 2026-11-01T0000Z; stamps never go backwards\n");
+        expect(r.stderr).toBe("error: --stamp 2026-11-01T0000Z is not later than jwt's last stamp 2026-11-01T0000Z; a rotation needs a later stamp\n");
         expect(s.calls().filter((c) => c.op === "up")).toHaveLength(1);
         expect(s.audit()).toHaveLength(1);
     });
