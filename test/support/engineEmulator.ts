@@ -81,6 +81,11 @@ export interface UpdateResult {
     readonly changes: ChangeSummary;
     /** The stack outputs recorded after the update, as the Automation API's OutputMap shapes them. */
     readonly outputs: Record<string, StackOutput>;
+    /**
+     * What the program sent as the root stack's outputs before the update stopped (the last RegisterResourceOutputs
+     * the engine took), or undefined if it sent nothing in time.
+     */
+    readonly sentOutputs?: Record<string, StackOutput>;
     /** Provider operations in completion order. */
     readonly operations: readonly Operation[];
     /** Every step, `same` included, in completion order. */
@@ -92,7 +97,7 @@ export interface UpdateResult {
     readonly durationMs: number;
 }
 
-export type PreviewResult = Omit<UpdateResult, "outputs" | "operations" | "unusedFailAt">;
+export type PreviewResult = Omit<UpdateResult, "outputs" | "sentOutputs" | "operations" | "unusedFailAt">;
 
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -170,7 +175,7 @@ export class EngineEmulator {
     preview(stack: string, opts: Omit<RunOptions, "failAt" | "interruptAfter"> = {}): Promise<PreviewResult> {
         return serialized(async () => {
             const { result } = await this.execute(stack, true, opts);
-            const { outputs: _o, operations: _p, unusedFailAt: _u, ...rest } = result;
+            const { outputs: _o, sentOutputs: _s, operations: _p, unusedFailAt: _u, ...rest } = result;
             return rest;
         });
     }
@@ -250,6 +255,7 @@ export class EngineEmulator {
             errors: update.errors,
             changes: update.changes,
             outputs: outputMap(run.outputs),
+            sentOutputs: update.sentStackOutputs && outputMap(update.sentStackOutputs),
             operations: update.operations,
             steps: update.steps,
             log,

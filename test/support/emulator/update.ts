@@ -174,8 +174,8 @@ export class EmulatedUpdate {
     private closed = false;
     private completedOps = 0;
     private readonly failAtUsed = new Set<string>();
-    /** What the SDK sent as the root stack's outputs before the update stopped. */
-    private sentStackOutputs?: WireMap;
+    /** What the SDK sent as the root stack's outputs before the update stopped (the last event wins). */
+    sentStackOutputs?: WireMap;
 
     readonly errors: { urn?: string; message: string }[] = [];
     readonly operations: Operation[] = [];
@@ -603,6 +603,12 @@ export class EmulatedUpdate {
 
         if (this.s.dryRun) {
             // Preview: nothing runs; what the provider cannot know yet stays unknown (absent).
+            if (op === "replace" && deleteBeforeReplace) {
+                this.removed.add(base!);
+                this.steps.push({ urn: base!.urn, type: base!.type, name: urnName(base!.urn), op: "delete-replaced" });
+            } else if (op === "replace") {
+                this.replacedOlds.push(base!);
+            }
             const previewOp = op === "update" ? "update" : "create";
             const outs = provider.preview?.(previewOp, plain(inputs), base) ?? (op === "update" ? { ...(plain(base!.outputs) as object), ...plain(inputs) } : plain(inputs));
             const state = this.stateOf(goal, inputs, op === "update" ? base!.id : undefined, this.secretOutputs(provider, goal, inputs, outs));
@@ -620,8 +626,11 @@ export class EmulatedUpdate {
                 state = this.stateOf(goal, inputs, base!.id, this.secretOutputs(provider, goal, inputs, outputs));
             } else {
                 if (op === "replace" && deleteBeforeReplace) {
+                    const deleting = Date.now();
                     await this.deleteResource(base!, true);
                     this.removed.add(base!);
+                    this.steps.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced" });
+                    this.operations.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced", ms: Date.now() - deleting });
                 }
                 const { id, outputs } = await provider.create(req(inputs));
                 state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
@@ -719,7 +728,7 @@ export class EmulatedUpdate {
                         if (!isReplaced) {
                             this.record(r, "delete", started);
                         } else {
-                            this.steps.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op: "delete" });
+                            this.steps.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op: "delete-replaced" });
                             if (!this.s.dryRun) this.operations.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op, ms: Date.now() - started });
                         }
                     } catch (err) {
@@ -766,10 +775,23 @@ export class EmulatedUpdate {
         pulumi.runtime.setAllConfig({ ...this.s.config }, []);
 
         const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
-        const program$ = pulumi.runtime.runInPulumiStack(async () => program()).then(
-            () => ({ ok: true as const }),
-            (error: unknown) => ({ ok: false as const, error }),
-        );
+        // The language host reports a program error from its unhandled-rejection handler. In-process the error is
+        // caught inside `init` instead, which makes `runtime/stack.js` send exactly what it sends for a throwing
+        // program: `initialize` ends with `registerOutputs(undefined)`, i.e. `{}`.
+        let programError: { error: unknown } | undefined;
+        const program$ = pulumi.runtime
+            .runInPulumiStack(async () => {
+                try {
+                    return (await program()) as pulumi.Inputs;
+                } catch (error) {
+                    programError = { error };
+                    return undefined;
+                }
+            })
+            .then(
+                () => (programError ? { ok: false as const, error: programError.error } : { ok: true as const }),
+                (error: unknown) => ({ ok: false as const, error }),
+            );
         const first = await Promise.race([program$, this.stop.promise.then(() => "stopped" as const)]);
         if (first !== "stopped") {
             // The language host finishes its outstanding RPCs (the stack's outputs among them) before it exits.
