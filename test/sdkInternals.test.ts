@@ -1,7 +1,8 @@
 /**
  * Canary for what test/support/pulumiProgram.ts takes from @pulumi/pulumi beyond its documented API (the list is in
- * that file's header): `waitForRPCs`, the `MockMonitor` and the request getters it records registrations from, the
- * secret marker, and `pulumi.log` writing through `console` without an engine. The SDK is pinned to an exact version
+ * that file's header): `waitForRPCs`, the `MockMonitor` and the request and response getters it records
+ * registrations and stack outputs from, the root stack `runInPulumiStack` creates, the secret marker, and
+ * `pulumi.log` writing through `console` without an engine. The SDK is pinned to an exact version
  * for them; after a bump, a failure here names what the harness must stop relying on before the program tests that
  * use it can be trusted again. Also checks the harness's own process-wide patching.
  */
@@ -35,7 +36,12 @@ const REQUEST_GETTERS = [
     "getRetainondelete",
     "getReplaceonchangesList",
     "getDeletebeforereplace",
+    "getProtect",
+    "getImportid",
+    "getCustomtimeouts",
 ] as const;
+/** Every getter the harness calls on a `RegisterResourceResponse`. */
+const RESPONSE_GETTERS = ["getUrn", "getId", "getObject"] as const;
 
 afterEach(() => {
     vi.restoreAllMocks();
@@ -50,17 +56,30 @@ describe(`SDK internals the program harness relies on (${SDK})`, () => {
         expect(rpc.specialSigKey, `${SDK}: runtime/rpc.specialSigKey changed`).toBe(SECRET_SIG);
     });
 
-    it("setMocks installs a MockMonitor whose registerResource(req, callback) can be wrapped; the request carries what the harness records", async () => {
+    it("setMocks installs a MockMonitor whose registerResource and registerResourceOutputs can be wrapped; requests carry what the harness records", async () => {
+        const invoked: string[] = [];
         await pulumi.runtime.setMocks(
-            { newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args) => args.inputs },
+            {
+                newResource: (args) => ({ id: args.id || `${args.name}-id`, state: { ...args.inputs, made: "by-mock" } }),
+                call: (args) => {
+                    invoked.push(args.token);
+                    return args.inputs;
+                },
+            },
             "canary",
             "dev",
             false,
         );
-        const monitor = settings.getMonitor() as unknown as { registerResource: (req: any, callback: (err: any, resp: any) => void) => unknown };
+        type Callback = (err: any, resp: any) => void;
+        const monitor = settings.getMonitor() as unknown as {
+            registerResource: (req: any, callback: Callback) => unknown;
+            registerResourceOutputs: (req: any, callback: Callback) => unknown;
+        };
         expect(monitor, `${SDK}: getMonitor() no longer returns the MockMonitor setMocks installed`).toBeInstanceOf(MockMonitor);
-        expect(typeof monitor.registerResource, `${SDK}: MockMonitor.registerResource is gone`).toBe("function");
-        expect(monitor.registerResource.length, `${SDK}: MockMonitor.registerResource no longer takes (req, callback)`).toBe(2);
+        for (const method of ["registerResource", "registerResourceOutputs"] as const) {
+            expect(typeof monitor[method], `${SDK}: MockMonitor.${method} is gone`).toBe("function");
+            expect(monitor[method].length, `${SDK}: MockMonitor.${method} no longer takes (req, callback)`).toBe(2);
+        }
 
         const seen: { req: any; resp: any }[] = [];
         const register = monitor.registerResource.bind(monitor);
@@ -69,26 +88,63 @@ describe(`SDK internals the program harness relies on (${SDK})`, () => {
                 if (!err) seen.push({ req, resp });
                 callback(err, resp);
             });
+        const outputsEvents: { urn: string; outputs: unknown }[] = [];
+        const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+        monitor.registerResourceOutputs = (req, callback) => {
+            outputsEvents.push({ urn: req.getUrn(), outputs: req.getOutputs()?.toJavaScript() });
+            return registerOutputs(req, callback);
+        };
 
-        const parent = new pulumi.ComponentResource("canary:index:Parent", "parent", {});
-        const dep = new Thing("dep", { a: "1" }, { parent });
-        new Thing(
-            "thing",
-            { plain: "p", secret: pulumi.secret("canary-secret"), fromDep: dep.id },
-            { parent, dependsOn: [dep], retainOnDelete: true, replaceOnChanges: ["plain"], deleteBeforeReplace: true },
-        );
+        let root: unknown;
+        await pulumi.runtime.runInPulumiStack(async () => {
+            root = pulumi.runtime.getStackResource();
+            const parent = new pulumi.ComponentResource("canary:index:Parent", "parent", {});
+            const dep = new Thing("dep", { a: "1" }, { parent });
+            new Thing(
+                "thing",
+                { plain: "p", secret: pulumi.secret("canary-secret"), fromDep: dep.id },
+                {
+                    parent,
+                    dependsOn: [dep],
+                    retainOnDelete: true,
+                    replaceOnChanges: ["plain"],
+                    deleteBeforeReplace: true,
+                    protect: true,
+                    customTimeouts: { create: "2m" },
+                },
+            );
+            new Thing("adopted", {}, { import: "existing-id" });
+            await pulumi.runtime.invoke("canary:index:lookup", { q: 1 });
+            return { exported: "value" };
+        });
         const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
         await waitForRPCs();
 
+        // runtime/stack: the program runs inside a root Stack resource, whose Output's isKnown/isSecret promises the
+        // harness silences when a program fails.
+        const rootOutputs = (root as { outputs?: { isKnown?: unknown; isSecret?: unknown } } | undefined)?.outputs;
+        expect(typeof (rootOutputs?.isKnown as Promise<unknown>)?.then, `${SDK}: getStackResource().outputs.isKnown is no promise`).toBe("function");
+        expect(typeof (rootOutputs?.isSecret as Promise<unknown>)?.then, `${SDK}: getStackResource().outputs.isSecret is no promise`).toBe("function");
         const names = seen.map((s) => s.req.getName());
-        expect(names, `${SDK}: waitForRPCs() resolved before every registration reached the monitor`).toEqual(expect.arrayContaining(["parent", "dep", "thing"]));
+        expect(names, `${SDK}: waitForRPCs() resolved before every registration reached the monitor`).toEqual(expect.arrayContaining(["parent", "dep", "thing", "adopted"]));
+        expect(seen.map((s) => s.req.getType()), `${SDK}: the root stack is no longer registered as pulumi:pulumi:Stack`).toContain("pulumi:pulumi:Stack");
+        expect(outputsEvents, `${SDK}: the root stack's outputs no longer reach registerResourceOutputs under a ::pulumi:pulumi:Stack:: URN`).toContainEqual({
+            urn: expect.stringContaining("::pulumi:pulumi:Stack::"),
+            outputs: { exported: "value" },
+        });
+        expect(invoked, `${SDK}: an invoke no longer reaches the mocks' call with its token`).toEqual(["canary:index:lookup"]);
+
         const urn = (name: string) => seen.find((s) => s.req.getName() === name)!.resp.getUrn() as string;
         const { req, resp } = seen.find((s) => s.req.getName() === "thing")!;
         for (const getter of REQUEST_GETTERS) {
             expect(typeof req[getter], `${SDK}: RegisterResourceRequest.${getter} is gone`).toBe("function");
         }
-        expect(typeof resp.getUrn, `${SDK}: RegisterResourceResponse.getUrn is gone`).toBe("function");
+        for (const getter of RESPONSE_GETTERS) {
+            expect(typeof resp[getter], `${SDK}: RegisterResourceResponse.${getter} is gone`).toBe("function");
+        }
         expect(resp.getUrn()).toMatch(/::thing$/);
+        expect(resp.getId()).toBe("thing-id");
+        expect(resp.getObject().toJavaScript()).toMatchObject({ plain: "p", made: "by-mock" });
         expect(req.getType()).toBe("canary:index:Thing");
         expect(req.getCustom()).toBe(true);
         expect(req.getParent()).toBe(urn("parent"));
@@ -105,6 +161,10 @@ describe(`SDK internals the program harness relies on (${SDK})`, () => {
         expect(req.getRetainondelete()).toBe(true);
         expect(req.getReplaceonchangesList()).toEqual(["plain"]);
         expect(req.getDeletebeforereplace()).toBe(true);
+        expect(req.getProtect()).toBe(true);
+        const timeouts = req.getCustomtimeouts();
+        expect([timeouts?.getCreate?.(), timeouts?.getUpdate?.(), timeouts?.getDelete?.()], `${SDK}: customTimeouts no longer readable from the request`).toEqual(["2m", "", ""]);
+        expect(seen.find((s) => s.req.getName() === "adopted")!.req.getImportid(), `${SDK}: the import option no longer in getImportid()`).toBe("existing-id");
     });
 
     it("without an engine, pulumi.log writes through console (where the harness captures it)", async () => {

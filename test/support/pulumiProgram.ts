@@ -11,11 +11,16 @@
  * - `runtime/settings` `waitForRPCs()` (marked `@internal`, absent from the typings): resolves once every outstanding
  *   registration has completed, so a run's registrations are all recorded before it returns;
  * - `runtime/settings` `getMonitor()` returns the `MockMonitor` `setMocks` installed, and its callback-style
- *   `registerResource(req, callback)` can be replaced on the instance;
+ *   `registerResource(req, callback)` and `registerResourceOutputs(req, callback)` can be replaced on the instance;
  * - the `RegisterResourceRequest` getters read in `run()`: `getType`, `getName`, `getCustom`, `getParent`,
  *   `getDependenciesList`, `getPropertydependenciesMap` (values with `getUrnsList`), `getObject().toJavaScript()`,
- *   `getRetainondelete`, `getReplaceonchangesList`, `getDeletebeforereplace`; and the response's `getUrn`;
+ *   `getRetainondelete`, `getReplaceonchangesList`, `getDeletebeforereplace`, `getProtect`, `getImportid`,
+ *   `getCustomtimeouts` (`getCreate`/`getUpdate`/`getDelete`); the response's `getUrn`, `getId`, `getObject`; the
+ *   outputs request's `getUrn` and `getOutputs`;
+ * - `runtime.runInPulumiStack` registers a `pulumi:pulumi:Stack` root (URN `...::pulumi:pulumi:Stack::...`) and sends
+ *   the program's result as its outputs; `runtime.getStackResource().outputs` has `isKnown`/`isSecret` promises;
  * - the serialized form of a secret input, `{ [SECRET_SIG]: <secret sig>, value }` (`runtime/rpc` `specialSigKey`);
+ * - an invoke reaches the mocks' `call` with its `token`;
  * - without an engine, `pulumi.log` writes through `console`.
  * While the program runs, `run()` also replaces `process.stdout.write`, `process.stderr.write` and the `console`
  * methods process-wide to capture logs (restored in `finally`): do not run two programs concurrently in one worker.
