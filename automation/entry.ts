@@ -23,14 +23,19 @@ export function runProcess(createEngine: EngineFactory): void {
     const cancel = new AbortController();
     const pulumiInterrupts = new AbortController().signal;
     let interrupts = 0;
-    process.on("SIGINT", () => {
-        const action = onInterrupt(++interrupts, interruptFromTerminal());
+    const interrupt = (fromTerminal: boolean) => {
+        const action = onInterrupt(++interrupts, fromTerminal);
         process.stderr.write(`\n${action.message}\n`);
         if (action.exit) process.exit(130);
         // A dispatched (not aborted) event: the Automation API's abort handler sends SIGINT again on every one.
         if (action.forward) pulumiInterrupts.dispatchEvent(new Event("abort"));
         if (action.cancel) cancel.abort();
-    });
+    };
+    process.on("SIGINT", () => interrupt(interruptFromTerminal()));
+    // No terminal sends SIGTERM; a cancelled GitHub Actions step gets SIGINT, then SIGTERM 7.5 s later, then its process
+    // tree is killed (https://docs.github.com/en/actions/reference/workflow-cancellation-reference): SIGTERM counts as
+    // the next interrupt, so Pulumi is told to cancel, then to terminate, before the kill.
+    process.on("SIGTERM", () => interrupt(false));
 
     let engine: RotationEngine | undefined;
     main(process.argv.slice(2), {

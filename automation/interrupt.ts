@@ -12,8 +12,9 @@
  * - On abort of the signal passed to `up`/`preview`, the Automation API sends its own `proc.kill("SIGINT")`
  *   (automation/cmd.js `exec`, the `signal.addEventListener("abort", ...)` handler).
  *
- * So where the terminal signals the whole group, the CLI forwards nothing; where it does not (CI, or `kill -INT <pid>`
- * sends the signal to this process only), the CLI forwards one SIGINT per Ctrl-C.
+ * So where the terminal signals the whole group, the CLI forwards nothing; where it does not (a cancelled GitHub
+ * Actions step, `kill -INT <pid>`, any SIGTERM: the signal reaches this process only), the CLI forwards one SIGINT per
+ * interrupt.
  */
 import { readFileSync } from "node:fs";
 

@@ -69,7 +69,7 @@ describe("GitHub workflows", () => {
     it("every admin credential a live run may need reaches the preflight and run steps from the environment's secrets, and no other step", () => {
         const job = parse(read("rotate-stack.yml")).jobs.rotate as { env: Record<string, string>; steps: Step[] };
         const preflight = job.steps.find((s) => s.id === "preflight")!;
-        const run = job.steps.find((s) => s.run?.includes('./bin/secrets-rotation.js "${args[@]}"'))!;
+        const run = job.steps.find((s) => s.run?.includes('exec ./bin/secrets-rotation.js "${args[@]}"'))!;
         expect(ADMIN_CREDENTIALS).not.toHaveLength(0); // the list the code derives: every applier's adminEnv + Cloudflare's token
         for (const name of ADMIN_CREDENTIALS) {
             const secret = new RegExp(`\\bsecrets\\.${name}\\b`);
@@ -93,7 +93,7 @@ describe("GitHub workflows", () => {
     describe("the preflight step's script, run as GitHub runs it (bash -e), with the real CLI", () => {
         const job = parse(read("rotate-stack.yml")).jobs.rotate as { steps: Step[] };
         const preflightScript = job.steps.find((s) => s.id === "preflight")!.run!;
-        const runScript = job.steps.find((s) => s.run?.includes('./bin/secrets-rotation.js "${args[@]}"'))!.run!;
+        const runScript = job.steps.find((s) => s.run?.includes('exec ./bin/secrets-rotation.js "${args[@]}"'))!.run!;
 
         /** Runs the preflight and then the run step in a workspace whose `bin/secrets-rotation.js` runs the real
          * `preflight` and records any other command's arguments. */
