@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Provider, Slot } from "../rotation/catalog";
+import { PROVIDERS, Provider, SLOTS, Slot } from "../rotation/catalog";
 import { Refusal } from "../rotation/refusals";
 import { GroupIntent, GroupTransition, isRefusal, transitionGroup } from "../rotation/slots";
 import { GroupState } from "../rotation/state";
@@ -84,7 +84,19 @@ describe("two-slot model", () => {
             rotateHolding("2027-01", ["k8s"]),
             { change: "rotate", next: state("2027-01", "a", [LABEL, "g2"], ["2027-01", "2026-12"], { changedAt: N, held: { k8s: "b" } }), regenerate: ["a"] },
         ],
+        [
+            "a rotation limited to Kubernetes holds AWS instead",
+            ROTATED,
+            rotateHolding("2027-01", ["aws"]),
+            { change: "rotate", next: state("2027-01", "a", [LABEL, "g2"], ["2027-01", "2026-12"], { changedAt: N, held: { aws: "b" } }), regenerate: ["a"] },
+        ],
         ["keeping the hold keeps the held provider where it is", HELD, keep(["k8s"]), { change: "none", next: HELD, regenerate: [] }],
+        [
+            "a hold on the slot that is active again (after a rollback) is no hold: it is dropped",
+            { ...HELD, held: { k8s: "a" } },
+            keep(["k8s"]),
+            { change: "catch-up", next: { ...HELD, held: {} }, regenerate: [] },
+        ],
         ["dropping the hold catches the held provider up, regenerating nothing", HELD, keep(), { change: "catch-up", next: { ...HELD, held: {} }, regenerate: [] }],
         ["releasing the held provider catches it up, regenerating nothing", HELD, release("k8s"), { change: "catch-up", next: { ...HELD, held: {} }, regenerate: [] }],
         ["releasing a provider that is not held changes nothing", HELD, release("aws"), { change: "none", next: HELD, regenerate: [] }],
@@ -112,61 +124,87 @@ describe("two-slot model", () => {
         ["a rollback right after first deployment", FIRST, rollback, { kind: "nothing-to-roll-back", group: "database", reason: "never-rotated", source: FROM_REQUEST }],
         ["a rotation while a provider is held back", HELD, rotate("2027-02"), { kind: "held", group: "database", provider: "k8s", slot: "b", since: "2027-01" }],
         ["a hold on first deployment", undefined, rotateHolding("2026-11", ["aws"]), { kind: "hold-on-first-deployment", group: "database", source: HOLD_KEY }],
+        ["a hold kept on first deployment", undefined, keep(["k8s"]), { kind: "hold-on-first-deployment", group: "database", source: HOLD_KEY }],
+        ["a rotation held back while a rollback left a hold", { ...HELD, rolledBack: true }, rotateHolding("2027-02", ["k8s"]), { kind: "held", group: "database", provider: "k8s", slot: "b", since: "2027-01" }],
     ])("refuses %s", (_, last, intent, refusal) => {
         expect(transitionGroup("database", last, intent, LABEL, NOW)).toEqual(refusal);
     });
 
-    // The zero-downtime invariant over any sequence of rotations (full or provider-limited), catch-ups and
-    // rollbacks: no run regenerates a slot that any provider publishes before it, the generation of a published slot
-    // never changes, and a rotation regenerates exactly one slot.
-    it("property: no run regenerates a slot in use; a rotation regenerates exactly one slot", () => {
-        const step = fc.constantFrom("rotate", "rotate-aws-only", "catch-up", "rollback", "rerun");
+    it("a first deployment needs a stamp: keeping a group that was never deployed is a caller's error, not a refusal", () => {
+        // The planner always asks a never-deployed group to rotate to its floor (rotation/plan.ts groupIntents).
+        expect(() => transitionGroup("database", undefined, keep(), LABEL, NOW)).toThrow("first deployment of database needs a stamp");
+    });
+
+    // The zero-downtime invariant over any sequence of rotations (full or provider-limited, with fresh or stale
+    // stamps), catch-ups, releases, reruns and rollbacks: no transition changes the generation of the active slot or
+    // of a held slot, `regenerate` is exactly the set of slots whose generation changed, and a rotation changes
+    // exactly one slot's generation (the newly active one, to the run's label).
+    it("property: no transition regenerates a slot in use; a rotation changes exactly one slot's generation", () => {
+        type Step =
+            | { kind: "rotate"; hold: readonly Provider[]; stale: boolean }
+            | { kind: "keep"; hold: readonly Provider[] }
+            | { kind: "release"; provider: Provider }
+            | { kind: "rollback" };
+        const holds = fc.constantFrom<readonly Provider[]>([], ["k8s"], ["aws"]);
+        const step: fc.Arbitrary<Step> = fc.oneof(
+            fc.record({ kind: fc.constant("rotate" as const), hold: holds, stale: fc.boolean() }),
+            fc.record({ kind: fc.constant("keep" as const), hold: holds }),
+            fc.record({ kind: fc.constant("release" as const), provider: fc.constantFrom(...PROVIDERS) }),
+            fc.constant({ kind: "rollback" as const }),
+        );
+        const seen = new Set<string>();
         fc.assert(
             fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
                 let clock = Date.UTC(2026, 0, 1);
                 let serial = 1;
-                const first = transitionGroup("jwt", undefined, rotate(onDemandStamp(new Date(clock))), `g${serial}`, NOW);
+                const first = transitionGroup("jwt", undefined, rotate(onDemandStamp(new Date(clock))), "g1", NOW);
                 if (isRefusal(first)) throw new Error(`first deployment refused: ${first.kind}`);
+                expect(first.next.generation).toEqual({ a: "g1", b: "g1" });
                 let current = first.next;
-                let hold: readonly Provider[] = [];
                 for (const s of steps) {
-                    const inUse = new Set<Slot>([current.active, ...Object.values(current.held)]);
+                    const label = `g${serial + 1}`;
                     let intent: GroupIntent;
-                    if (s === "rotate" || s === "rotate-aws-only") {
-                        clock += 3_600_000;
-                        const held = s === "rotate-aws-only" ? (["k8s"] as const) : [];
-                        intent = rotateIntent(onDemandStamp(new Date(clock)), held);
-                        if (Object.keys(current.held).length > 0) {
-                            expect(transitionGroup("jwt", current, intent, `g${serial + 1}`, NOW)).toMatchObject({ kind: "held" });
-                            continue;
-                        }
-                        hold = held;
-                    } else if (s === "catch-up") {
-                        hold = [];
-                        intent = keep();
-                    } else if (s === "rollback") {
-                        intent = rollback;
+                    if (s.kind === "rotate") {
+                        if (!s.stale) clock += 3_600_000;
+                        intent = rotateHolding(s.stale ? current.stamp : onDemandStamp(new Date(clock)), s.hold);
+                    } else if (s.kind === "keep") {
+                        intent = keep(s.hold);
+                    } else if (s.kind === "release") {
+                        intent = release(s.provider);
                     } else {
-                        intent = keep(hold);
+                        intent = rollback;
                     }
-                    const result = transitionGroup("jwt", current, intent, `g${serial + 1}`, NOW);
+                    const inUse = new Set<Slot>([current.active, ...Object.values(current.held)]);
+                    const result = transitionGroup("jwt", current, intent, label, NOW);
                     if (isRefusal(result)) {
-                        expect(result).toMatchObject({ kind: "nothing-to-roll-back", reason: "never-rotated" });
+                        seen.add(result.kind);
+                        // Only these refusals can arise here, each exactly when its rule says.
+                        if (result.kind === "held") expect(s.kind === "rotate" && Object.keys(current.held).length > 0).toBe(true);
+                        else if (result.kind === "stamp-not-later") expect(s.kind === "rotate" && s.stale && Object.keys(current.held).length === 0).toBe(true);
+                        else expect(result).toMatchObject({ kind: "nothing-to-roll-back", reason: "never-rotated" });
                         continue;
                     }
-                    if (s.startsWith("rotate")) {
-                        expect(result.regenerate).toHaveLength(1);
+                    seen.add(result.change);
+                    const changed = SLOTS.filter((slot) => result.next.generation[slot] !== current.generation[slot]);
+                    expect(result.regenerate).toEqual(changed);
+                    for (const slot of inUse) expect(result.next.generation[slot]).toBe(current.generation[slot]);
+                    if (s.kind === "rotate") {
+                        expect(result.change).toBe("rotate");
+                        expect(changed).toEqual([result.next.active]);
+                        expect(result.next.generation[result.next.active]).toBe(label);
                         expect(result.next.active).not.toBe(current.active);
-                    }
-                    if (s === "rerun") expect(result.change).toBe("none");
-                    for (const slot of inUse) {
-                        expect(result.regenerate).not.toContain(slot);
-                        expect(result.next.generation[slot]).toBe(current.generation[slot]);
+                        // The provider held back publishes exactly what it published before.
+                        for (const p of s.hold) expect(result.next.held[p]).toBe(current.active);
+                    } else {
+                        expect(changed).toEqual([]);
                     }
                     if (result.change !== "none") serial++;
                     current = result.next;
                 }
             }),
+            { numRuns: 300 },
         );
+        // The runs went through every kind of transition and every refusal the steps can cause.
+        expect([...seen].sort()).toEqual(["catch-up", "held", "none", "nothing-to-roll-back", "rollback", "rotate", "stamp-not-later"]);
     });
 });
