@@ -401,9 +401,12 @@ function decideMode(settings: Settings, committed: RotationState | undefined, pe
     if (pending === undefined) return { kind: "normal" };
     const movedGroups = GROUPS.filter((g) => moved(committed?.groups[g], pending.target.groups[g]));
     const summary = summarise(committed, pending);
-    if (request.rollback !== undefined && committed !== undefined) {
-        const missing = movedGroups.filter((g) => !request.rollback!.groups.includes(g));
-        const extra = request.rollback.groups.filter((g) => !movedGroups.includes(g));
+    // A rollback asked for in the request, or in the stack file by naming the unfinished rotation's stamp.
+    const configRollback = GROUPS.filter((g) => settings.rollback[g] !== undefined && settings.rollback[g] === pending.target.groups[g].stamp && moved(committed?.groups[g], pending.target.groups[g]));
+    const rollback = request.rollback?.groups ?? (isEmptyRequest(request) && configRollback.length > 0 ? configRollback : undefined);
+    if (rollback !== undefined && committed !== undefined) {
+        const missing = movedGroups.filter((g) => !rollback.includes(g));
+        const extra = rollback.filter((g) => !movedGroups.includes(g));
         if (missing.length > 0 || extra.length > 0) {
             throw new Refused(missing.length > 0 ? { kind: "partial-abandon", missing, summary } : unfinished(movedGroups, summary, pending));
         }

@@ -88,6 +88,6 @@ export class RefusalError extends RotationInputError {
 export const CONFIG_TERMS: RefusalTerms = {
     source: (s) => (s.kind === "config" ? `\`${s.key}\`` : "`ROTATION_REQUEST`"),
     resume: "run `pulumi up` again with the same config",
-    rollback: (groups) => `set ${groups.map((g) => `\`rotation:rollback.${g}\``).join(", ")} to the group's stamp`,
+    rollback: (groups) => `set ${groups.map((g) => `\`rotation:rollback.${g}\``).join(", ")} to the group's latest stamp (the unfinished rotation's, if any)`,
     catchUp: (group) => `catch it up with a run without \`rotation:hold.${group}\` and without a new stamp`,
 };

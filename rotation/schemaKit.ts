@@ -86,7 +86,7 @@ export function toInputError(prefix: string, all: readonly z.core.$ZodIssue[]): 
     // An unknown key is the cause of any "is required" it brings (a misspelt `hots:` leaves `host` missing): report it first.
     const issues = [...all].sort((a, b) => Number(b.code === "unrecognized_keys") - Number(a.code === "unrecognized_keys"));
     const issue = issues[0];
-    const key = `${prefix}${formatPath(issue.path)}`;
+    const key = `${prefix}${formatPath(issue.path)}`.replace(/[.:]$/, "");
     const message = issue.message;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
     return new RotationInputError(key, `\`${key}\` ${message}${more}`);

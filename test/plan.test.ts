@@ -292,7 +292,7 @@ describe("rotation plan: requests, rollbacks and holds", () => {
         [
             "a requested stamp older than the last one",
             () => run(committed(planned(run(committed(first()), { request: rotate(["database"], { stamp: "2026-11-25T1030Z" }) }))), { request: rotate(["database"], { stamp: "2026-11-24T1030Z" }) }),
-            "`ROTATION_REQUEST` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or set `rotation:rollback.database` to the group's stamp to undo a rotation)",
+            "`ROTATION_REQUEST` 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or set `rotation:rollback.database` to the group's latest stamp (the unfinished rotation's, if any) to undo a rotation)",
             "--stamp 2026-11-24T1030Z is earlier than database's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or run `secrets-rotation rollback --service database --stack staging` to undo a rotation)",
         ],
         [
@@ -360,6 +360,18 @@ describe("rotation plan: unfinished runs", () => {
         const next = planned(run(committed(undo), { request: rotate(["database"]), now: new Date("2026-11-25T12:50:00Z") }));
         expect(next.groups.database.regenerate).toEqual(["b"]);
         expect(next.groups.database.next.generation.b).not.toBe(undo.groups.database.next.generation.b);
+    });
+
+    it("a raw `pulumi up` undoes an unfinished rotation when the stack file names its stamp under rotation:rollback", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["database"]) }));
+        const undo = planned(run(failed(before, attempt), { override: { "rotation:rollback": { database: "2026-11-25T1200Z" } } }));
+        expect(undo.mode.kind).toBe("abandon");
+        expect(undo.groups.database.next.active).toBe("a");
+        expect(generations(undo)).toEqual(generations(attempt));
+        // A stale key naming an older stamp does not undo it: the run resumes, as a plain run would.
+        const stale = run(failed(before, attempt), { override: { "rotation:rollback": { database: "2026-11" } } });
+        expect(stale.plan?.mode.kind ?? stale.refusal?.kind).not.toBe("abandon");
     });
 
     it("an attempt from an older committed state is over: a later commit ends it", () => {

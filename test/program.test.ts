@@ -643,7 +643,7 @@ describe("an unfinished run (staging)", () => {
         });
         expect(error.constructor.name).toBe("RunError");
         expect(error.message).toBe(
-            "an earlier run did not finish (rotate database to 2026-11-25T1200Z, started 2026-11-25T12:00:00.000Z); run `pulumi up` again with the same config to finish it, or set `rotation:rollback.database` to the group's stamp to undo it, before anything else",
+            "an earlier run did not finish (rotate database to 2026-11-25T1200Z, started 2026-11-25T12:00:00.000Z); run `pulumi up` again with the same config to finish it, or set `rotation:rollback.database` to the group's latest stamp (the unfinished rotation's, if any) to undo it, before anything else",
         );
         expect(registrations).toEqual([]);
         // The pending attempt is not overwritten.
@@ -764,7 +764,7 @@ describe("program options and refusals", () => {
             env: request({ rotate: { groups: ["redis"], stamp: "2026-11-20T1030Z", scheduled: false } }),
         });
         expect(error.message).toBe(
-            "`ROTATION_REQUEST` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or set `rotation:rollback.redis` to the group's stamp to undo a rotation)",
+            "`ROTATION_REQUEST` 2026-11-20T1030Z is earlier than redis's last stamp 2026-11-25T1030Z; stamps never go backwards (use a later stamp, or set `rotation:rollback.redis` to the group's latest stamp (the unfinished rotation's, if any) to undo a rotation)",
         );
         expect(registrations).toEqual([]);
         const bad = await runProgramExpectingFailure({ stack: "staging", env: { ...ADMIN_ENV, ROTATION_REQUEST: '{"rotate":{"groups":["dbase"]}}' } });
