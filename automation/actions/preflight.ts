@@ -20,6 +20,8 @@ export interface PreflightArgs extends GlobalArgs {
 export async function runPreflight(ctx: CliContext, args: PreflightArgs): Promise<void> {
     const { io } = ctx;
     const stack = requireStack(args.stack);
+    // A bad stack file fails here too (exit 2), before the live run would. `--provider` and `--stamp` are accepted so
+    // that preflight takes exactly the command's arguments; they do not change which credentials it needs.
     loadSettings(stack, io.env);
     const groups = groupsRegenerated(args.command, args.service, args.dryRun);
     const required = credentialsFor(groups);
