@@ -402,7 +402,7 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
     const canAuth = async (redisUrl: string) => {
         const u = new URL(redisUrl);
         const admin = new URL(redis.adminUrl);
-        const r = new Redis({ host: "127.0.0.1", port: Number(admin.port), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        const r = new Redis({ host: "127.0.0.1", port: Number(admin.port), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
         r.on("error", () => undefined);
         try {
             await r.connect();
@@ -448,7 +448,8 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         expect(again.result).toBe("succeeded");
         expect(again.changes).toMatchObject({ create: 0, update: 0, replace: 0, delete: 0, import: 0 });
         expect(again.operations.map((o) => o.op)).toEqual(["read"]); // the StackReference to itself, nothing else
-        expect(again.outputs).toEqual(deployed.outputs);
+        expect(again.outputs.rotationState).toEqual(deployed.outputs.rotationState);
+        expect(again.outputs).toEqual(again.sentOutputs); // success: exactly what the program sent
     });
 
     let preview: Awaited<ReturnType<EngineEmulator["preview"]>>;
@@ -458,6 +459,7 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         const k8sBefore = JSON.stringify(emu.kubernetes.get(CONTEXT, "v1", "Secret", "staging", "buywhere-secrets"));
         const keysBefore = typesense.keys().length;
         const history = emu.history("staging").length;
+        const recorded = emu.outputs("staging");
         preview = await emu.preview("staging", { config: { ...config, "rotation:stamp": "2026-12" }, now: DEC });
         expect(preview.result).toBe("succeeded");
         expect(preview.changes.replace).toBeGreaterThan(0);
@@ -465,7 +467,7 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         expect(JSON.stringify(emu.kubernetes.get(CONTEXT, "v1", "Secret", "staging", "buywhere-secrets"))).toBe(k8sBefore);
         expect(typesense.keys()).toHaveLength(keysBefore);
         expect(emu.history("staging")).toHaveLength(history);
-        expect(emu.outputs("staging")).toEqual(deployed.outputs);
+        expect(emu.outputs("staging")).toEqual(recorded);
     });
 
     let rotated: UpdateResult;
@@ -524,26 +526,39 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         expect(emu.resources("staging")!.find((s) => s.urn.endsWith("::k8s-staging-buywhere-api-patch"))!.initErrors).toBeUndefined();
     });
 
-    it("a failure at one applier stops everything that depends on it and records the outputs by the engine's rule", async () => {
+    it("a failure at one applier: nothing starts after it, nothing downstream runs, outputs by the engine's rule; the next update completes", async () => {
         const before = emu.outputs("staging");
         const k8sBefore = k8sSecret();
-        const failed = await up("rotation failing at database-apply-a", {
-            config: { "rotation:stamp": "2027-01", "rotation:restartStamps": { k8s: "2026-12-02T1000Z" } },
-            now: new Date("2027-01-03T12:00:00Z"),
-            failAt: "database-apply-a",
-        });
+        const january = { config: { "rotation:stamp": "2027-01", "rotation:restartStamps": { k8s: "2026-12-02T1000Z" } }, now: new Date("2027-01-03T12:00:00Z") };
+        // The applier runs for real (PostgreSQL accepts slot a's new password), then fails.
+        const failed = await up("rotation failing at database-apply-a", { ...january, failAt: { resource: "database-apply-a", after: true } });
         expect(failed.result).toBe("failed");
-        expect(failed.errors).toEqual([{ urn: expect.stringMatching(/::database-apply-a$/), message: expect.stringMatching(/^emulated failure injected at /) }]);
-        const ran = new Set(failed.operations.filter((o) => !o.failed).map((o) => o.name));
+        expect(failed.errors).toEqual([{ urn: expect.stringMatching(/::database-apply-a$/), message: expect.stringMatching(/^emulated failure injected at .*\(after the operation\)$/) }]);
+        const failure = failed.operations.find((o) => o.failed)!;
+        expect(failure.name).toBe("database-apply-a");
+        // Operations in flight finished; none started after the failure.
+        for (const o of failed.operations) expect(o.start, o.name).toBeLessThanOrEqual(failure.end);
         // Everything downstream of the database applier never started: its secrets, the Kubernetes Secret (it waits
         // for every applier), every restart, the health gate.
+        const ran = new Set(failed.operations.map((o) => o.name));
         for (const name of ["aws-DATABASE_URL", "aws-POSTGRES_PASSWORD", "k8s-staging-secret", "k8s-staging-buywhere-api-patch", "health-check"]) {
             expect(ran.has(name), name).toBe(false);
         }
         expect(k8sSecret()).toEqual(k8sBefore);
+        expect(await canLogIn(k8sBefore.DATABASE_URL)).toBe(true); // what pods hold still works
         // The engine's rule: old outputs, overwritten by whatever the program sent before the update stopped.
         expect(failed.outputs).toEqual({ ...before, ...(failed.sentOutputs ?? {}) });
         expect(failed.outputs.rotationState).toEqual(before.rotationState);
         expect(emu.history("staging")[0]).toMatchObject({ result: "failed", message: failed.error });
+
+        // The next update starts from the state the failed one recorded and completes the rotation.
+        const recovered = await up("rerun after the failure", january);
+        expect(recovered.errors).toEqual([]);
+        expect(recovered.result).toBe("succeeded");
+        expect(recovered.operations.some((o) => o.name === "database-apply-a")).toBe(true);
+        const published = k8sSecret();
+        expect(published.DATABASE_URL).not.toBe(k8sBefore.DATABASE_URL);
+        expect(await canLogIn(published.DATABASE_URL)).toBe(true);
+        expect(recovered.outputs.rotationState).not.toEqual(before.rotationState);
     });
 });

@@ -54,6 +54,9 @@ export interface Operation {
     readonly name: string;
     readonly op: "create" | "update" | "replace" | "delete" | "delete-replaced" | "read" | "import";
     readonly ms: number;
+    /** When it started and ended, in ms since the update started. */
+    readonly start: number;
+    readonly end: number;
     readonly failed?: boolean;
 }
 
@@ -179,6 +182,7 @@ export class EmulatedUpdate {
 
     readonly errors: { urn?: string; message: string }[] = [];
     readonly operations: Operation[] = [];
+    private readonly t0 = Date.now();
     readonly steps: StepRecord[] = [];
     readonly changes: ChangeSummary = { ...ZERO_CHANGES };
 
@@ -385,8 +389,12 @@ export class EmulatedUpdate {
     }
 
     private onRegisterResourceOutputs(req: resproto.RegisterResourceOutputsRequest, cb: Callback): void {
-        // Events after the engine stopped are never read (`deployment_executor.go`: the main loop has exited).
-        if (this.closed || this.stopReason) return cb(shutDown("resource monitor shut down while sending resource outputs"));
+        // Events after the engine stopped are never read (`deployment_executor.go`: the main loop has exited). The
+        // engine then answers UNAVAILABLE, which makes the SDK reject a promise nobody handles
+        // (`runtime/resource.js` runAsyncResourceOp re-raises it) and the language host's unhandled-rejection
+        // handler swallow it. In-process that rejection would surface in the test runner, so the emulator leaves the
+        // call unanswered instead: the event is dropped either way.
+        if (this.closed || this.stopReason) return;
         const urn = req.getUrn();
         const outputs = compact((req.getOutputs()?.toJavaScript() ?? {}) as WireMap);
         const state = this.news.get(urn);
@@ -427,6 +435,11 @@ export class EmulatedUpdate {
     /* steps                                                                                                 */
     /* ---------------------------------------------------------------------------------------------------- */
 
+    private timing(started: number): { ms: number; start: number; end: number } {
+        const now = Date.now();
+        return { ms: now - started, start: started - this.t0, end: now - this.t0 };
+    }
+
     private fail(err: unknown, urn: string | undefined): void {
         const message = err instanceof Error ? err.message : String(err);
         this.errors.push({ urn, message });
@@ -439,7 +452,7 @@ export class EmulatedUpdate {
         this.steps.push({ urn: state.urn, type: state.type, name: urnName(state.urn), op });
         this.changes[op]++;
         if (op !== "same" && !this.s.dryRun && state.custom) {
-            this.operations.push({ urn: state.urn, type: state.type, name: urnName(state.urn), op, ms: Date.now() - started, ...extra });
+            this.operations.push({ urn: state.urn, type: state.type, name: urnName(state.urn), op, ...this.timing(started), ...extra });
             this.completedOps++;
             if (this.s.interruptAfter !== undefined && this.completedOps >= this.s.interruptAfter && !this.stopReason) {
                 this.stopReason = "cancelled";
@@ -630,7 +643,7 @@ export class EmulatedUpdate {
                     await this.deleteResource(base!, true);
                     this.removed.add(base!);
                     this.steps.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced" });
-                    this.operations.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced", ms: Date.now() - deleting });
+                    this.operations.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced", ...this.timing(deleting) });
                 }
                 const { id, outputs } = await provider.create(req(inputs));
                 state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
@@ -653,7 +666,7 @@ export class EmulatedUpdate {
                 this.news.set(goal.urn, state);
                 if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
             }
-            this.operations.push({ urn: goal.urn, type: goal.type, name: goal.name, op, ms: Date.now() - started, failed: true });
+            this.operations.push({ urn: goal.urn, type: goal.type, name: goal.name, op, ...this.timing(started), failed: true });
             throw err;
         }
     }
@@ -729,10 +742,10 @@ export class EmulatedUpdate {
                             this.record(r, "delete", started);
                         } else {
                             this.steps.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op: "delete-replaced" });
-                            if (!this.s.dryRun) this.operations.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op, ms: Date.now() - started });
+                            if (!this.s.dryRun) this.operations.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op, ...this.timing(started) });
                         }
                     } catch (err) {
-                        if (!this.s.dryRun) this.operations.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op, ms: Date.now() - started, failed: true });
+                        if (!this.s.dryRun) this.operations.push({ urn: r.urn, type: r.type, name: urnName(r.urn), op, ...this.timing(started), failed: true });
                         const message = err instanceof Error ? err.message : String(err);
                         this.errors.push({ urn: r.urn, message });
                         // deleteProtectedError lets the other deletes continue (`step_executor.go` cancelDueToError).
