@@ -11,8 +11,7 @@
  * audited as `cancelled`. And no command runs `pulumi stack select`.
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { chmodSync, mkdirSync, mkdtempSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -96,6 +95,14 @@ function collect(child: ChildProcess): Promise<{ code: number | null; out: strin
     return new Promise((resolve) => child.on("close", (code) => resolve({ code, out, err })));
 }
 
+/** Starts `rotate` on the real entry with plain pipes (no terminal) and waits until `pulumi up` runs. */
+async function startRotation(d: Double, env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, nodeArgs(REAL_BIN, ROTATE), { cwd: ROOT, env: { ...d.env, ...env } });
+    const done = collect(child);
+    await until("pulumi up to start", d.running);
+    return { child, done };
+}
+
 /** Every invocation selected no stack and named its stack explicitly. */
 function expectNoSelection(d: Double): void {
     const calls = d.calls();
@@ -108,9 +115,7 @@ function expectNoSelection(d: Double): void {
 describe("Ctrl-C with the real Automation API and a pulumi double", () => {
     it("not in a terminal: one SIGINT to the CLI reaches pulumi exactly once; the run is reported and audited as cancelled", async () => {
         const d = pulumiDouble();
-        const child = spawn(process.execPath, nodeArgs(REAL_BIN, ROTATE), { cwd: ROOT, env: d.env });
-        const done = collect(child);
-        await until("pulumi up to start", d.running);
+        const { child, done } = await startRotation(d);
         child.kill("SIGINT");
         const r = await done;
         expect(d.signals()).toEqual(["SIGINT"]);
@@ -127,9 +132,7 @@ describe("Ctrl-C with the real Automation API and a pulumi double", () => {
 
     it("not in a terminal: the next interrupt is forwarded too, so pulumi terminates (CI: SIGINT, then SIGTERM 7.5 s later)", async () => {
         const d = pulumiDouble();
-        const child = spawn(process.execPath, nodeArgs(REAL_BIN, ROTATE), { cwd: ROOT, env: { ...d.env, FAKE_PULUMI_CANCEL_MS: "20000" } });
-        const done = collect(child);
-        await until("pulumi up to start", d.running);
+        const { child, done } = await startRotation(d, { FAKE_PULUMI_CANCEL_MS: "20000" });
         child.kill("SIGINT");
         await until("the first SIGINT to arrive", () => d.signals().length === 1);
         child.kill("SIGTERM");
