@@ -67,7 +67,7 @@ function pulumiDouble(): Double {
             HOME: dir,
             FAKE_PULUMI_DIR: dir,
             ROTATION_AUDIT_FILE: join(dir, "audit.jsonl"),
-            // A live rotate of jwt needs no admin credential; no AWS call is made.
+            // How long the double takes to cancel. (A live rotate of jwt needs no admin credential and makes no AWS call.)
             FAKE_PULUMI_CANCEL_MS: "1000",
         },
         calls: () => lines("calls.jsonl").map((l) => JSON.parse(l) as string[]),
