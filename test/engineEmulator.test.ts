@@ -7,6 +7,7 @@
 import { CreateClusterCommand, CreateServiceCommand, ECSClient, RegisterTaskDefinitionCommand } from "@aws-sdk/client-ecs";
 import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import Redis from "ioredis";
@@ -260,6 +261,61 @@ describe("engine emulator (not Pulumi): deletes at the end of a successful updat
         expect(existsSync(join(dir, "guarded.deleted"))).toBe(false);
         expect(r.changes.delete).toBe(2); // both left the state; only `plain` ran its delete command
         expect(emu.resources("dev")!.map((s) => s.urn.split("::").pop())).toEqual(["emu-tiny-dev", "guarded"]);
+    });
+});
+
+describe("engine emulator (not Pulumi): Kubernetes objects in the in-memory store, validated against the official schemas", () => {
+    const b64 = (v: string) => Buffer.from(v, "utf8").toString("base64");
+    const seeded = () => {
+        const dir = tinyProject();
+        const emu = tinyEmulator(dir);
+        emu.kubernetes.createNamespace("test", "ns");
+        emu.kubernetes.put("test", { apiVersion: "v1", kind: "Secret", metadata: { name: "app", namespace: "ns" }, type: "Opaque", data: { KEY: b64("by-hand"), OTHER: b64("other") } });
+        return emu;
+    };
+    const patch = (opts: { force?: boolean; value?: string }) => () => {
+        const provider = new k8s.Provider("k8s", { context: "test", enableServerSideApply: true });
+        const annotations = opts.force ? { "pulumi.com/patchForce": "true" } : undefined;
+        new k8s.core.v1.SecretPatch("patch", { metadata: { name: "app", namespace: "ns", annotations }, data: { KEY: opts.value ?? b64(stamp()) } }, { provider });
+        return {};
+    };
+
+    it("a SecretPatch is a server-side apply: a field kubectl owns conflicts, patchForce takes it over, other keys stay", async () => {
+        const emu = seeded();
+        const conflict = await emu.up("dev", { program: patch({}) });
+        expect(conflict.result).toBe("failed");
+        expect(conflict.error).toContain('Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.KEY');
+        const forced = await emu.up("dev", { program: patch({ force: true }) });
+        expect(forced.result).toBe("succeeded");
+        const live = emu.kubernetes.get("test", "v1", "Secret", "ns", "app")!;
+        expect(live.data).toEqual({ KEY: b64("1"), OTHER: b64("other") });
+        expect(emu.kubernetes.managers("test", "v1", "Secret", "ns", "app")[".data.KEY"]).toMatch(/^pulumi-kubernetes-[0-9a-f]{8}$/);
+        expect(emu.kubernetes.managers("test", "v1", "Secret", "ns", "app")[".data.OTHER"]).toBe("kubectl-create");
+        const invalid = await emu.up("dev", { program: patch({ force: true, value: "not base64!" }) });
+        expect(invalid.error).toBe('Secret "app" is invalid: data/data/KEY must match format "byte"');
+        expect(emu.kubernetes.get("test", "v1", "Secret", "ns", "app")!.data.KEY).toBe(b64("1")); // an invalid write changes nothing
+    });
+
+    it("a whole Secret is replaced delete-before-replace when its data changes; retained on delete, its replacement finds it still there", async () => {
+        const owned = (retainOnDelete: boolean) => () => {
+            const provider = new k8s.Provider("k8s", { context: "test", enableServerSideApply: true });
+            new k8s.core.v1.Secret("owned", { metadata: { name: "owned", namespace: "ns" }, type: "Opaque", data: { V: b64(stamp()) } }, { provider, retainOnDelete });
+            return {};
+        };
+        for (const retain of [false, true]) {
+            const emu = seeded();
+            expect((await emu.up("dev", { program: owned(retain) })).result).toBe("succeeded");
+            const next = await emu.up("dev", { program: owned(retain), config: { "emu:stamp": "2" } });
+            expect(next.steps.filter((st) => st.name === "owned").map((st) => st.op)).toEqual(retain ? ["delete-replaced"] : ["delete-replaced", "replace"]);
+            if (retain) {
+                expect(next.result).toBe("failed");
+                expect(next.error).toMatch(/^secrets "owned" already exists\n\nThe resource already exists in the cluster/);
+                expect(emu.kubernetes.get("test", "v1", "Secret", "ns", "owned")!.data.V).toBe(b64("1"));
+            } else {
+                expect(next.result).toBe("succeeded");
+                expect(emu.kubernetes.get("test", "v1", "Secret", "ns", "owned")!.data.V).toBe(b64("2"));
+            }
+        }
     });
 });
 

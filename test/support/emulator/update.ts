@@ -607,6 +607,12 @@ export class EmulatedUpdate {
             }
         }
 
+        if (op === "same" && base !== old) {
+            // An import with nothing to change: "don't generate a new same step, just resolve it with the old state
+            // (i.e. the thing that was imported)" (`step_generator.go`).
+            this.news.set(goal.urn, base!);
+            return base!;
+        }
         if (op === "same") {
             const state = this.stateOf(goal, inputs, base!.id, base!.outputs);
             this.news.set(goal.urn, state);
