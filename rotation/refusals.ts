@@ -59,11 +59,11 @@ export function describeRefusal(r: Refusal, terms: RefusalTerms): string {
         case "held":
             return `${r.group}: ${r.provider} still publishes slot ${r.slot} (held back since ${r.since}), which a rotation would regenerate; ${terms.catchUp(r.group, r.provider)} first`;
         case "nothing-to-roll-back":
-            return `${terms.source(r.source)} cannot roll back ${r.group}: ${r.reason === "never-deployed" ? "the stack has never been deployed" : "it has not been rotated since its first deployment"}`;
+            return `${sourcePrefix(r.source, terms)}cannot roll back ${r.group}: ${r.reason === "never-deployed" ? "the stack has never been deployed" : "it has not been rotated since its first deployment"}`;
         case "rollback-stamp":
             return `\`${r.key}\` ${r.named} does not name ${r.group}'s last rotation, ${r.current}: set it to ${r.current} to roll that back, or remove it`;
         case "hold-on-first-deployment":
-            return `${terms.source(r.source)} cannot hold back a provider on ${r.group}'s first deployment: there is nothing older to keep`;
+            return `${sourcePrefix(r.source, terms)}cannot hold back a provider on ${r.group}'s first deployment: there is nothing older to keep`;
         case "restart-not-later":
             return `restart stamp ${r.stamp} for ${r.scope} is not later than the last one, ${r.last}${r.nextAllowed ? `; the next on-demand restart is allowed from ${r.nextAllowed}` : ""}`;
         case "unfinished":
@@ -71,6 +71,11 @@ export function describeRefusal(r: Refusal, terms: RefusalTerms): string {
         case "partial-abandon":
             return `the unfinished run (${r.summary}) also moved ${listAllowed(r.missing)}: roll back all of its groups together (${terms.rollback(r.missing)})`;
     }
+}
+
+/** "`rotation:rollback.jwt` " for a stack-file key; nothing for the request (the command itself asked). */
+function sourcePrefix(source: Source, terms: RefusalTerms): string {
+    return source.kind === "config" ? `${terms.source(source)} ` : "";
 }
 
 /** A refusal as thrown by the planner; front ends catch it and word it. */

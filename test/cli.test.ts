@@ -174,7 +174,7 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(s.stackFile("staging").outputs.rotationState.groups["api-key"].generation).toEqual(rolledBack.generation);
         const untouched = await s.run(["rollback", "--service", "r2", "--stack", "staging"]);
         expect(untouched.code).toBe(2);
-        expect(untouched.stderr).toMatch(/^error: .*cannot roll back r2: it has not been rotated since its first deployment\n$/);
+        expect(untouched.stderr).toMatch(/^error: cannot roll back r2: it has not been rotated since its first deployment\n$/);
 
         const restart = await s.run(["restart", "--provider", "k8s", "--service", "typesense", "--stack", "staging", "--json", "--stamp", "2026-11-20T1000Z"]);
         expect(restart.code).toBe(0);
@@ -200,7 +200,7 @@ describe("CLI: bad input changes nothing", () => {
         [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
         [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: Unknown argument: force (see --help)"],
         [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: Unknown argument: service (see --help)"],
-        [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: .*cannot roll back jwt: the stack has never been deployed$/],
+        [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: cannot roll back jwt: the stack has never been deployed$/],
         [["launch"], 2, "error: Unknown argument: launch (see --help)"],
         [[], 2, "error: a command is required (see --help)"],
     ])("%j exits %i with one line", async (args, code, message) => {

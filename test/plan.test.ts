@@ -298,8 +298,8 @@ describe("rotation plan: requests, rollbacks and holds", () => {
         [
             "a rollback of a group never rotated",
             () => run(committed(first()), { request: { rollback: { groups: ["jwt"] } } }),
-            "`ROTATION_REQUEST` cannot roll back jwt: it has not been rotated since its first deployment",
-            "--stamp cannot roll back jwt: it has not been rotated since its first deployment",
+            "cannot roll back jwt: it has not been rotated since its first deployment",
+            "cannot roll back jwt: it has not been rotated since its first deployment",
         ],
     ])("refuses %s, worded by each front end", (_, plan, config, cli) => {
         const r = refused(plan());
