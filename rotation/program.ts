@@ -12,6 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { CONTRACTS } from "../hooks/contracts";
+import { ADMIN_CREDENTIAL } from "./adminCredentials";
 import { GROUPS, Group, Slot } from "./catalog";
 import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { AwsSecretStore } from "./components/awsSecretStore";
@@ -93,19 +94,10 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     return declareResources(plan, awsProvider, existing);
 }
 
-/** The environment variable each group's applier (or provider) needs, from the hooks' contracts. */
-export const ADMIN_ENV: Readonly<Partial<Record<Group, string>>> = {
-    database: CONTRACTS.postgresApply.adminEnv,
-    redis: CONTRACTS.redisApply.adminEnv,
-    typesense: CONTRACTS.typesenseApply.adminEnv,
-    // Read by the Cloudflare provider itself (@pulumi/cloudflare: `apiToken` defaults to CLOUDFLARE_API_TOKEN).
-    r2: "CLOUDFLARE_API_TOKEN",
-};
-
 /** An `up` that applies a group's new slots needs that group's admin credential; say so before starting. */
 function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"]): void {
     for (const group of GROUPS) {
-        const name = ADMIN_ENV[group];
+        const name = ADMIN_CREDENTIAL[group];
         const slots = plan.groups[group].regenerate;
         if (name && slots.length > 0 && !env[name]) {
             throw new pulumi.RunError(
