@@ -126,6 +126,8 @@ describe("engine emulator (not Pulumi): steps, replacement order and state carri
         const r = await other.up("dev", { program, config: { "emu:stamp": "3" } });
         expect(r.changes).toMatchObject({ same: 5 });
         expect(values(r)).toEqual(values({ outputs: emu.outputs("dev") }));
+        const strict = new EngineEmulator({ backendDir: emu.options.backendDir, projectDir: dir, autoCreateStacks: false });
+        await expect(strict.up("qa", { program })).rejects.toThrow("no stack named 'organization/emu-tiny/qa' found");
         const release = other.backend.lock("dev"); // as another process's `pulumi up` would hold it
         try {
             await expect(emu.up("dev", { program })).rejects.toThrow(/^the stack is currently locked by 1 lock\(s\)\. Either wait/);

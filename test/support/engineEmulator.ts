@@ -17,8 +17,26 @@
  *   real one does: operations in flight finish, nothing that has not started starts.
  *
  * One update at a time per process (the Pulumi runtime is process-global); calls queue.
+ *
+ * NOT emulated (a test that needs one of these needs the real engine):
+ * - default providers (`pulumi:providers:<pkg>::default_<version>`): not in the state, not in the change counts;
+ *   a changed or replaced explicit provider does not re-diff or replace the resources that use it;
+ * - detailed diffs: changes are found per top-level property (K8s identity and replaceOnChanges by path);
+ *   delete-before-replace does not also replace the dependents; no `--target`, `refresh`, `destroy`, `import`
+ *   command, plans, policy packs, resource hooks, transforms, deletedWith/replaceWith, component `call`s,
+ *   output values (as with the SDK's MockMonitor), remote components;
+ * - secrets providers: `secure:` stack config is refused; checkpoints use the emulator's own key;
+ * - a crash (`kill -9`) leaving pending operations: only a clean cancel (`interruptAfter`);
+ * - provider retries of transient errors; Kubernetes controllers other than the Deployment rollout, events, RBAC;
+ *   AWS beyond Secrets Manager (Secret, SecretVersion, getSecrets); Cloudflare beyond its account-token double
+ *   (CLOUDFLARE_API_TOKEN is required, not verified); RandomPassword's bcryptHash;
+ * - timing races: the engine takes a program event that arrives while a failure is being processed in either
+ *   order; here an event counts only if it arrived before the failure (deterministic). A RegisterResourceOutputs
+ *   after the update stopped is left unanswered instead of answered UNAVAILABLE (see update.ts).
+ * Deviation on purpose: `kubernetes.awaitTimeoutMs` shortens the provider's rollout await (10 minutes) for tests.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { ChangeSummary, FileBackend, ResourceState, UpdateRecord } from "./emulator/backend";
@@ -53,7 +71,16 @@ export interface EngineEmulatorOptions {
     readonly kubernetes?: KubernetesBehaviour;
     /** Also write the program's and the commands' output to stderr as it happens. */
     readonly echo?: boolean;
+    /**
+     * `false`: an update or preview of a stack that was never initialised fails with the backend's "no stack named
+     * '<name>' found" (pulumi/pulumi `pkg/backend/backenderr`), as a non-interactive `pulumi up` does. Default true:
+     * the first update creates the stack.
+     */
+    readonly autoCreateStacks?: boolean;
 }
+
+/** The backend has no such stack (what the Automation API maps to StackNotFoundError). */
+export class StackNotFoundError extends Error {}
 
 export interface RunOptions {
     /** Config over the stack file (`rotation:stamp` -> value); `undefined` removes a key. */
@@ -66,6 +93,8 @@ export interface RunOptions {
     /** Cancel the update (like one Ctrl-C) once this many provider operations completed. */
     readonly interruptAfter?: number;
     readonly kubernetes?: KubernetesBehaviour;
+    /** Steps applied at once (`pulumi up --parallel`); default PULUMI_PARALLEL of the run's environment, else 4 x CPUs. */
+    readonly parallel?: number;
 }
 
 export interface StackOutput {
@@ -148,9 +177,26 @@ export class EngineEmulator {
         );
     }
 
-    /** `pulumi up`. Takes the stack's lock; creates the stack on its first update. */
+    hasStack(stack: string): boolean {
+        return this.backend.hasStack(stack);
+    }
+
+    /** `pulumi stack init`: an empty checkpoint. */
+    initStack(stack: string): void {
+        if (this.backend.hasStack(stack)) throw new Error(`stack '${this.backend.qualifiedName(stack)}' already exists`);
+        this.backend.save(stack, []);
+    }
+
+    private requireStack(stack: string): void {
+        if (this.options.autoCreateStacks === false && !this.backend.hasStack(stack)) {
+            throw new StackNotFoundError(`no stack named '${this.backend.qualifiedName(stack)}' found`);
+        }
+    }
+
+    /** `pulumi up`. Takes the stack's lock; creates the stack on its first update unless `autoCreateStacks: false`. */
     up(stack: string, opts: RunOptions = {}): Promise<UpdateResult> {
         return serialized(async () => {
+            this.requireStack(stack);
             const release = this.backend.lock(stack);
             try {
                 const startTime = new Date();
@@ -174,6 +220,7 @@ export class EngineEmulator {
     /** `pulumi preview`: the same steps and change summary, nothing run, nothing recorded. */
     preview(stack: string, opts: Omit<RunOptions, "failAt" | "interruptAfter"> = {}): Promise<PreviewResult> {
         return serialized(async () => {
+            this.requireStack(stack);
             const { result } = await this.execute(stack, true, opts);
             const { outputs: _o, sentOutputs: _s, operations: _p, unusedFailAt: _u, ...rest } = result;
             return rest;
@@ -228,6 +275,8 @@ export class EngineEmulator {
             host,
             failAt,
             interruptAfter: opts.interruptAfter,
+            // pulumi/pulumi pkg/cmd/pulumi/operations/up.go defaultParallel: PULUMI_PARALLEL, else GOMAXPROCS x 4.
+            parallel: opts.parallel ?? (Number(env.PULUMI_PARALLEL) > 0 ? Number(env.PULUMI_PARALLEL) : 4 * availableParallelism()),
             readStackOutputs: (name) => this.backend.stackOutputs(name),
         });
         const program = opts.program ?? this.options.program ?? ((ctx: ProgramContext) => this.defaultProgram(ctx));

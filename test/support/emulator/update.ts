@@ -78,6 +78,8 @@ export interface UpdateSettings {
     readonly failAt: readonly FailSpec[];
     /** Cancel (like one Ctrl-C) once this many provider operations completed. */
     readonly interruptAfter?: number;
+    /** Steps applied at once (`pulumi up --parallel`). */
+    readonly parallel: number;
     /** The recorded outputs of a stack (wire form), for StackReference reads. */
     readStackOutputs(name: string): WireMap;
 }
@@ -111,6 +113,9 @@ type AliasSpec =
 type Callback = (err: Error | null, resp?: unknown) => void;
 
 class InjectedFailure extends Error {}
+
+/** A step that never started because the update stopped while it waited for a worker. */
+class NotStarted extends Error {}
 
 function shutDown(message: string): Error {
     return Object.assign(new Error(message), { code: UNAVAILABLE });
@@ -183,6 +188,8 @@ export class EmulatedUpdate {
     readonly errors: { urn?: string; message: string }[] = [];
     readonly operations: Operation[] = [];
     private readonly t0 = Date.now();
+    private busy = 0;
+    private readonly waiting: (() => void)[] = [];
     readonly steps: StepRecord[] = [];
     readonly changes: ChangeSummary = { ...ZERO_CHANGES };
 
@@ -435,6 +442,20 @@ export class EmulatedUpdate {
     /* steps                                                                                                 */
     /* ---------------------------------------------------------------------------------------------------- */
 
+    /** Takes one of `parallel` workers; resolves to its release. */
+    private async worker(): Promise<() => void> {
+        if (this.busy >= this.s.parallel) await new Promise<void>((r) => this.waiting.push(r));
+        else this.busy++;
+        let released = false;
+        return () => {
+            if (released) return;
+            released = true;
+            const next = this.waiting.shift();
+            if (next) next();
+            else this.busy--;
+        };
+    }
+
     private timing(started: number): { ms: number; start: number; end: number } {
         const now = Date.now();
         return { ms: now - started, start: started - this.t0, end: now - this.t0 };
@@ -490,7 +511,7 @@ export class EmulatedUpdate {
         try {
             return await this.step(goal);
         } catch (err) {
-            this.fail(err, goal.urn);
+            if (!(err instanceof NotStarted)) this.fail(err, goal.urn);
             return undefined;
         }
     }
@@ -547,7 +568,7 @@ export class EmulatedUpdate {
     }
 
     private async step(goal: Goal): Promise<ResourceState> {
-        const started = Date.now();
+        let started = Date.now();
         const old = this.oldOf(goal);
         if (!goal.custom) {
             // Components and the root stack: no provider. Their outputs arrive with RegisterResourceOutputs.
@@ -636,44 +657,56 @@ export class EmulatedUpdate {
             return state;
         }
 
-        const injected = this.failure(goal.urn);
+        // A step occupies one of the step executor's workers (`--parallel`, default 4 x CPUs:
+        // pkg/cmd/pulumi/operations/up.go defaultParallel); once the update stopped, a waiting step never starts.
+        const release = await this.worker();
+        if (this.stopReason) {
+            release();
+            throw new NotStarted();
+        }
+        started = Date.now();
         try {
-            if (injected && !injected.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn}`);
-            let state: ResourceState;
-            if (op === "update") {
-                const { outputs } = await provider.update(req(inputs), base!);
-                state = this.stateOf(goal, inputs, base!.id, this.secretOutputs(provider, goal, inputs, outputs));
-            } else {
-                if (op === "replace" && deleteBeforeReplace) {
-                    const deleting = Date.now();
-                    await this.deleteResource(base!, true);
-                    this.removed.add(base!);
-                    this.steps.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced" });
-                    this.operations.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced", ...this.timing(deleting) });
+            const injected = this.failure(goal.urn);
+            try {
+                if (injected && !injected.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn}`);
+                let state: ResourceState;
+                if (op === "update") {
+                    const { outputs } = await provider.update(req(inputs), base!);
+                    state = this.stateOf(goal, inputs, base!.id, this.secretOutputs(provider, goal, inputs, outputs));
+                } else {
+                    if (op === "replace" && deleteBeforeReplace) {
+                        const deleting = Date.now();
+                        await this.deleteResource(base!, true);
+                        this.removed.add(base!);
+                        this.steps.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced" });
+                        this.operations.push({ urn: base!.urn, type: base!.type, name: goal.name, op: "delete-replaced", ...this.timing(deleting) });
+                    }
+                    const { id, outputs } = await provider.create(req(inputs));
+                    state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
+                    if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
                 }
-                const { id, outputs } = await provider.create(req(inputs));
-                state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
-                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
-            }
-            if (injected?.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn} (after the operation)`);
-            this.news.set(goal.urn, state);
-            this.record(state, op, started);
-            return state;
-        } catch (err) {
-            if (err instanceof ProviderError && err.partial) {
-                // A partial failure: the engine records the resource with its init errors.
-                const state = this.stateOf(
-                    goal,
-                    inputs,
-                    err.partial.id ?? base?.id,
-                    this.secretOutputs(provider, goal, inputs, err.partial.outputs),
-                    err.partial.initErrors,
-                );
+                if (injected?.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn} (after the operation)`);
                 this.news.set(goal.urn, state);
-                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
+                this.record(state, op, started);
+                return state;
+            } catch (err) {
+                if (err instanceof ProviderError && err.partial) {
+                    // A partial failure: the engine records the resource with its init errors.
+                    const state = this.stateOf(
+                        goal,
+                        inputs,
+                        err.partial.id ?? base?.id,
+                        this.secretOutputs(provider, goal, inputs, err.partial.outputs),
+                        err.partial.initErrors,
+                    );
+                    this.news.set(goal.urn, state);
+                    if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
+                }
+                this.operations.push({ urn: goal.urn, type: goal.type, name: goal.name, op, ...this.timing(started), failed: true });
+                throw err;
             }
-            this.operations.push({ urn: goal.urn, type: goal.type, name: goal.name, op, ...this.timing(started), failed: true });
-            throw err;
+        } finally {
+            release();
         }
     }
 
@@ -738,6 +771,7 @@ export class EmulatedUpdate {
             pending = pending.filter((r) => !batch.includes(r));
             await Promise.all(
                 batch.map(async (r) => {
+                    const release = await this.worker();
                     const started = Date.now();
                     const isReplaced = replaced.has(r);
                     const op = isReplaced ? "delete-replaced" : "delete";
@@ -759,6 +793,8 @@ export class EmulatedUpdate {
                             this.stopReason = "failed";
                             this.stop.resolve();
                         }
+                    } finally {
+                        release();
                     }
                 }),
             );
