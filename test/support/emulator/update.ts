@@ -683,15 +683,17 @@ export class EmulatedUpdate {
                     }
                     const { id, outputs } = await provider.create(req(inputs));
                     state = this.stateOf(goal, inputs, id, this.secretOutputs(provider, goal, inputs, outputs));
-                    if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
                 }
                 if (injected?.after) throw new InjectedFailure(injected.message ?? `emulated failure injected at ${goal.urn} (after the operation)`);
+                // The old half of a create-before-delete replacement is now pending deletion (`step.go` CreateStep.Apply).
+                if (op === "replace" && !deleteBeforeReplace) this.replacedOlds.push(base!);
                 this.news.set(goal.urn, state);
                 this.record(state, op, started);
                 return state;
             } catch (err) {
                 if (err instanceof ProviderError && err.partial) {
-                    // A partial failure: the engine records the resource with its init errors.
+                    // A partial failure: the engine records the resource with its init errors (and a replaced old
+                    // half is pending deletion all the same, `step.go` CreateStep.Apply).
                     const state = this.stateOf(
                         goal,
                         inputs,
