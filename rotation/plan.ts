@@ -180,7 +180,16 @@ export interface RotationPlan {
     readonly appliers: readonly ApplierRun[];
     readonly secrets: readonly SecretPlan[];
     readonly aws: { readonly region: string; readonly kmsKeyId?: string };
-    readonly kubernetes?: { readonly context?: string; readonly stores: readonly KubernetesStorePlan[] };
+    readonly kubernetes?: {
+        readonly context?: string;
+        /**
+         * Whether the provider updates a whole Secret in place (`secretMode: create`): without it, pulumi-kubernetes
+         * replaces a Secret whose data changed, delete-before-replace since it is named, and the retained old Secret
+         * makes the create fail with "already exists" (@pulumi/kubernetes provider.d.ts `enableSecretMutable`).
+         */
+        readonly secretMutable: boolean;
+        readonly stores: readonly KubernetesStorePlan[];
+    };
     readonly restarts: readonly RestartPlan[];
     readonly health: HealthPlan;
     /** The state this run commits once everything succeeded. */
@@ -356,6 +365,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
     const k8sChanged = secrets.some((s) => s.changed.k8s);
     const kubernetes = k8s && {
         context: k8s.context,
+        secretMutable: k8s.secretMode === "create",
         stores: k8s.namespaces.map((namespace) => ({
             namespace,
             secretName: k8s.secretName,

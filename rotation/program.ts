@@ -195,6 +195,7 @@ function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existin
             // Replace the provider (and so every object) only if the stack itself changes, never because the
             // kubeconfig path or context name differs between an SRE's laptop and CI.
             clusterIdentifier: `buywhere-${pulumi.getStack()}`,
+            ...(plan.kubernetes.secretMutable ? { enableSecretMutable: true } : {}),
         });
         for (const store of plan.kubernetes.stores) {
             const k8sStore = new KubernetesSecretStore(
