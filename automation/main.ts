@@ -10,6 +10,7 @@ import { planCommand } from "./commands/plan";
 import { bootstrapCommand } from "./commands/bootstrap";
 import { historyCommand, statusCommand } from "./commands/inspect";
 import { preflightCommand } from "./commands/preflight";
+import { policyCommand } from "./commands/policy";
 
 const HELP_EPILOGUE = `Exit codes: 0 ok, 1 failed, 2 usage or config error (nothing changed), 3 stack not found,
 4 another update in progress (retry later), 5 status: something overdue, missing, drifted or held back.
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
         .command(historyCommand(ctx))
         .command(planCommand(ctx))
         .command(preflightCommand(ctx))
+        .command(policyCommand(ctx))
         .command(bootstrapCommand(ctx))
         .demandCommand(1, "a command is required")
         .strict()

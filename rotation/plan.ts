@@ -179,7 +179,7 @@ export interface RotationPlan {
     readonly credentials: readonly CredentialPlan[];
     readonly appliers: readonly ApplierRun[];
     readonly secrets: readonly SecretPlan[];
-    readonly aws: { readonly region: string; readonly kmsKeyId?: string };
+    readonly aws: { readonly region: string; readonly accountId?: string; readonly kmsKeyId?: string };
     readonly kubernetes?: {
         readonly context?: string;
         /**
@@ -393,7 +393,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         credentials,
         appliers: GROUPS.flatMap((g) => applierRuns(settings, stack, g, groups[g])),
         secrets,
-        aws: { region: settings.aws.region, kmsKeyId: settings.aws.kmsKeyId },
+        aws: { region: settings.aws.region, accountId: settings.aws.accountId, kmsKeyId: settings.aws.kmsKeyId },
         kubernetes,
         restarts,
         health,

@@ -89,7 +89,11 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
         requireAdminCredentials(plan, ctx.env);
         if (plan.attempt) await recordAttempt(plan.attempt);
     }
-    const awsProvider = new aws.Provider("aws", { region: settings.aws.region as aws.Region });
+    // terraform-provider-aws refuses credentials of any account not listed (`allowed_account_ids`), before any call.
+    const awsProvider = new aws.Provider("aws", {
+        region: plan.aws.region as aws.Region,
+        ...(plan.aws.accountId ? { allowedAccountIds: [plan.aws.accountId] } : {}),
+    });
     const existing = await existingSecrets(plan, settings, awsProvider);
     return declareResources(plan, awsProvider, existing);
 }

@@ -28,6 +28,12 @@ export const AWS_PROVIDER_ACTIONS: Readonly<Record<string, readonly string[]>> =
  */
 export const KMS_ACTIONS: readonly string[] = ["kms:GenerateDataKey", "kms:Decrypt"];
 
+/** What hooks/ecsRedeploy.ts sends (DescribeServices, UpdateService, the trigger tag; test/policy.test.ts scans it). */
+export const ECS_REDEPLOY_ACTIONS: readonly string[] = ["ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:TagResource", "ecs:UpdateService"];
+
+/** What the CloudWatch audit sink sends (automation/auditCloudWatch.ts; scanned the same way). */
+export const AUDIT_ACTIONS: readonly string[] = ["logs:CreateLogStream", "logs:PutLogEvents"];
+
 export interface KubernetesAccess {
     readonly apiGroup: string;
     readonly resource: string;

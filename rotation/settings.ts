@@ -52,6 +52,11 @@ const awsSchema = obj({
      * A customer-managed KMS key (id, ARN or alias) that encrypts the secrets the program creates; default: the
      * account's `aws/secretsmanager` key. Existing secrets keep theirs.
      */
+    /**
+     * The AWS account the stack's secrets and services live in: the AWS provider refuses credentials of any other
+     * account (`allowedAccountIds`), and the stack's IAM policy names it in every ARN.
+     */
+    accountId: pattern(/^\d{12}$/, "an AWS account id (12 digits)").optional(),
     kmsKeyId: pattern(/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/, "a KMS key id, ARN or alias").optional(),
 });
 

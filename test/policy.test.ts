@@ -1,5 +1,6 @@
 /**
- * Least privilege: the IAM policy and the Kubernetes Role in policy/ grant exactly what the code uses. The AWS
+ * Least privilege per stack: the IAM policy and the Kubernetes Role in policy/<stack>/ are generated from the stack
+ * file (rotation/accessPolicy.ts), stay in step with it, grant exactly what the code uses, and never overlap. The AWS
  * actions are derived from the code — every AWS SDK v3 command our hooks and CLI send, plus what the providers call
  * for each resource type the program registers (rotation/providerPermissions.ts) — and compared both ways.
  */
@@ -9,7 +10,11 @@ import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { AWS_PROVIDER_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
+import { policyFiles } from "../automation/actions/policy";
+import { loadSettings } from "../automation/stacks";
+import { IamPolicy, IamStatement, iamPolicy } from "../rotation/accessPolicy";
+import { SECRETS } from "../rotation/catalog";
+import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
 import { ROOT, runProgram } from "./support/pulumiProgram";
 
 /** IAM service prefix of each AWS SDK v3 client package. */
@@ -47,65 +52,107 @@ function sdkActions(): Map<string, string[]> {
     return found;
 }
 
-interface Statement {
-    Sid: string;
-    Effect: string;
-    Action: string[];
-    Resource: string;
-}
-const policy = JSON.parse(readFileSync(join(ROOT, "policy", "iam-rotation-policy.json"), "utf8")) as { Statement: Statement[] };
-const granted = policy.Statement.flatMap((s) => s.Action);
+const STACKS = ["staging", "production"] as const;
+const generated = (stack: string) => policyFiles(stack, loadSettings(stack, {}));
+const policyOf = (stack: string) => JSON.parse(readFileSync(join(ROOT, "policy", stack, "iam-policy.json"), "utf8")) as IamPolicy;
+const resourcesOf = (s: IamStatement) => (typeof s.Resource === "string" ? [s.Resource] : [...s.Resource]);
 
-describe("IAM policy", () => {
+/** IAM's ARN matching: `*` any run of characters, `?` exactly one. */
+function arnMatches(pattern: string, arn: string): boolean {
+    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+    return re.test(arn);
+}
+
+describe("IAM policy, one per stack", () => {
+    it.each(STACKS)("policy/%s/ is exactly what `secrets-rotation policy --write` generates from the stack file", (stack) => {
+        for (const [path, text] of Object.entries(generated(stack))) {
+            expect(readFileSync(join(ROOT, path), "utf8"), `${path} is stale: run secrets-rotation policy --stack ${stack} --write`).toBe(text);
+        }
+    });
+
     it("the scan finds the SDK calls it should (it can fail)", () => {
         const sdk = sdkActions();
         expect(sdk.get("ecs:UpdateService")).toEqual(["hooks/ecsRedeploy.ts"]);
         expect(sdk.get("secretsmanager:ListSecrets")).toEqual(["automation/actions/status.ts"]);
     });
 
-    it("grants exactly the actions the code uses: SDK calls plus what the providers call for the resources registered", async () => {
-        const types = new Set<string>();
-        for (const stack of ["staging", "production"] as const) {
-            const run = await runProgram({ stack });
-            for (const r of run.registrations) {
-                if (r.type.startsWith("aws:")) types.add(r.type);
-            }
-            for (const token of run.invokes) if (token.startsWith("aws:")) types.add(token);
-        }
-        for (const t of types) expect(AWS_PROVIDER_ACTIONS[t], `no provider actions listed for ${t}`).toBeDefined();
-        const used = new Set([...sdkActions().keys(), ...[...types].flatMap((t) => AWS_PROVIDER_ACTIONS[t])]);
-        expect([...granted].sort()).toEqual([...used].sort());
-        expect(new Set(granted).size).toBe(granted.length);
+    it("each declared action table is exactly what its code sends", () => {
+        const sdk = sdkActions();
+        const from = (file: string) => [...sdk].filter(([, files]) => files.includes(file)).map(([a]) => a).sort();
+        expect(from("hooks/ecsRedeploy.ts")).toEqual([...ECS_REDEPLOY_ACTIONS].sort());
+        expect(from("automation/auditCloudWatch.ts")).toEqual([...AUDIT_ACTIONS].sort());
     });
 
-    it("scopes every action to the prefix, cluster or log group, except ListSecrets (no resource-level permissions)", () => {
-        for (const s of policy.Statement) {
-            expect(s.Effect).toBe("Allow");
-            if (s.Action.some((a) => a.startsWith("secretsmanager:") && a !== "secretsmanager:ListSecrets")) {
-                expect(s.Resource).toBe("arn:aws:secretsmanager:ap-southeast-1:*:secret:buywhere/*");
+    it.each(STACKS)("the %s policy grants exactly the actions the code uses: SDK calls plus what the providers call", async (stack) => {
+        const run = await runProgram({ stack });
+        const types = new Set<string>([...run.registrations.map((r) => r.type), ...run.invokes].filter((t) => t.startsWith("aws:")));
+        for (const t of types) expect(AWS_PROVIDER_ACTIONS[t], `no provider actions listed for ${t}`).toBeDefined();
+        const used = new Set([...sdkActions().keys(), ...[...types].flatMap((t) => AWS_PROVIDER_ACTIONS[t])]);
+        const granted = policyOf(stack).Statement.flatMap((s) => s.Action);
+        expect([...new Set(granted)].sort()).toEqual([...used].sort());
+    });
+
+    it.each(STACKS)("the %s policy names exact resources: the catalog's secrets under its prefix, its services, the audit log group", (stack) => {
+        const settings = loadSettings(stack, {});
+        const policy = policyOf(stack);
+        const secrets = policy.Statement.find((s) => s.Sid === "DeclareAndPublishSecrets")!;
+        expect(resourcesOf(secrets)).toEqual(SECRETS.map((x) => `arn:aws:secretsmanager:ap-southeast-1:${settings.aws.accountId}:secret:${settings.aws.secretPrefix}${x.name}-??????`));
+        const ecs = policy.Statement.find((s) => s.Sid === "RedeployEcsServices")!;
+        expect(resourcesOf(ecs)).toEqual(settings.ecs!.services.map((x) => `arn:aws:ecs:ap-southeast-1:${settings.aws.accountId}:service/buywhere-api/${x.name}`));
+        // Only ListSecrets (no resource-level permissions; names and metadata, never a value) is unscoped.
+        for (const s of policy.Statement.filter((x) => resourcesOf(x).includes("*"))) expect(s.Action).toEqual(["secretsmanager:ListSecrets"]);
+    });
+
+    it("staging's identity can reach nothing of production's, and the other way round (even with production's parent prefix)", () => {
+        const concrete = (stack: string) => {
+            const settings = loadSettings(stack, {});
+            return [
+                ...SECRETS.map((x) => `arn:aws:secretsmanager:ap-southeast-1:${settings.aws.accountId}:secret:${settings.aws.secretPrefix}${x.name}-AbC123`),
+                ...settings.ecs!.services.map((x) => `arn:aws:ecs:ap-southeast-1:${settings.aws.accountId}:service/buywhere-api/${x.name}`),
+            ];
+        };
+        for (const [a, b] of [["staging", "production"], ["production", "staging"]] as const) {
+            const patterns = policyOf(a).Statement.flatMap(resourcesOf).filter((r) => r !== "*");
+            for (const arn of concrete(b)) {
+                expect(patterns.filter((p) => arnMatches(p, arn)), `${a}'s policy reaches ${arn}`).toEqual([]);
             }
-            if (s.Resource === "*") expect(s.Action).toEqual(["secretsmanager:ListSecrets"]);
         }
+        // The check can fail: a prefix wildcard such as the seed's `buywhere/*` would reach staging from production.
+        expect(arnMatches("arn:aws:secretsmanager:ap-southeast-1:444455556666:secret:buywhere/*", "arn:aws:secretsmanager:ap-southeast-1:444455556666:secret:buywhere/staging/DATABASE_URL-AbC123")).toBe(true);
+    });
+
+    it("a KMS key adds exactly the KMS actions Secrets Manager uses, on that key", () => {
+        const settings = loadSettings("staging", {});
+        const key = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        const kms = iamPolicy({ ...settings, aws: { ...settings.aws, kmsKeyId: key } }).Statement.find((s) => s.Sid === "UseSecretsKmsKey")!;
+        expect(kms).toEqual({
+            Sid: "UseSecretsKmsKey",
+            Effect: "Allow",
+            Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+            Resource: key,
+            Condition: { StringEquals: { "kms:ViaService": "secretsmanager.ap-southeast-1.amazonaws.com" } },
+        });
+        expect(iamPolicy(settings).Statement.some((s) => s.Sid === "UseSecretsKmsKey")).toBe(false);
     });
 });
 
-describe("Kubernetes RBAC", () => {
-    const docs = parseAllDocuments(readFileSync(join(ROOT, "policy", "k8s-rbac.yaml"), "utf8")).map((d) => d.toJS());
-    const roles = docs.filter((d) => d.kind === "Role");
+describe("Kubernetes RBAC, one per stack", () => {
+    const docsOf = (stack: string) => parseAllDocuments(readFileSync(join(ROOT, "policy", stack, "k8s-rbac.yaml"), "utf8")).map((d) => d.toJS());
 
-    it("is valid against the official schemas and binds each Role in its namespace", () => {
+    it.each(STACKS)("%s: valid against the official schemas, bound in its own namespace to its own group", (stack) => {
+        const docs = docsOf(stack);
         for (const d of docs) {
             const model = d.kind === "Role" ? new Role(d) : new RoleBinding(d);
             expect(() => model.validate()).not.toThrow();
+            expect(d.metadata.namespace).toBe(stack);
         }
-        expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(["production", "staging"]);
-        for (const b of docs.filter((d) => d.kind === "RoleBinding")) {
-            expect(b.roleRef).toEqual({ kind: "Role", name: "secrets-rotation", apiGroup: "rbac.authorization.k8s.io" });
-        }
+        const binding = docs.find((d) => d.kind === "RoleBinding");
+        expect(binding.subjects).toEqual([{ kind: "Group", name: `buywhere:secrets-rotation:${stack}`, apiGroup: "rbac.authorization.k8s.io" }]);
     });
 
-    it.each(["staging", "production"] as const)("grants in %s exactly what the program's Kubernetes resources need", async (stack) => {
+    it.each(STACKS)("%s: grants exactly what the program's Kubernetes resources need, get/patch only on its Secret and Deployments", async (stack) => {
         const run = await runProgram({ stack });
+        const settings = loadSettings(stack, {});
         const need = new Map<string, Set<string>>();
         for (const r of run.registrations.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:"))) {
             expect(KUBERNETES_PROVIDER_ACCESS[r.type], `no access listed for ${r.type}`).toBeDefined();
@@ -114,10 +161,18 @@ describe("Kubernetes RBAC", () => {
                 need.set(key, new Set([...(need.get(key) ?? []), ...a.verbs]));
             }
         }
-        const role = roles.find((r) => r.metadata.namespace === stack)!;
+        const role = docsOf(stack).find((d) => d.kind === "Role");
         const grants = new Map<string, Set<string>>();
-        for (const rule of role.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
-            for (const g of rule.apiGroups) for (const res of rule.resources) grants.set(`${g}/${res}`, new Set(rule.verbs));
+        for (const rule of role.rules as { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[]) {
+            for (const g of rule.apiGroups) {
+                for (const res of rule.resources) {
+                    grants.set(`${g}/${res}`, new Set([...(grants.get(`${g}/${res}`) ?? []), ...rule.verbs]));
+                    if (rule.verbs.some((v) => v === "get" || v === "patch") && (res === "secrets" || res === "deployments")) {
+                        const names = res === "secrets" ? [settings.kubernetes!.secretName] : settings.kubernetes!.deployments.map((d) => d.name);
+                        expect(rule.resourceNames).toEqual(names);
+                    }
+                }
+            }
         }
         const asObject = (m: Map<string, Set<string>>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]).sort());
         expect(asObject(grants)).toEqual(asObject(need));

@@ -1,0 +1,147 @@
+/**
+ * Least privilege per environment: the IAM policy and the Kubernetes RBAC one stack's rotation needs, generated
+ * from its stack file, so staging's identity can touch nothing of production's and vice versa. Pure; the files in
+ * policy/<stack>/ are this module's output (`secrets-rotation policy --stack <s> --write`), and test/policy.test.ts
+ * checks both that they are up to date and that they grant exactly what the code calls.
+ */
+import { SECRETS } from "./catalog";
+import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
+import { Settings } from "./settings";
+
+/** The CloudWatch Logs group the audit sink writes to when `ROTATION_AUDIT_LOG_GROUP` names it (README, "Audit trail"). */
+export const AUDIT_LOG_GROUP = "/buywhere/secrets-rotation";
+
+export interface IamStatement {
+    readonly Sid: string;
+    readonly Effect: "Allow";
+    readonly Action: readonly string[];
+    readonly Resource: string | readonly string[];
+    readonly Condition?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+export interface IamPolicy {
+    readonly Version: "2012-10-17";
+    readonly Statement: readonly IamStatement[];
+}
+
+const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+/**
+ * The secret's ARN pattern: Secrets Manager appends `-` and six random characters to a secret's name in its ARN, so
+ * `-??????` matches exactly this secret and no secret whose name merely starts with it (a parent prefix such as
+ * production's `buywhere/` can therefore never match staging's `buywhere/staging/...`)
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html#auth-and-access_examples_wildcard).
+ */
+export function secretArn(settings: Settings, name: string): string {
+    return `arn:aws:secretsmanager:${settings.aws.region}:${accountOf(settings)}:secret:${settings.aws.secretPrefix}${name}-??????`;
+}
+
+function accountOf(settings: Settings): string {
+    const account = settings.aws.accountId;
+    if (account === undefined) throw new Error("`rotation:aws.accountId` is required to generate the stack's IAM policy");
+    return account;
+}
+
+/** The IAM policy of one stack's rotation identity. */
+export function iamPolicy(settings: Settings): IamPolicy {
+    const { region } = settings.aws;
+    const account = accountOf(settings);
+    const statements: IamStatement[] = [
+        {
+            Sid: "DeclareAndPublishSecrets",
+            Effect: "Allow",
+            Action: sorted([...AWS_PROVIDER_ACTIONS["aws:secretsmanager/secret:Secret"], ...AWS_PROVIDER_ACTIONS["aws:secretsmanager/secretVersion:SecretVersion"]]),
+            Resource: SECRETS.map((s) => secretArn(settings, s.name)),
+        },
+        {
+            // ListSecrets has no resource-level permissions; it returns names and metadata, never a value.
+            Sid: "ListSecretMetadata",
+            Effect: "Allow",
+            Action: sorted(AWS_PROVIDER_ACTIONS["aws:secretsmanager/getSecrets:getSecrets"]),
+            Resource: "*",
+        },
+    ];
+    if (settings.ecs) {
+        const cluster = settings.ecs.cluster;
+        statements.push({
+            Sid: "RedeployEcsServices",
+            Effect: "Allow",
+            Action: sorted(ECS_REDEPLOY_ACTIONS),
+            Resource: settings.ecs.services.map((s) => `arn:aws:ecs:${region}:${account}:service/${cluster}/${s.name}`),
+        });
+    }
+    statements.push({
+        Sid: "AuditTrail",
+        Effect: "Allow",
+        Action: sorted(AUDIT_ACTIONS),
+        Resource: `arn:aws:logs:${region}:${account}:log-group:${AUDIT_LOG_GROUP}:*`,
+    });
+    const kms = settings.aws.kmsKeyId;
+    if (kms !== undefined) {
+        // KMS authorises against the key, not an alias; with an alias or bare id, any key used through Secrets
+        // Manager in this region (kms:ViaService, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
+        const exact = /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\//.test(kms);
+        statements.push({
+            Sid: "UseSecretsKmsKey",
+            Effect: "Allow",
+            Action: sorted(KMS_ACTIONS),
+            Resource: exact ? kms : `arn:aws:kms:${region}:${account}:key/*`,
+            Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+        });
+    }
+    return { Version: "2012-10-17", Statement: statements };
+}
+
+/** The Kubernetes group the stack's rotation identity is mapped to: one per stack, never shared between them. */
+export function rotationGroup(stack: string): string {
+    return `buywhere:secrets-rotation:${stack}`;
+}
+
+/** Kubernetes objects: per namespace a Role limited to the stack's Secret and Deployments, bound to the stack's group. */
+export function kubernetesRbac(settings: Settings, stack: string): object[] {
+    const group = rotationGroup(stack);
+    const k8s = settings.kubernetes;
+    if (!k8s) return [];
+    const secretType = k8s.secretMode === "patch" ? "kubernetes:core/v1:SecretPatch" : "kubernetes:core/v1:Secret";
+    return k8s.namespaces.flatMap((namespace) => {
+        const deployments = k8s.deployments.filter((d) => d.namespace === namespace).map((d) => d.name);
+        const rules: object[] = [];
+        for (const a of KUBERNETES_PROVIDER_ACCESS[secretType]) {
+            // `create` cannot be limited by name (the name is not in the request's URL); get/patch can.
+            const named = a.verbs.filter((v) => v !== "create");
+            if (named.length > 0) rules.push({ apiGroups: [a.apiGroup], resources: [a.resource], resourceNames: [k8s.secretName], verbs: named });
+            if (a.verbs.includes("create")) rules.push({ apiGroups: [a.apiGroup], resources: [a.resource], verbs: ["create"] });
+        }
+        if (deployments.length > 0) {
+            for (const a of KUBERNETES_PROVIDER_ACCESS["kubernetes:apps/v1:DeploymentPatch"]) {
+                // get/patch of the named Deployments only; the rollout await lists and watches the namespace's
+                // Deployments, ReplicaSets, Pods, claims and Events, which RBAC cannot limit by name.
+                const named: string[] = a.resource === "deployments" ? a.verbs.filter((v) => v === "get" || v === "patch") : [];
+                const rest = a.verbs.filter((v) => !named.includes(v));
+                if (named.length > 0) rules.push({ apiGroups: [a.apiGroup], resources: [a.resource], resourceNames: deployments, verbs: named });
+                if (rest.length > 0) rules.push({ apiGroups: [a.apiGroup], resources: [a.resource], verbs: rest });
+            }
+        }
+        return [
+            { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "secrets-rotation", namespace }, rules: mergeRules(rules) },
+            {
+                apiVersion: "rbac.authorization.k8s.io/v1",
+                kind: "RoleBinding",
+                metadata: { name: "secrets-rotation", namespace },
+                subjects: [{ kind: "Group", name: group, apiGroup: "rbac.authorization.k8s.io" }],
+                roleRef: { kind: "Role", name: "secrets-rotation", apiGroup: "rbac.authorization.k8s.io" },
+            },
+        ];
+    });
+}
+
+/** One rule per (apiGroup, resource, names), verbs merged and sorted. */
+function mergeRules(rules: object[]): object[] {
+    const out = new Map<string, { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }>();
+    for (const r of rules as { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[]) {
+        const key = JSON.stringify([r.apiGroups, r.resources, r.resourceNames ?? null]);
+        const prev = out.get(key);
+        out.set(key, { ...r, verbs: sorted([...(prev?.verbs ?? []), ...r.verbs]) });
+    }
+    return [...out.values()];
+}
