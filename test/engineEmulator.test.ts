@@ -2,28 +2,19 @@
  * The ENGINE EMULATOR (test/support/engineEmulator.ts; it is not Pulumi) against the engine's rules, first with
  * purpose-built programs whose commands leave marks in their project directory, then with the real rotation
  * program against a real moto, PostgreSQL 15 and Redis started here (127.0.0.1 only), a Typesense keys-API double
- * and a local health endpoint.
+ * and a local health endpoint (the world: test/support/rotationWorld.ts).
  */
-import { CreateClusterCommand, CreateServiceCommand, ECSClient, RegisterTaskDefinitionCommand } from "@aws-sdk/client-ecs";
-import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import Redis from "ioredis";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { Server, createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
-import { TypesenseKeysDouble, startTypesenseKeysDouble } from "./support/emulator/typesenseKeysDouble";
-import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./support/moto";
-import { Postgres, startPostgres } from "./support/postgres";
-import { RedisServer, startRedis } from "./support/redis";
-
-const ROOT = join(__dirname, "..");
+import { CONTEXT, RotationWorld, SEED_SECRETS, WorldRunOptions, startRotationWorld } from "./support/rotationWorld";
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* purpose-built programs                                                                                           */
@@ -342,135 +333,29 @@ describe("engine emulator (not Pulumi): stack references", () => {
 /* the real rotation program                                                                                        */
 /* ---------------------------------------------------------------------------------------------------------------- */
 
-const CONTEXT = "buywhere-staging";
-const SEED_SECRETS = ["POSTGRES_PASSWORD", "DATABASE_URL", "DATABASE_REPLICA_URL", "PGBOUNCER_URL", "REDIS_URL", "JWT_SECRET_KEY", "BUYWHERE_API_KEY", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "TYPESENSE_API_KEY"];
-const DEPLOYMENTS = ["buywhere-api", "buywhere-search-indexer"];
-
 describe("engine emulator (not Pulumi): the real rotation program against moto, PostgreSQL and Redis", () => {
-    let moto: Moto;
-    let pg: Postgres;
-    let redis: RedisServer;
-    let typesense: TypesenseKeysDouble;
-    let health: Server;
-    let sm: SecretsManagerClient;
+    let world: RotationWorld;
     let emu: EngineEmulator;
-    let env: NodeJS.ProcessEnv;
+    let sm: SecretsManagerClient;
+    let typesense: RotationWorld["typesense"];
     let config: Record<string, unknown>;
-    const timings: Record<string, number> = {};
 
     beforeAll(async () => {
-        [moto, pg, redis, typesense] = await Promise.all([startMoto(), startPostgres(), startRedis(), startTypesenseKeysDouble("typesense-admin-for-tests")]);
-        health = createServer((_, res) => {
-            res.statusCode = 200;
-            res.end("ok");
-        });
-        await new Promise<void>((r) => health.listen(0, "127.0.0.1", r));
-        const { bootstrapPostgres } = await import("../hooks/postgresApply");
-        const { bootstrapRedisUser } = await import("../hooks/redisApply");
-        await bootstrapPostgres(pg.adminUrl, "buywhere_app", ["buywhere_app_a", "buywhere_app_b"], "buywhere");
-        await bootstrapRedisUser(redis.adminUrl, "buywhere-api", ["~*", "&*", "+@all", "-@admin", "-@dangerous"]);
-        const aws = { region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } };
-        const ecs = new ECSClient(aws);
-        await ecs.send(new CreateClusterCommand({ clusterName: "buywhere-api" }));
-        await ecs.send(new RegisterTaskDefinitionCommand({ family: "buywhere-api", containerDefinitions: [{ name: "api", image: "buywhere/api:1", memory: 512 }] }));
-        for (const serviceName of ["buywhere-api-staging", "buywhere-worker-staging"]) {
-            await ecs.send(new CreateServiceCommand({ cluster: "buywhere-api", serviceName, taskDefinition: "buywhere-api", desiredCount: MOTO_RUNNING_TASKS }));
-        }
-        ecs.destroy();
-        sm = new SecretsManagerClient(aws);
-        // The seed's ten secrets exist already; the others are the program's to create.
-        for (const name of SEED_SECRETS) await sm.send(new CreateSecretCommand({ Name: `buywhere/staging/${name}`, SecretString: "seed-value" }));
-
-        env = {
-            ...process.env,
-            ...moto.env,
-            ROTATION_PG_ADMIN_URL: pg.adminUrl,
-            ROTATION_REDIS_ADMIN_URL: redis.adminUrl,
-            ROTATION_TYPESENSE_ADMIN_KEY: typesense.adminKey,
-            CLOUDFLARE_API_TOKEN: "cloudflare-admin-for-tests",
-        };
-        // The staging stack file, pointed at the local servers (hosts in URLs are only composed, never dialled).
-        config = {
-            "rotation:typesense": { url: typesense.url, actions: ["documents:search"], collections: ["products"] },
-            "rotation:health": {
-                urls: [`http://127.0.0.1:${(health.address() as { port: number }).port}/health`],
-                attempts: 3,
-                requiredSuccesses: 1,
-                initialBackoffSeconds: 1,
-                maxBackoffSeconds: 1,
-                timeoutSeconds: 2,
-            },
-            "rotation:ecs": {
-                cluster: "buywhere-api",
-                services: [{ name: "buywhere-api-staging" }, { name: "buywhere-worker-staging", consumes: ["database", "redis", "r2", "typesense"] }],
-                stableTimeoutSeconds: 30,
-                pollSeconds: 1,
-            },
-        };
-        emu = new EngineEmulator({ backendDir: mkdtempSync(join(tmpdir(), "emu-backend-")), projectDir: ROOT, awsEndpoint: moto.endpoint, env });
-        // The cluster as it is before the first rotation: the namespace, the Secret (kubectl-made), the Deployments.
-        emu.kubernetes.createNamespace(CONTEXT, "staging");
-        emu.kubernetes.put(CONTEXT, {
-            apiVersion: "v1",
-            kind: "Secret",
-            metadata: { name: "buywhere-secrets", namespace: "staging" },
-            type: "Opaque",
-            data: { SENTRY_DSN: Buffer.from("https://sentry.example/1").toString("base64"), DATABASE_URL: Buffer.from("seed").toString("base64") },
-        });
-        for (const name of DEPLOYMENTS) {
-            emu.kubernetes.put(CONTEXT, {
-                apiVersion: "apps/v1",
-                kind: "Deployment",
-                metadata: { name, namespace: "staging" },
-                spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "buywhere/api:1" }] } } },
-            });
-        }
+        world = await startRotationWorld();
+        ({ emu, sm, typesense, config } = world);
     }, 120_000);
 
     afterAll(async () => {
-        if (Object.keys(timings).length > 0) process.stderr.write(`ENGINE-EMULATOR timings (ms): ${JSON.stringify(timings)}\n`);
-        sm?.destroy();
-        await new Promise((r) => (health ? health.close(r) : r(undefined)));
-        await Promise.all([moto?.stop(), pg?.stop(), redis?.stop(), typesense?.stop()]);
+        if (world && Object.keys(world.timings).length > 0) process.stderr.write(`ENGINE-EMULATOR timings (ms): ${JSON.stringify(world.timings)}\n`);
+        await world?.stop();
     });
 
-    const up = async (label: string, opts: Parameters<EngineEmulator["up"]>[1] & { now: Date }) => {
-        const r = await emu.up("staging", { ...opts, config: { ...config, ...opts.config } });
-        timings[label] = r.durationMs;
-        return r;
-    };
-    const k8sSecret = () => {
-        const data = emu.kubernetes.get(CONTEXT, "v1", "Secret", "staging", "buywhere-secrets")!.data as Record<string, string>;
-        return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
-    };
-    const current = async (name: string) => (await sm.send(new GetSecretValueCommand({ SecretId: `buywhere/staging/${name}` }))).SecretString!;
-    const canLogIn = async (url: string) => {
-        const u = new URL(url);
-        const c = new Client({ host: "127.0.0.1", port: pg.port, user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: "buywhere" });
-        try {
-            await c.connect();
-            await c.query("SELECT 1");
-            return true;
-        } catch {
-            return false;
-        } finally {
-            await c.end().catch(() => undefined);
-        }
-    };
-    const canAuth = async (redisUrl: string) => {
-        const u = new URL(redisUrl);
-        const admin = new URL(redis.adminUrl);
-        const r = new Redis({ host: "127.0.0.1", port: Number(admin.port), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        r.on("error", () => undefined);
-        try {
-            await r.connect();
-            return (await r.call("AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password))) === "OK";
-        } catch {
-            return false;
-        } finally {
-            r.disconnect();
-        }
-    };
+    const up = (label: string, opts: WorldRunOptions & { now: Date }) => world.up(label, opts);
+    const k8sSecret = () => world.k8sSecret();
+    const current = (name: string) => world.awsCurrent(name);
+    const canLogIn = (url: string) => world.canLogIn(url);
+    const canAuth = (redisUrl: string) => world.canAuth(redisUrl);
+    const DEPLOYMENTS = () => world.deployments;
     const passwords = (r: UpdateResult) => r.steps.filter((s) => s.type === "random:index/randomPassword:RandomPassword" || s.type === "cloudflare:index/accountToken:AccountToken");
     const commandsRun = (r: UpdateResult) => r.operations.filter((o) => o.type === "command:local:Command" && !o.op.startsWith("delete")).map((o) => o.name).sort();
 
@@ -495,7 +380,7 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         expect(await canAuth(published.REDIS_URL)).toBe(true);
         expect(typesense.keys().map((k) => k.value)).toContain(published.TYPESENSE_API_KEY);
         expect(emu.cloudflare.active()).toHaveLength(2);
-        for (const name of DEPLOYMENTS) {
+        for (const name of DEPLOYMENTS()) {
             const annotations = emu.kubernetes.get(CONTEXT, "apps/v1", "Deployment", "staging", name)!.spec.template.metadata.annotations;
             expect(annotations["kubectl.kubernetes.io/restartedAt"]).toMatch(/^rotation-/);
         }
