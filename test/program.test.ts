@@ -79,6 +79,17 @@ function reaches(run: Run, from: Registration, to: string, seen = new Set<string
 }
 
 describe.each(["staging", "production"] as const)("the program on the %s stack (first deployment)", (stack) => {
+    it("hooks that hold an admin credential stream nothing; every hook's captured output is secret in the state", async () => {
+        const run = await runProgram({ stack });
+        const commands = ofType(run, T.command);
+        expect(commands.length).toBeGreaterThan(0);
+        for (const c of commands) {
+            expect(c.additionalSecretOutputs, c.name).toEqual(["stdout", "stderr"]);
+            const holdsAdmin = /-apply-/.test(c.name);
+            expect(c.inputs.logging, c.name).toBe(holdsAdmin ? "none" : "stderr");
+        }
+    });
+
     let first: Run;
     const firstRun = async () => (first ??= await runProgram({ stack }));
     const plan = planFor(stack);

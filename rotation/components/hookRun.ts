@@ -51,7 +51,17 @@ export function hookRun<C extends HookContract>(
 ): command.local.Command {
     return new command.local.Command(
         name,
-        { create: hookCommand(contract.hook), environment: hookEnvironment(contract, inputs), triggers: [...triggers], addPreviousOutputInEnv: false },
-        opts,
+        {
+            create: hookCommand(contract.hook),
+            environment: hookEnvironment(contract, inputs),
+            triggers: [...triggers],
+            addPreviousOutputInEnv: false,
+            // Fail closed on secrecy (@pulumi/command local/command.d.ts, `logging`: "If there might be secrets in the
+            // output, you can disable logging here and mark the outputs as secret via 'additionalSecretOutputs'"): a
+            // hook that holds an admin credential streams nothing; the others (ECS redeploy, health check) stream
+            // their progress on stderr. Every hook's captured output is kept encrypted in the state.
+            logging: contract.adminEnv ? "none" : "stderr",
+        },
+        { ...opts, additionalSecretOutputs: ["stdout", "stderr"] },
     );
 }

@@ -60,6 +60,8 @@ export interface Registration {
     readonly protect: boolean;
     /** The `import` option's ID ("" when the resource is created, not adopted). */
     readonly importId: string;
+    /** Outputs the resource asks the engine to keep secret (`additionalSecretOutputs`). */
+    readonly additionalSecretOutputs: readonly string[];
     /** The `customTimeouts` option ("" for a timeout not set); undefined when none is set. */
     readonly customTimeouts?: { readonly create: string; readonly update: string; readonly delete: string };
     /** Input property -> URNs its value came from (output-borne dependencies, per property). */
@@ -275,6 +277,7 @@ async function run(opts: RunOptions, registrations: Registration[], stackOutputE
                     deleteBeforeReplace: req.getDeletebeforereplace(),
                     protect: !!req.getProtect(),
                     importId: req.getImportid(),
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                     customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
                     propertyDependencies,
                     id: resp.getId(),
