@@ -454,6 +454,9 @@ function sameAsk(request: RotationRequest, asked: RotationRequest): boolean {
     if (request.rollback !== undefined || asked.rollback !== undefined) {
         if (!sameSet(request.rollback?.groups, asked.rollback?.groups)) return false;
     }
+    if (request.retire !== undefined || asked.retire !== undefined) {
+        if (!sameSet(request.retire?.groups, asked.retire?.groups)) return false;
+    }
     return true;
 }
 
@@ -465,6 +468,7 @@ function describeChange(last: GroupState | undefined, next: GroupState): GroupCh
     if (last === undefined) return "initial";
     if (next.stamp !== last.stamp) return "rotate";
     if (next.active !== last.active) return "rollback";
+    if (JSON.stringify(next.generation) !== JSON.stringify(last.generation)) return "retire";
     return JSON.stringify(next.held) !== JSON.stringify(last.held) ? "catch-up" : "none";
 }
 
@@ -529,6 +533,8 @@ function groupIntents(
             byGroup[g] = { kind: "rotate", stamp: requestedStamp!, source: requestSource, hold: otherProviders, holdSource: requestSource };
         } else if (request.rollback?.groups.includes(g)) {
             byGroup[g] = { kind: "rollback", source: requestSource };
+        } else if (request.retire?.groups.includes(g)) {
+            byGroup[g] = { kind: "retire", source: requestSource };
         } else if (configRollback !== undefined) {
             const key = `${NAMESPACE}:rollback.${g}`;
             if (last === undefined) throw new Refused({ kind: "nothing-to-roll-back", group: g, reason: "never-deployed", source: { kind: "config", key } });

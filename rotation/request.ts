@@ -27,6 +27,11 @@ const requestSchema = obj({
     }).optional(),
     /** Roll back these groups' last rotation (make the other slot active again), or abandon an unfinished one. */
     rollback: obj({ groups }).optional(),
+    /**
+     * Regenerate these groups' inactive slot and keep the active one: the previous credential stops working at its
+     * source. `endSessions` also ends the sessions still open with it (a leaked credential).
+     */
+    retire: obj({ groups, endSessions: z.boolean().default(false) }).optional(),
     /** Restart the consumers in these scopes without rotating; without `stamp` the planner picks one from the clock. */
     restart: obj({
         scopes: z.array(oneOf(RESTART_SCOPES)).min(1).superRefine(unique((s: string) => s, "scope")),
@@ -43,6 +48,7 @@ export interface RotationRequest {
         readonly scheduled: boolean;
     };
     readonly rollback?: { readonly groups: readonly Group[] };
+    readonly retire?: { readonly groups: readonly Group[]; readonly endSessions: boolean };
     readonly restart?: { readonly scopes: readonly RestartScope[]; readonly stamp?: string };
 }
 
@@ -51,7 +57,7 @@ export const NO_REQUEST: RotationRequest = {};
 
 /** True when the request asks for nothing beyond the stack file. */
 export function isEmptyRequest(request: RotationRequest): boolean {
-    return request.rotate === undefined && request.rollback === undefined && request.restart === undefined;
+    return request.rotate === undefined && request.rollback === undefined && request.retire === undefined && request.restart === undefined;
 }
 
 /** The JSON the CLI puts in {@link REQUEST_ENV}. */

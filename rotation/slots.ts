@@ -17,7 +17,7 @@ export function publishedSlot(state: GroupState, provider: Provider): Slot {
     return state.held[provider] ?? state.active;
 }
 
-export type GroupChange = "initial" | "rotate" | "rollback" | "catch-up" | "none";
+export type GroupChange = "initial" | "rotate" | "retire" | "rollback" | "catch-up" | "none";
 
 /** What one run asks of a group, after the stack file's floors and the request are merged. */
 export type GroupIntent =
@@ -28,7 +28,12 @@ export type GroupIntent =
     /** Release one held provider (publish the active slot to it) and keep the rest held. */
     | { readonly kind: "release"; readonly provider: Provider; readonly source: Source }
     /** Make the other slot active again. */
-    | { readonly kind: "rollback"; readonly source: Source };
+    | { readonly kind: "rollback"; readonly source: Source }
+    /**
+     * Regenerate the slot that is not active and keep the active one: the previous credential stops being valid at its
+     * source (after a leak, or once every consumer moved off it). No new stamp: no new period starts.
+     */
+    | { readonly kind: "retire"; readonly source: Source };
 
 export interface GroupTransition {
     readonly change: GroupChange;
@@ -106,6 +111,19 @@ export function transitionGroup(
                 change: "rollback",
                 next: { ...last, active: back, rolledBack: true, held: {}, changedAt: at },
                 regenerate: [],
+            };
+        }
+        case "retire": {
+            const held = Object.entries(last.held) as [Provider, Slot][];
+            if (held.length > 0) {
+                const [provider, slot] = held[0];
+                return { kind: "held", group, provider, slot, since: last.stamp };
+            }
+            const retired = otherSlot(last.active);
+            return {
+                change: "retire",
+                next: { ...last, generation: { ...last.generation, [retired]: label }, changedAt: at },
+                regenerate: [retired],
             };
         }
         case "release": {

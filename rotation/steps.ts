@@ -47,8 +47,23 @@ export function describeSteps(plan: RotationPlan): Step[] {
                     detail: `rotate ${g.last!.stamp} -> ${g.next.stamp}: ${plan.mode.kind === "resume" ? "keep the already generated" : "regenerate"} ${slotList(slots)} (slot ${g.last!.active} stays valid for consumers that still hold it)${note}`,
                 });
                 break;
-            case "rollback":
-                steps.push({ kind: "generate", target: group, detail: `roll back to slot ${g.next.active} (no regeneration; its credential is still valid)${note}` });
+            case "rollback": {
+                const back = g.next.active;
+                steps.push({
+                    kind: "generate",
+                    target: group,
+                    detail:
+                        `roll back to slot ${back} (no regeneration): this re-enables slot ${back}'s credential (generation ${g.next.generation[back]}, ` +
+                        `current from ${g.next.activeSince[back] ?? "first deployment"} until ${g.last?.stamp ?? "?"}) as the current one${note}`,
+                });
+                break;
+            }
+            case "retire":
+                steps.push({
+                    kind: "generate",
+                    target: group,
+                    detail: `retire slot ${g.regenerate.join(", ")}: regenerate it (${slotList(slots)}) so the previous credential stops working; slot ${g.next.active} stays current`,
+                });
                 break;
             case "catch-up":
                 steps.push({ kind: "generate", target: group, detail: `catch up held providers to slot ${g.next.active} (no regeneration)${note}` });

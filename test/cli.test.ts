@@ -76,7 +76,12 @@ describe("CLI: help and plan (offline)", () => {
         expect(r.code).toBe(0);
         const doc = JSON.parse(r.stdout);
         expect(doc.exact).toBe(true);
-        expect(doc.steps[0]).toEqual({ kind: "generate", target: "redis", detail: "roll back to slot a (no regeneration; its credential is still valid)" });
+        // A rollback says what it re-enables.
+        expect(doc.steps[0]).toEqual({
+            kind: "generate",
+            target: "redis",
+            detail: "roll back to slot a (no regeneration): this re-enables slot a's credential (generation g1, current from 2026-11-01T0000Z until 2026-11-20T0900Z) as the current one",
+        });
     });
 });
 
