@@ -5,10 +5,12 @@
  * hook decodes them with the same contract (`fromEnv`). Nothing else names a hook's variables.
  *
  * Inputs arrive in the environment, never on the command line. Admin credentials are not inputs: each hook inherits
- * its own (`adminEnv`) from the environment `pulumi up` runs in, so they never enter the stack's state.
+ * its own (`adminEnv`) from the environment `pulumi up` runs in, so they never enter the stack's state; every other
+ * admin credential is removed from a hook's environment before it runs (hooks/isolateEnv.ts).
  */
 import { z } from "zod";
 import { AWS_REGION, ECS_NAME, PG_IDENT, REDIS_USER, httpUrl, matching } from "../rotation/rules";
+import { HOOK_ADMIN_ENV } from "./adminEnv";
 import { HookInputError } from "./hookRuntime";
 
 /** The hook programs, by file name under `hooks/`. */
@@ -107,7 +109,7 @@ const scramSafe = () => text().regex(/^[\x20-\x7e]+$/, { error: "must be printab
 /** `postgresApply`: set one slot role's password (SCRAM verifier computed client-side) and prove the login. */
 export const postgresApplyContract = {
     hook: "postgresApply",
-    adminEnv: "ROTATION_PG_ADMIN_URL",
+    adminEnv: HOOK_ADMIN_ENV.postgresApply,
     fields: {
         role: field("PG_ROLE", matching(PG_IDENT, "a PostgreSQL role name")),
         password: secret(field("PG_PASSWORD", scramSafe())),
@@ -117,7 +119,7 @@ export const postgresApplyContract = {
 /** `redisApply`: the ACL user holds exactly the two slots' passwords. */
 export const redisApplyContract = {
     hook: "redisApply",
-    adminEnv: "ROTATION_REDIS_ADMIN_URL",
+    adminEnv: HOOK_ADMIN_ENV.redisApply,
     fields: {
         user: field("REDIS_USER", matching(REDIS_USER, "a Redis ACL user name")),
         passwordA: secret(field("REDIS_PASSWORD_A", text())),
@@ -128,7 +130,7 @@ export const redisApplyContract = {
 /** `typesenseApply`: register a slot's key, then delete the slot's older keys. */
 export const typesenseApplyContract = {
     hook: "typesenseApply",
-    adminEnv: "ROTATION_TYPESENSE_ADMIN_KEY",
+    adminEnv: HOOK_ADMIN_ENV.typesenseApply,
     fields: {
         url: field("TYPESENSE_URL", httpUrl),
         stack: field("TYPESENSE_STACK", text()),
@@ -232,4 +234,43 @@ export function adminCredential(contract: HookContract, env: NodeJS.ProcessEnv):
     const value = env[name];
     if (value === undefined || value.trim() === "") throw new HookInputError(`environment variable ${name} is required`);
     return value;
+}
+
+/**
+ * The admin credential a hook inherits, removed from `env` once read: the hook's libraries, and any process it
+ * started, never see it in the environment again.
+ */
+export function takeAdminCredential(contract: HookContract, env: NodeJS.ProcessEnv): string {
+    const value = adminCredential(contract, env);
+    delete env[contract.adminEnv!];
+    return value;
+}
+
+/** Ambient credentials a hook may hold besides its inputs (the AWS SDK's, for `ecsRedeploy`). */
+const AMBIENT_SECRET_ENVS = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+/**
+ * Every secret value a hook holds, for `runHook` to redact from what it prints: its secret inputs, its admin
+ * credential and, when that is a URL, the password in it (decoded and as written).
+ */
+export function hookSecrets(contract: HookContract, env: NodeJS.ProcessEnv): string[] {
+    const names = [
+        ...Object.values(contract.fields)
+            .filter((f) => f.secret)
+            .map((f) => f.env),
+        ...(contract.adminEnv ? [contract.adminEnv] : []),
+        ...AMBIENT_SECRET_ENVS,
+    ];
+    const values = names.map((n) => env[n]).filter((v): v is string => v !== undefined && v !== "");
+    const admin = contract.adminEnv ? env[contract.adminEnv] : undefined;
+    if (admin) {
+        try {
+            const password = new URL(admin).password;
+            if (password) values.push(password);
+            values.push(decodeURIComponent(password));
+        } catch {
+            /* not a URL (a key), or its password is malformed: the value as a whole is redacted */
+        }
+    }
+    return values.filter((v) => v !== "");
 }

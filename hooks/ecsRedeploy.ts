@@ -9,6 +9,7 @@
  * Inputs: `ecsRedeployContract` (hooks/contracts.ts); the usual AWS credential variables; AWS_ENDPOINT_URL(_ECS) to
  * point at another endpoint.
  */
+import "./isolateEnv"; // first: strips every admin credential before any library loads
 import {
     DescribeServicesCommand,
     DescribeServicesCommandOutput,
@@ -20,8 +21,8 @@ import {
     waitUntilServicesStable,
 } from "@aws-sdk/client-ecs";
 import { setTimeout as delay } from "node:timers/promises";
-import { HookInput, ecsRedeployContract, fromEnv } from "./contracts";
-import { SourceError, runHook, stderrLogger } from "./hookRuntime";
+import { HookInput, ecsRedeployContract, fromEnv, hookSecrets } from "./contracts";
+import { SourceError, runHook } from "./hookRuntime";
 
 /** The service tag that records which restart trigger the service was last redeployed for. */
 export const TRIGGER_TAG = "buywhere:rotation-trigger";
@@ -199,9 +200,9 @@ async function describeService(opts: RedeployOptions, abortSignal?: AbortSignal)
 }
 
 if (require.main === module) {
-    runHook("ecs-redeploy", async () => {
+    runHook("ecs-redeploy", hookSecrets(ecsRedeployContract, process.env), async (log) => {
         const { region, ...input } = fromEnv(ecsRedeployContract, process.env);
         const client = new ECSClient({ region, retryMode: "adaptive", maxAttempts: 8 });
-        await redeployAndWait({ ...input, client, log: stderrLogger("ecs-redeploy") });
+        await redeployAndWait({ ...input, client, log });
     });
 }

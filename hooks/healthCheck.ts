@@ -5,8 +5,9 @@
  *
  * Inputs: `healthCheckContract` (hooks/contracts.ts). Seconds may be fractions.
  */
-import { HookInput, fromEnv, healthCheckContract } from "./contracts";
-import { runHook, sleep, stderrLogger } from "./hookRuntime";
+import "./isolateEnv"; // first: strips every admin credential before any library loads
+import { HookInput, fromEnv, healthCheckContract, hookSecrets } from "./contracts";
+import { runHook, sleep } from "./hookRuntime";
 
 /** The contract's inputs, and where progress goes. */
 export type HealthOptions = HookInput<typeof healthCheckContract> & { readonly log?: (message: string) => void };
@@ -66,7 +67,7 @@ async function checkOne(url: string, opts: HealthOptions): Promise<UrlHealth> {
 }
 
 if (require.main === module) {
-    runHook("health-check", async () => {
-        await checkHealth({ ...fromEnv(healthCheckContract, process.env), log: stderrLogger("health-check") });
+    runHook("health-check", hookSecrets(healthCheckContract, process.env), async (log) => {
+        await checkHealth({ ...fromEnv(healthCheckContract, process.env), log });
     });
 }

@@ -6,10 +6,17 @@
  * with an explicit `value`, GET /keys and GET /keys/:id return only `value_prefix`, DELETE /keys/:id; the admin key
  * in the X-TYPESENSE-API-KEY header).
  *
+ * The admin key and the new key's value travel only over `https://`, unless the URL names this machine
+ * (`requireTls`); `fetch` verifies the certificate, and NODE_TLS_REJECT_UNAUTHORIZED is removed from every hook's
+ * environment (hooks/adminEnv.ts). A private CA is trusted through NODE_EXTRA_CA_CERTS
+ * (https://nodejs.org/api/cli.html#node_extra_ca_certsfile).
+ *
  * Inputs: `typesenseApplyContract` (hooks/contracts.ts), and the admin key it names as `adminEnv`.
  */
-import { HookInput, adminCredential, fromEnv, typesenseApplyContract } from "./contracts";
-import { SourceError, runHook, stderrLogger } from "./hookRuntime";
+import "./isolateEnv"; // first: strips other hooks' credentials before any library loads
+import { HookInput, adminCredential, fromEnv, hookSecrets, takeAdminCredential, typesenseApplyContract } from "./contracts";
+import { HookInputError, Log, SourceError, runHook } from "./hookRuntime";
+import { isLoopbackHost, tlsHint } from "./transport";
 
 /** One slot's key as the contract decodes it, and the admin key that registers it. */
 export type TypesenseSlot = HookInput<typeof typesenseApplyContract> & { readonly adminKey: string };
@@ -32,7 +39,10 @@ async function call(opts: TypesenseSlot, method: string, path: string, body?: un
             signal: AbortSignal.timeout(10_000),
         });
     } catch (err) {
-        throw new Error(`could not reach Typesense at ${new URL(opts.url).origin}: ${(err as Error).message}`);
+        // fetch rejects with "fetch failed" and the reason in `cause` (undici); its code only, and a hint for TLS.
+        const cause = (err as { cause?: { code?: string } }).cause;
+        const code = typeof cause?.code === "string" && /^[A-Z0-9_]+$/.test(cause.code) ? ` (${cause.code})` : "";
+        throw new Error(`could not reach Typesense at ${new URL(opts.url).origin}: ${(err as Error).message}${code}${tlsHint(cause, "NODE_EXTRA_CA_CERTS")}`);
     }
     const text = await res.text();
     if (!res.ok) {
@@ -54,8 +64,23 @@ export interface TypesenseApplyResult {
     readonly deleted: readonly number[];
 }
 
+/**
+ * Refuses a URL that would send the admin key in clear: `http://` is accepted only for a loopback host
+ * (`isLoopbackHost`, hooks/transport.ts).
+ *
+ * @throws HookInputError naming TYPESENSE_URL (exit code 2), before any request
+ */
+export function requireTls(url: string): void {
+    const u = new URL(url);
+    if (u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname))) return;
+    throw new HookInputError(
+        `${typesenseApplyContract.fields.url.env} must be an https:// URL: its host is not loopback, and ${typesenseApplyContract.adminEnv} would cross the network in clear`,
+    );
+}
+
 /** Registers the slot's key (if not already) and deletes the slot's older keys. */
-export async function applyTypesenseSlot(opts: TypesenseSlot, log: (m: string) => void = () => undefined): Promise<TypesenseApplyResult> {
+export async function applyTypesenseSlot(opts: TypesenseSlot, log: Log = () => undefined): Promise<TypesenseApplyResult> {
+    requireTls(opts.url);
     const prefix = slotDescriptionPrefix(opts.stack, opts.slot);
     const description = `${prefix}${opts.stamp}`;
     const { keys } = (await call(opts, "GET", "/keys")) as { keys: KeyInfo[] };
@@ -89,7 +114,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): TypesenseSlot {
 }
 
 if (require.main === module) {
-    runHook("typesense-apply", async () => {
-        await applyTypesenseSlot(optionsFromEnv(process.env), stderrLogger("typesense-apply"));
+    runHook("typesense-apply", hookSecrets(typesenseApplyContract, process.env), async (log) => {
+        const options = optionsFromEnv(process.env);
+        takeAdminCredential(typesenseApplyContract, process.env);
+        await applyTypesenseSlot(options, log);
     });
 }

@@ -2,14 +2,19 @@
  * The Typesense applier against TypesenseKeysApiDouble: a TEST DOUBLE of Typesense's documented keys API
  * (POST/GET /keys, GET/DELETE /keys/:id, X-TYPESENSE-API-KEY), because no Typesense server can run here. It keeps
  * keys in memory, checks the admin key, and returns value_prefix like Typesense does. Its inputs are decoded
- * through its contract (hooks/contracts.ts), and it runs as the process the program runs.
+ * through its contract (hooks/contracts.ts), and it runs as the process the program runs. The same double also
+ * listens over HTTPS with a test CA's certificate, for the transport rules.
  */
+import { readFileSync } from "node:fs";
 import { Server, createServer } from "node:http";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { Server as HttpsServer, createServer as createHttpsServer } from "node:https";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { toEnv, typesenseApplyContract } from "../hooks/contracts";
 import { HookInputError, SourceError } from "../hooks/hookRuntime";
-import { TypesenseSlot, applyTypesenseSlot, optionsFromEnv } from "../hooks/typesenseApply";
+import { TypesenseSlot, applyTypesenseSlot, optionsFromEnv, requireTls } from "../hooks/typesenseApply";
 import { runHookProcess } from "./support/hookProcess";
+import { freePort } from "./support/ports";
+import { TestCa, makeTestCa } from "./support/tlsServers";
 
 interface StoredKey {
     id: number;
@@ -24,12 +29,12 @@ const ADMIN_ENV = typesenseApplyContract.adminEnv;
 let keys: StoredKey[] = [];
 let nextId = 1;
 const requests: string[] = [];
-let server: Server;
+let server: Server | HttpsServer;
 let url: string;
 
-/** TypesenseKeysApiDouble: the subset of Typesense's keys API the applier uses. */
-function typesenseKeysApiDouble(): Server {
-    return createServer((req, res) => {
+/** TypesenseKeysApiDouble: the subset of Typesense's keys API the applier uses; over HTTPS with `tls`. */
+function typesenseKeysApiDouble(tls?: { key: Buffer; cert: Buffer }): Server | HttpsServer {
+    const handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
         let body = "";
         req.on("data", (d) => (body += d));
         req.on("end", () => {
@@ -61,7 +66,8 @@ function typesenseKeysApiDouble(): Server {
             }
             send(404, { message: "Not Found" });
         });
-    });
+    };
+    return tls ? createHttpsServer(tls, handler) : createServer(handler);
 }
 
 beforeAll(async () => {
@@ -127,9 +133,10 @@ describe("Typesense keys", () => {
         const denied = await applyTypesenseSlot(slot("a", "2026-10", "SECRETVALUE1", { adminKey: "wrong" })).then(() => undefined, (e: Error) => e);
         expect(denied).toBeInstanceOf(SourceError); // Typesense refused: its own answer, passed on
         expect(denied?.message).toBe("Typesense GET /keys failed: HTTP 401: Forbidden - a valid `x-typesense-api-key` header must be sent.");
-        const down = await applyTypesenseSlot(slot("a", "2026-10", "SECRETVALUE1", { url: "http://127.0.0.1:9" })).then(() => undefined, (e: Error) => e);
+        const closed = await freePort(); // nothing listens there
+        const down = await applyTypesenseSlot(slot("a", "2026-10", "SECRETVALUE1", { url: `http://127.0.0.1:${closed}` })).then(() => undefined, (e: Error) => e);
         expect(down).not.toBeInstanceOf(SourceError); // nothing answered
-        expect(down?.message).toBe("could not reach Typesense at http://127.0.0.1:9: fetch failed");
+        expect(down?.message).toBe(`could not reach Typesense at http://127.0.0.1:${closed}: fetch failed (ECONNREFUSED)`);
         for (const e of [denied, down]) expect(`${e?.message}${e?.stack}`).not.toContain("SECRETVALUE1");
     });
 });
@@ -176,5 +183,73 @@ describe("Typesense applier inputs", () => {
         expect(bad.code).toBe(2);
         expect(bad.stderr).toBe("[typesense-apply] error: environment variable TYPESENSE_SLOT must be a or b\n");
         expect(requests).toEqual([]);
+    });
+});
+
+describe("the link: https:// unless the host is loopback", () => {
+    const CANARY = "Typesense-Canary-AdminKey-91c0e";
+    const notLoopback = "TYPESENSE_URL must be an https:// URL: its host is not loopback, and ROTATION_TYPESENSE_ADMIN_KEY would cross the network in clear";
+
+    it.each(["https://search.internal:8108", "http://127.0.0.1:8108", "http://localhost:8108", "http://[::1]:8108", "http://127.9.9.9"])("accepts %s", (u) => {
+        expect(() => requireTls(u)).not.toThrow();
+    });
+
+    it.each(["http://search.internal:8108", "http://127.0.0.1.nip.io:8108", "http://localhost.example.com", "http://[::ffff:7f00:1]:8108"])("refuses %s", (u) => {
+        expect(() => requireTls(u)).toThrow(new HookInputError(notLoopback));
+    });
+
+    it("sends nothing over a refused link: fetch is never called", async () => {
+        const fetchSpy = vi.spyOn(globalThis, "fetch");
+        try {
+            const err = await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE3", { url: "http://search.invalid:8108", adminKey: CANARY })).then(() => undefined, (e: Error) => e);
+            expect(err).toEqual(new HookInputError(notLoopback));
+            expect(fetchSpy).not.toHaveBeenCalled();
+            await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE3")); // the spy does see requests
+            expect(fetchSpy).toHaveBeenCalled();
+        } finally {
+            fetchSpy.mockRestore();
+        }
+    });
+
+    describe("over HTTPS, with a certificate from the test CA (issued for localhost only)", () => {
+        let ca: TestCa;
+        let httpsServer: HttpsServer;
+        let httpsUrl: string;
+        beforeAll(async () => {
+            ca = makeTestCa();
+            httpsServer = typesenseKeysApiDouble({ key: readFileSync(ca.keyFile), cert: readFileSync(ca.certFile) }) as HttpsServer;
+            await new Promise<void>((r) => httpsServer.listen(0, "127.0.0.1", r));
+            httpsUrl = `https://localhost:${(httpsServer.address() as { port: number }).port}`;
+        });
+        afterAll(async () => {
+            await new Promise((r) => httpsServer.close(r));
+            ca.remove();
+        });
+        const env = (over: Record<string, string> = {}) => ({
+            ...toEnv(typesenseApplyContract, { url: httpsUrl, stack: "staging", slot: "b", stamp: "2026-12", value: "HTTPS1111", actions: ["documents:search"], collections: ["products"] }),
+            [ADMIN_ENV]: ADMIN,
+            ...over,
+        });
+
+        it("as a process: an untrusted certificate fails (exit 1) even with NODE_TLS_REJECT_UNAUTHORIZED=0, and no request arrives", async () => {
+            const run = await runHookProcess("typesenseApply", env({ NODE_TLS_REJECT_UNAUTHORIZED: "0" }));
+            expect(run.code).toBe(1);
+            expect(run.stderr).toMatch(/^\[typesense-apply\] error: could not reach Typesense at https:\/\/localhost:\d+: fetch failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) \(TLS: the server's certificate is not from a trusted CA; set NODE_EXTRA_CA_CERTS to the CA bundle that issued it\)\n$/);
+            expect(requests).toEqual([]);
+        });
+
+        it("as a process: trusts a private CA through NODE_EXTRA_CA_CERTS, and registers the key (exit 0)", async () => {
+            const run = await runHookProcess("typesenseApply", env({ NODE_EXTRA_CA_CERTS: ca.caFile }));
+            expect(run).toEqual({ code: 0, stdout: "", stderr: "[typesense-apply] registered key 1 for slot b (2026-12)\n" });
+            expect(requests).toEqual(["GET /keys", "POST /keys", "GET /keys/1"]);
+        });
+    });
+
+    it("as a process: a plaintext link to a remote host exits 2 with that one line, before any request", async () => {
+        const run = await runHookProcess("typesenseApply", {
+            ...toEnv(typesenseApplyContract, { url: "http://search.invalid:8108", stack: "staging", slot: "a", stamp: "2026-11", value: "SECRETVALUE4", actions: ["documents:search"], collections: ["products"] }),
+            [ADMIN_ENV]: CANARY,
+        });
+        expect(run).toEqual({ code: 2, stdout: "", stderr: `[typesense-apply] error: ${notLoopback}\n` });
     });
 });
