@@ -10,7 +10,7 @@ import { RotationRequest } from "../rotation/request";
 import { STAMP_FORMATS, tryParseStamp } from "../rotation/stamp";
 import { CliError, EXIT } from "./errors";
 
-export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback"] as const;
+export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback", "retire", "revoke"] as const;
 export type ChangeCommand = (typeof COMMANDS)[number];
 
 export const PROVIDER_CHOICES = [...PROVIDERS, "all"] as const;
@@ -28,7 +28,29 @@ export interface CommandInput {
 
 const usage = (message: string) => new CliError(EXIT.usage, message);
 
-/** The request a command makes. @throws CliError (exit 2) for arguments the command does not take. */
+/**
+ * The requests a command makes, run one after the other, each from the state the one before committed. Every command
+ * makes one, except `revoke`: first a rotation (the other slot becomes current and consumers restart onto it), then a
+ * retire of the leaked slot (regenerated so it stops working, its open sessions ended).
+ * @throws CliError (exit 2) for arguments the command does not take.
+ */
+export function requestsFor(input: CommandInput): RotationRequest[] {
+    if (input.command !== "revoke") return [requestFor(input)];
+    const groups = requireServices(input);
+    if (input.provider !== "all") throw usage("revoke takes no --provider: a leaked credential is revoked everywhere");
+    if (input.stamp !== undefined) throw usage("revoke takes no --stamp");
+    return [
+        { rotate: { groups, scheduled: false } },
+        { retire: { groups, endSessions: true } },
+    ];
+}
+
+function requireServices(input: CommandInput): readonly Group[] {
+    if (input.services.length === 0) throw usage(`${input.command} needs --service <group> (one or more)`);
+    return input.services;
+}
+
+/** The request of a one-run command. @throws CliError (exit 2) for arguments the command does not take. */
 export function requestFor(input: CommandInput): RotationRequest {
     const { command, services } = input;
     if (new Set(services).size !== services.length) throw usage(`--service ${services.find((s, i) => services.indexOf(s) !== i)} is given twice`);
@@ -50,6 +72,12 @@ export function requestFor(input: CommandInput): RotationRequest {
                 services.length === 0 ? [provider ?? "all"] : services.map((g) => (provider === undefined ? g : (`${provider}/${g}` as const)));
             return { restart: { scopes, stamp: input.stamp } };
         }
+        case "retire":
+            if (provider !== undefined) throw usage("retire takes no --provider: the retired slot is regenerated everywhere");
+            if (input.stamp !== undefined) throw usage("retire takes no --stamp: it starts no new period");
+            return { retire: { groups: requireServices(input), endSessions: false } };
+        case "revoke":
+            throw new Error("revoke makes two requests: use requestsFor");
         case "rollback":
             if (services.length === 0) throw usage("rollback needs --service <group> (one or more)");
             if (provider !== undefined) throw usage("rollback takes no --provider: both providers move back together");

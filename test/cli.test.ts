@@ -164,6 +164,31 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(s.stackFile("staging").outputs.rotationState.groups.redis.held).toEqual({});
     });
 
+    it("revoke: the other slot becomes current and consumers restart onto it, then the leaked slot is regenerated; both end up fresh", async () => {
+        const s = await deployed("staging");
+        const before = s.stackFile("staging").outputs.rotationState.groups.database;
+        expect(before).toMatchObject({ active: "a", generation: { a: "g1", b: "g1" } });
+        const r = await s.run(["revoke", "--service", "database", "--stack", "staging", "--json"]);
+        expect(r.code, r.stderr).toBe(0);
+        const doc = JSON.parse(r.stdout);
+        expect(doc.runs.map((x: { request: unknown }) => x.request)).toEqual([
+            { rotate: { groups: ["database"], scheduled: false } },
+            { retire: { groups: ["database"], endSessions: true } },
+        ]);
+        const after = s.stackFile("staging").outputs.rotationState.groups.database;
+        // Slot b was generated fresh and made current; then slot a (the leaked one) was generated fresh too.
+        expect(after.active).toBe("b");
+        expect(after.generation.a).not.toBe(before.generation.a);
+        expect(after.generation.b).not.toBe(before.generation.b);
+        expect(s.audit().slice(-2).map((a) => [a.command, a.outcome])).toEqual([
+            ["revoke --service database (1/2: make the other slot current)", "succeeded"],
+            ["revoke --service database (2/2: retire the leaked slot)", "succeeded"],
+        ]);
+        // Without --service it is refused before anything runs.
+        const bad = await s.run(["revoke", "--stack", "staging"]);
+        expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, "", "error: revoke needs --service <group> (one or more)\n"]);
+    });
+
     it("rollback flips the slot without regenerating (again: nothing to do); restart bumps a restart stamp", async () => {
         const s = await deployed("staging");
         await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);

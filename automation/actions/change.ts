@@ -1,18 +1,22 @@
 /**
- * `rotate`, `rotate-all`, `restart`, `rollback`: build the request, check it against the stack's last state with
+ * `rotate`, `rotate-all`, `restart`, `rollback`, `retire`, `revoke`: build the request(s), check each against the
+ * stack's last state with
  * the pure planner (bad input exits 2 before the engine runs), then preview (`--dry-run`, or production without
  * `--yes`) or update through the engine. Every run leaves one audit record.
  */
 import { GROUPS, Group } from "../../rotation/catalog";
 import { RotationPlan, planRotation } from "../../rotation/plan";
+import { RotationRequest } from "../../rotation/request";
+import { Settings } from "../../rotation/settings";
+import { pendingAttempt } from "../../rotation/state";
 import { Step, describeSteps } from "../../rotation/steps";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { ChangeCounts, EngineError } from "../engine";
-import { EXIT } from "../errors";
+import { EXIT, ExitCode } from "../errors";
 import { changeSummary, stepList } from "../render";
 import { engineFailure, readStackState } from "../stackState";
-import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestFor } from "../request";
+import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestsFor } from "../request";
 import { loadSettings, requireStack } from "../stacks";
 
 export interface ChangeArgs extends GlobalArgs {
@@ -27,24 +31,86 @@ const GUARDED_STACKS = ["production"];
 
 export async function runChange(ctx: CliContext, command: ChangeCommand, args: ChangeArgs): Promise<void> {
     const { io } = ctx;
-    const started = Date.now();
     const stack = requireStack(args.stack);
     // Judge the arguments and the stack file before anything reaches the engine.
     const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp };
-    const request = requestFor(input);
+    let requests = requestsFor(input);
     const settings = loadSettings(stack, io.env);
     const engine = io.engine();
     const now = io.now();
+    const title = commandLine(command, args);
+    const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
+    const previewOnly = args.dryRun || guarded;
 
-    const { stored } = await readStackState(engine, stack);
-    const plan = planOrRefuse(planRotation({ settings, stored, now, request, stack }), input);
+    let { stored } = await readStackState(engine, stack);
+    // A revoke whose first run committed and whose retire did not finish resumes with the retire.
+    if (requests.length > 1 && pendingAttempt(stored)?.request.retire !== undefined) requests = requests.slice(-1);
+    const reports: Report[] = [];
+    // One result on stdout (one JSON document with --json), however many runs the command makes.
+    const flush = () =>
+        result(
+            io,
+            args.json,
+            () => reports.map((r) => r.human).join(""),
+            () => (reports.length === 1 ? reports[0].document : { command, stack, runs: reports.map((r) => r.document) }),
+        );
+    for (const [i, request] of requests.entries()) {
+        const phase = requests.length > 1 ? ` (${i + 1}/${requests.length}: ${request.retire ? "retire the leaked slot" : "make the other slot current"})` : "";
+        const planned = planRotation({ settings, stored, now, request, stack });
+        if (planned.refusal && reports.length > 0) flush();
+        const plan = planOrRefuse(planned, input);
+        if (previewOnly && i > 0) {
+            // The engine cannot preview a run after one it did not make: this part is planned offline from the
+            // state the first part would commit.
+            const steps = describeSteps(plan);
+            reports.push({ code: EXIT.ok, human: `Then${phase}, planned offline:\n${stepList(steps)}`, document: { command, stack, outcome: "planned", request, steps } });
+            break;
+        }
+        let report: Report;
+        try {
+            report = await runOne(ctx, { command, args, stack, title: `${title}${phase}`, settings, plan, request, now, guarded, previewOnly });
+        } catch (err) {
+            if (reports.length > 0) flush();
+            throw err;
+        }
+        reports.push(report);
+        if (report.code !== EXIT.ok) break;
+        if (i + 1 < requests.length) stored = previewOnly ? { committed: plan.nextState } : (await readStackState(engine, stack)).stored;
+    }
+    flush();
+    const failed = reports.find((r) => r.code !== EXIT.ok);
+    ctx.exitCode = failed?.code ?? EXIT.ok;
+}
+
+interface Report {
+    readonly code: ExitCode;
+    readonly human: string;
+    readonly document: object;
+}
+
+interface Run {
+    readonly command: ChangeCommand;
+    readonly args: ChangeArgs;
+    readonly stack: string;
+    readonly title: string;
+    readonly settings: Settings;
+    readonly plan: RotationPlan;
+    readonly request: RotationRequest;
+    readonly now: Date;
+    readonly guarded: boolean;
+    readonly previewOnly: boolean;
+}
+
+/** One preview or update through the engine and its audit record; returns its exit code and report. */
+async function runOne(ctx: CliContext, run: Run): Promise<Report> {
+    const { io } = ctx;
+    const { command, args, stack, title, settings, plan, request, now, guarded, previewOnly } = run;
+    const started = Date.now();
+    const engine = io.engine();
     for (const w of plan.warnings) progress(io, `warning: ${w}`);
     if (plan.mode.kind !== "normal") progress(io, `${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     const steps = describeSteps(plan);
-    const title = commandLine(command, args);
 
-    const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
-    const previewOnly = args.dryRun || guarded;
     const audit = (outcome: Outcome, changes: ChangeCounts, error?: string) =>
         writeAudit(auditRecord(stack, title, args, plan, outcome, changes, Date.now() - started, io.env, now, error), {
             env: io.env,
@@ -73,14 +139,12 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const outcome: Outcome = args.dryRun ? "dry-run" : guarded ? "refused" : "succeeded";
     const refusal = guarded && !args.dryRun ? `not applied: a live run against ${stack} needs --yes (or CI=true)` : undefined;
     await audit(outcome, changes, refusal);
-    result(
-        io,
-        args.json,
-        () => humanReport(title, stack, outcome, steps, changes, refusal),
-        () => ({ command, stack, outcome, request, steps, changes, warnings: plan.warnings, ...(refusal ? { error: refusal } : {}) }),
-    );
     if (refusal) progress(io, `error: ${refusal}`);
-    ctx.exitCode = refusal ? EXIT.usage : EXIT.ok;
+    return {
+        code: refusal ? EXIT.usage : EXIT.ok,
+        human: humanReport(title, stack, outcome, steps, changes, refusal),
+        document: { command, stack, outcome, request, steps, changes, warnings: plan.warnings, ...(refusal ? { error: refusal } : {}) },
+    };
 }
 
 function commandLine(command: ChangeCommand, args: ChangeArgs): string {

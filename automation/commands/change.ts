@@ -45,9 +45,23 @@ const SPECS: readonly Spec[] = [
         provider: false,
         examples: [["$0 rollback --service redis --stack production --yes", "undo redis's last rotation"]],
     },
+    {
+        command: "retire",
+        describe: "Regenerate a group's inactive slot and keep the current one: the previous credential stops working (after its grace period)",
+        service: true,
+        provider: false,
+        examples: [["$0 retire --service api-key --stack production --yes", "the previous API key stops working now"]],
+    },
+    {
+        command: "revoke",
+        describe: "A credential leaked: make the other slot current and restart onto it, then retire the leaked slot and end its open sessions",
+        service: true,
+        provider: false,
+        examples: [["$0 revoke --service database --stack production --yes", "both database slots end up fresh; sessions of the leaked role are ended"]],
+    },
 ];
 
-/** The four commands that change (or preview a change of) the stack, one module each, sharing one action. */
+/** The commands that change (or preview a change of) the stack, one module each, sharing one action. */
 export function changeCommands(ctx: CliContext): CommandModule<GlobalArgs, ChangeArgs>[] {
     return SPECS.map((spec) =>
         lazy(ctx, {
