@@ -43,10 +43,13 @@ export interface HookContract<F extends Record<string, Field> = Record<string, F
 
 /** The typed inputs of a hook. */
 export type HookInput<C extends HookContract> = {
-    readonly [K in keyof C["fields"]]: C["fields"][K]["optional"] extends true
-        ? z.output<C["fields"][K]["schema"]> | undefined
-        : z.output<C["fields"][K]["schema"]>;
+    readonly [K in keyof C["fields"] as C["fields"][K]["optional"] extends true ? never : K]: z.output<C["fields"][K]["schema"]>;
+} & {
+    readonly [K in keyof C["fields"] as C["fields"][K]["optional"] extends true ? K : never]?: z.output<C["fields"][K]["schema"]>;
 };
+
+/** The decoded type of one field. */
+export type FieldValue<C extends HookContract, K extends keyof C["fields"]> = z.output<C["fields"][K]["schema"]>;
 
 function field<S extends EnvCodec>(env: string, schema: S): Field<S> & { optional: false; secret: false } {
     return { env, schema, secret: false, optional: false };
@@ -55,6 +58,17 @@ const secret = <S extends EnvCodec>(f: Field<S>) => ({ ...f, secret: true as con
 const optional = <S extends EnvCodec>(f: Field<S>) => ({ ...f, optional: true as const });
 
 const text = () => z.string().min(1, { error: "must not be empty" });
+
+/** A yes/no in the environment (`"true"`, `"false"`). */
+const flag = () =>
+    z.codec(z.string(), z.boolean(), {
+        decode: (s, ctx) => {
+            if (s === "true" || s === "false") return s === "true";
+            ctx.issues.push({ code: "custom", input: s, message: `must be true or false (got ${JSON.stringify(s)})` });
+            return z.NEVER;
+        },
+        encode: (b) => String(b),
+    });
 
 /** A number in the environment (`"15"`, `"0.5"`). */
 function num(inner: z.ZodNumber, what: string) {
@@ -113,6 +127,8 @@ export const postgresApplyContract = {
     fields: {
         role: field("PG_ROLE", matching(PG_IDENT, "a PostgreSQL role name")),
         password: secret(field("PG_PASSWORD", scramSafe())),
+        /** After applying, end every open session of the role (a retired, possibly leaked credential). */
+        endSessions: optional(field("PG_END_SESSIONS", flag())),
     },
 } as const satisfies HookContract;
 
@@ -124,6 +140,8 @@ export const redisApplyContract = {
         user: field("REDIS_USER", matching(REDIS_USER, "a Redis ACL user name")),
         passwordA: secret(field("REDIS_PASSWORD_A", text())),
         passwordB: secret(field("REDIS_PASSWORD_B", text())),
+        /** After applying, close every connection of the user (a retired, possibly leaked password); clients reconnect. */
+        endSessions: optional(field("REDIS_END_SESSIONS", flag())),
     },
 } as const satisfies HookContract;
 
@@ -187,7 +205,7 @@ export const CONTRACTS = {
 } as const satisfies Record<HookName, HookContract>;
 
 /** One input as the string the hook's environment carries. */
-export function encodeField<C extends HookContract, K extends keyof C["fields"] & string>(contract: C, key: K, value: HookInput<C>[K]): string {
+export function encodeField<C extends HookContract, K extends keyof C["fields"] & string>(contract: C, key: K, value: FieldValue<C, K>): string {
     return z.encode(contract.fields[key].schema, value as never) as string;
 }
 

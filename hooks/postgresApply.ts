@@ -401,8 +401,13 @@ export async function terminatePostgresSessions(adminUrl: string, role: string, 
 
 if (require.main === module) {
     runHook("postgres-apply", hookSecrets(postgresApplyContract, process.env), async (log) => {
-        const { role, password } = fromEnv(postgresApplyContract, process.env);
+        const { role, password, endSessions } = fromEnv(postgresApplyContract, process.env);
         const adminUrl = takeAdminCredential(postgresApplyContract, process.env);
         await applyPostgresSlot(adminUrl, role, password, log);
+        if (endSessions) {
+            // A password change leaves open sessions open (authentication happens at connect); end them.
+            const { terminated } = await terminatePostgresSessions(adminUrl, role);
+            log(`ended ${terminated} open session(s) of ${role}`);
+        }
     });
 }

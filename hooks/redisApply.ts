@@ -389,8 +389,14 @@ export async function killRedisClients(adminUrl: string, user: string, env: Node
 
 if (require.main === module) {
     runHook("redis-apply", hookSecrets(redisApplyContract, process.env), async (log) => {
-        const { user, passwordA, passwordB } = fromEnv(redisApplyContract, process.env);
+        const { user, passwordA, passwordB, endSessions } = fromEnv(redisApplyContract, process.env);
         const adminUrl = takeAdminCredential(redisApplyContract, process.env);
         await applyRedisSlots(adminUrl, user, [passwordA, passwordB], log);
+        if (endSessions) {
+            // Redis cannot tell which of the user's passwords a connection used: every connection of the user is
+            // closed, and clients reconnect with the password that is still valid.
+            const { killed } = await killRedisClients(adminUrl, user);
+            log(`closed ${killed} connection(s) of ${user}`);
+        }
     });
 }

@@ -9,7 +9,7 @@
  * a credential.
  */
 import { createHash } from "node:crypto";
-import { CONTRACTS, HookContract, HookInput } from "../hooks/contracts";
+import { CONTRACTS, FieldValue, HookContract, HookInput } from "../hooks/contracts";
 import {
     CredentialField,
     GENERATION,
@@ -79,7 +79,11 @@ export type ValueRecipe =
 
 /** An applier hook's inputs in the plan: secret fields are credential references, the others plain values. */
 export type PlanInputs<C extends HookContract> = {
-    readonly [K in keyof C["fields"]]: C["fields"][K]["secret"] extends true ? CredentialRef : HookInput<C>[K];
+    readonly [K in keyof C["fields"]]: C["fields"][K]["secret"] extends true
+        ? CredentialRef
+        : C["fields"][K]["optional"] extends true
+          ? FieldValue<C, K> | undefined
+          : FieldValue<C, K>;
 };
 
 /** The hooks that make a slot valid at its source. */
@@ -391,7 +395,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         mode,
         groups,
         credentials,
-        appliers: GROUPS.flatMap((g) => applierRuns(settings, stack, g, groups[g])),
+        appliers: GROUPS.flatMap((g) => applierRuns(settings, stack, g, groups[g], resolved.retire?.endSessions === true && groups[g].change === "retire")),
         secrets,
         aws: { region: settings.aws.region, accountId: settings.aws.accountId, kmsKeyId: settings.aws.kmsKeyId },
         kubernetes,
@@ -684,8 +688,11 @@ function applierRun<H extends ApplierHook>(
     return { hook, group, name, inputs, triggers, regenerates };
 }
 
-/** The applier runs that make a group's slots valid at their source (none for groups without one). */
-function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPlan): ApplierRun[] {
+/**
+ * The applier runs that make a group's slots valid at their source (none for groups without one). `endSessions`: the
+ * run retires a leaked slot, so its applier also ends the sessions still open with the old credential.
+ */
+function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPlan, endSessions: boolean): ApplierRun[] {
     const generation = g.next.generation;
     const secret = (slot: Slot): CredentialRef => ({ group, slot, field: "secret" });
     const regenerated = (...slots: Slot[]) => slots.filter((s) => g.regenerate.includes(s));
@@ -697,7 +704,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                     "postgresApply",
                     group,
                     `${group}-apply-${slot}`,
-                    { role: settings.database.roles[slot], password: secret(slot) },
+                    { role: settings.database.roles[slot], password: secret(slot), endSessions: endSessions && g.regenerate.includes(slot) ? true : undefined },
                     [generation[slot]],
                     regenerated(slot),
                 ),
@@ -708,7 +715,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                     "redisApply",
                     group,
                     `${group}-apply-acl`,
-                    { user: settings.redis.user, passwordA: secret("a"), passwordB: secret("b") },
+                    { user: settings.redis.user, passwordA: secret("a"), passwordB: secret("b"), endSessions: endSessions ? true : undefined },
                     [generation.a, generation.b],
                     regenerated("a", "b"),
                 ),

@@ -257,6 +257,26 @@ describe("rotation plan: requests, rollbacks and holds", () => {
         );
     });
 
+    it("a retire regenerates the inactive slot and keeps the current one; with endSessions its appliers end the old sessions", () => {
+        const rotated = planned(run(committed(first()), { request: rotate(["database", "redis", "jwt"]) }));
+        const retired = planned(run(committed(rotated), { request: { retire: { groups: ["database", "redis", "jwt"], endSessions: true } } }));
+        for (const g of ["database", "redis", "jwt"] as const) {
+            expect(retired.groups[g]).toMatchObject({ change: "retire", regenerate: ["a"] });
+            expect(retired.groups[g].next.active).toBe("b");
+            expect(retired.groups[g].next.stamp).toBe(rotated.groups[g].next.stamp);
+        }
+        // Only the retired slot's applier ends sessions; the current slot's is untouched.
+        expect(retired.appliers.filter((a) => a.regenerates.length > 0).map((a) => [a.name, a.inputs.endSessions])).toEqual([
+            ["database-apply-a", true],
+            ["redis-apply-acl", true],
+        ]);
+        expect(retired.appliers.find((a) => a.name === "database-apply-b")!.inputs.endSessions).toBeUndefined();
+        // The current values do not change; the previous ones do (JWT_SECRET_KEY_PREVIOUS is now the fresh slot a).
+        expect(changedSecrets(retired)).toEqual(["JWT_SECRET_KEY_PREVIOUS"]);
+        const plain = planned(run(committed(rotated), { request: { retire: { groups: ["database"], endSessions: false } } }));
+        expect(plain.appliers.find((a) => a.name === "database-apply-a")!.inputs.endSessions).toBeUndefined();
+    });
+
     it("a provider-limited rotation holds the other provider; the held provider catches up without a new stamp", () => {
         const f = first();
         const aws = planned(run(committed(f), { request: rotate(["redis"], { provider: "aws" }) }));
