@@ -54,7 +54,7 @@ export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string
 /** The validated settings of a stack, with environment overrides applied. Bad config is a usage error (exit 2). */
 export function loadSettings(stack: string, env: EnvOverrides, dir = PROJECT_DIR): Settings {
     try {
-        return parseSettings(readStackConfig(stack, dir), env);
+        return parseSettings(readStackConfig(stack, dir), env, stack);
     } catch (err) {
         if (err instanceof RotationInputError) {
             throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml: ${err.message}`);

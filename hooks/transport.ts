@@ -4,7 +4,6 @@
  * typesenseApply); this module holds what they share.
  */
 import { readFileSync } from "node:fs";
-import { isIPv4 } from "node:net";
 import { HookInputError } from "./hookRuntime";
 
 /**
@@ -13,11 +12,7 @@ import { HookInputError } from "./hookRuntime";
  * Anything else is treated as remote, including forms a resolver might still map to loopback (`127.1`,
  * `localhost.`, `::ffff:127.0.0.1`): the check fails closed.
  */
-export function isLoopbackHost(host: string): boolean {
-    const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-    if (h === "localhost" || h === "::1") return true;
-    return isIPv4(h) && h.split(".")[0] === "127";
-}
+export { isLoopbackHost } from "../rotation/rules";
 
 /**
  * The PEM bundle in the file `env[name]` names, or undefined when the variable is unset or empty. The path is not a

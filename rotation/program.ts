@@ -68,7 +68,7 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     let settings: Settings;
     let plan: RotationPlan;
     try {
-        settings = parseSettings(pulumi.runtime.allConfig(), ctx.env);
+        settings = parseSettings(pulumi.runtime.allConfig(), ctx.env, pulumi.getStack());
         const request = parseRequest(ctx.env[REQUEST_ENV]);
         const planned = planRotation({ settings, stored: await readStored(), now: ctx.now, request, stack: pulumi.getStack() });
         if (planned.refusal) throw new RefusalError(planned.refusal, CONFIG_TERMS);

@@ -15,6 +15,16 @@ export const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Z
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/**
+ * True only for a loopback host: exactly `localhost`, an address in 127.0.0.0/8, or `::1`. Anything else is remote,
+ * including forms a resolver might still map to loopback (`127.1`, `localhost.`, `::ffff:127.0.0.1`): fails closed.
+ */
+export function isLoopbackHost(host: string): boolean {
+    const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+    if (h === "localhost" || h === "::1") return true;
+    return /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(h) && h.split(".").every((o) => Number(o) <= 255);
+}
+
 /** Why `value` is not an http(s) URL without credentials in it, or undefined when it is one. */
 export function httpUrlProblem(value: string): string | undefined {
     let u: URL | undefined;

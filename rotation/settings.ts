@@ -10,7 +10,7 @@ import { z } from "zod";
 import { GROUPS, Group, PROVIDERS, RESTART_SCOPES } from "./catalog";
 import { RotationInputError, listAllowed } from "./errors";
 import { closedMap, didYouMean, groupMap, int, obj, oneOf, pattern, stamp, toInputError, typeError, unique } from "./schemaKit";
-import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, HOST, PG_IDENT, REDIS_USER, httpUrlProblem } from "./rules";
+import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, HOST, PG_IDENT, REDIS_USER, httpUrlProblem, isLoopbackHost } from "./rules";
 import { POLICY_PERIODS, PolicyPeriod } from "./stamp";
 
 /** The config namespace of every key this program reads. */
@@ -24,7 +24,15 @@ export interface EnvOverrides {
     readonly AWS_REGION?: string;
     readonly ECS_CLUSTER?: string;
     readonly K8S_CONTEXT?: string;
+    /** Lets an override win over a value the stack file sets (`1`); otherwise such a conflict is an error. */
+    readonly ROTATION_ENV_OVERRIDES?: string;
+    /** The AWS endpoint (`AWS_ENDPOINT_URL*`) a non-local stack may be pointed at: for tests and rehearsals only. */
+    readonly ROTATION_ALLOW_AWS_ENDPOINT?: string;
+    readonly [name: string]: string | undefined;
 }
+
+/** The stack whose settings may point at servers on this machine (plaintext Redis, a local AWS endpoint). */
+export const LOCAL_STACK = "local";
 
 // Every secret must stay under `buywhere/` (the IAM policy is scoped to it); segments may not be `.` or `..`.
 const SECRET_PREFIX = /^buywhere\/(?:(?!\.{1,2}\/)[A-Za-z0-9_+=.@-]+\/)*$/;
@@ -334,7 +342,7 @@ export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Parsed)[];
  * @param env  environment overrides; where set they win over the stack file.
  * @throws RotationInputError naming the first bad key.
  */
-export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOverrides = {}): Settings {
+export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOverrides = {}, stack?: string): Settings {
     const values: Record<string, unknown> = {};
     for (const [fullKey, value] of Object.entries(raw)) {
         const [ns, key] = splitKey(fullKey);
@@ -353,7 +361,34 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOv
     if (!result.success) {
         throw toInputError(`${NAMESPACE}:`, result.error.issues);
     }
-    return applyEnv(result.data, env);
+    const settings = applyEnv(result.data, env, values);
+    checkEnvironment(settings, env, stack);
+    return settings;
+}
+
+/**
+ * What only the `local` stack may do: Redis without TLS, and an AWS endpoint other than AWS's own
+ * (`AWS_ENDPOINT_URL*` silently redirects every AWS SDK client, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+ */
+function checkEnvironment(settings: Settings, env: EnvOverrides, stack: string | undefined): void {
+    const local = stack === LOCAL_STACK;
+    if (!settings.redis.tls && !local) {
+        throw new RotationInputError(`${NAMESPACE}:redis.tls`, `\`${NAMESPACE}:redis.tls\` false is allowed only for the \`${LOCAL_STACK}\` stack: the Redis password would cross the network in clear`);
+    }
+    const ts = new URL(settings.typesense.url);
+    if (ts.protocol !== "https:" && !isLoopbackHost(ts.hostname)) {
+        throw new RotationInputError(`${NAMESPACE}:typesense.url`, `\`${NAMESPACE}:typesense.url\` must be https:// (the admin key would cross the network in clear)`);
+    }
+    if (!local) {
+        for (const [name, value] of Object.entries(env)) {
+            if (/^AWS_ENDPOINT_URL(_|$)/.test(name) && nonEmpty(value) !== undefined && value !== env.ROTATION_ALLOW_AWS_ENDPOINT) {
+                throw new RotationInputError(
+                    name,
+                    `environment variable \`${name}\` would send stack ${stack ?? "?"}'s AWS calls to ${JSON.stringify(value)} instead of AWS; it is allowed only for the \`${LOCAL_STACK}\` stack (or when \`ROTATION_ALLOW_AWS_ENDPOINT\` names the same endpoint, for tests)`,
+                );
+            }
+        }
+    }
 }
 
 function splitKey(fullKey: string): [string, string] {
@@ -380,16 +415,29 @@ function decode(value: unknown, key: string): unknown {
 
 
 
-function applyEnv(parsed: Parsed, env: EnvOverrides): Settings {
+/**
+ * Applies the environment overrides (the seed's variables). Each is validated like the key it overrides, and one that
+ * contradicts a value the stack file sets is an error naming both, unless `ROTATION_ENV_OVERRIDES=1` says the
+ * environment wins: as with Pulumi's own config, the stack file is the source of truth.
+ */
+function applyEnv(parsed: Parsed, env: EnvOverrides, values: Record<string, unknown>): Settings {
     const policy = Object.fromEntries(GROUPS.map((g) => [g, parsed.policy[g] ?? "monthly"])) as Record<Group, PolicyPeriod>;
-    const region = nonEmpty(env.AWS_REGION);
-    if (region !== undefined && !AWS_REGION.test(region)) {
-        throw new RotationInputError("AWS_REGION", `environment variable \`AWS_REGION\` ${JSON.stringify(region)} is not an AWS region`);
-    }
-    const cluster = nonEmpty(env.ECS_CLUSTER);
-    if (cluster !== undefined && !ECS_NAME.test(cluster)) {
-        throw new RotationInputError("ECS_CLUSTER", `environment variable \`ECS_CLUSTER\` ${JSON.stringify(cluster)} is not an ECS cluster name`);
-    }
+    const override = (name: "AWS_REGION" | "ECS_CLUSTER" | "K8S_CONTEXT", re: RegExp, what: string, key: string, fileValue: unknown): string | undefined => {
+        const value = nonEmpty(env[name]);
+        if (value === undefined) return undefined;
+        if (!re.test(value)) throw new RotationInputError(name, `environment variable \`${name}\` ${JSON.stringify(value)} is not ${what}`);
+        if (fileValue !== undefined && fileValue !== value && env.ROTATION_ENV_OVERRIDES !== "1") {
+            throw new RotationInputError(
+                name,
+                `environment variable \`${name}\` ${JSON.stringify(value)} conflicts with \`${key}\` ${JSON.stringify(fileValue)} in the stack file; unset it, or set ROTATION_ENV_OVERRIDES=1 to let the environment win`,
+            );
+        }
+        return value;
+    };
+    const section = (name: string) => (values[name] !== null && typeof values[name] === "object" ? (values[name] as Record<string, unknown>) : {});
+    const region = override("AWS_REGION", AWS_REGION, "an AWS region", `${NAMESPACE}:aws.region`, section("aws").region);
+    const cluster = override("ECS_CLUSTER", ECS_NAME, "an ECS cluster name", `${NAMESPACE}:ecs.cluster`, section("ecs").cluster);
+    const context = override("K8S_CONTEXT", /^[\x21-\x7e]{1,253}$/, "a kubeconfig context name (one line, no spaces)", `${NAMESPACE}:kubernetes.context`, section("kubernetes").context);
     const k8s = parsed.kubernetes;
     return {
         ...parsed,
@@ -398,7 +446,7 @@ function applyEnv(parsed: Parsed, env: EnvOverrides): Settings {
         ecs: parsed.ecs && { ...parsed.ecs, cluster: cluster ?? parsed.ecs.cluster },
         kubernetes: k8s && {
             ...k8s,
-            context: nonEmpty(env.K8S_CONTEXT) ?? k8s.context,
+            context: context ?? k8s.context,
         },
     };
 }

@@ -67,9 +67,38 @@ describe("config", () => {
         ["AWS_REGION", { AWS_REGION: "us-east-1" }, (s: any) => s.aws.region, "us-east-1"],
         ["ECS_CLUSTER", { ECS_CLUSTER: "blue" }, (s: any) => s.ecs.cluster, "blue"],
         ["K8S_CONTEXT", { K8S_CONTEXT: "kind-local" }, (s: any) => s.kubernetes.context, "kind-local"],
-        ["empty variables do not override", { AWS_REGION: "", ECS_CLUSTER: " " }, (s: any) => [s.aws.region, s.ecs.cluster], ["ap-southeast-1", "buywhere-api"]],
-    ])("environment variable %s wins over the stack file", (_, env, pick, expected) => {
-        expect(pick(parseSettings(staging, env))).toEqual(expected);
+    ])("environment variable %s wins over the stack file only when ROTATION_ENV_OVERRIDES=1 says so", (name, env, pick, expected) => {
+        expect(pick(parseSettings(staging, { ...env, ROTATION_ENV_OVERRIDES: "1" }))).toEqual(expected);
+        expect(() => parseSettings(staging, env)).toThrow(expect.objectContaining({ key: name, message: expect.stringMatching(new RegExp(`^environment variable \`${name}\` ".*" conflicts with \`rotation:.*\` ".*" in the stack file; unset it, or set ROTATION_ENV_OVERRIDES=1 to let the environment win$`)) }));
+    });
+
+    it("an override equal to the stack file's value, an empty one, or one for a key the file leaves to its default is fine", () => {
+        expect(parseSettings(staging, { AWS_REGION: "ap-southeast-1", ECS_CLUSTER: " " }).aws.region).toBe("ap-southeast-1");
+        const bare = { ...staging, "rotation:aws": { secretPrefix: "buywhere/staging/" } };
+        expect(parseSettings(bare, { AWS_REGION: "eu-west-1" }).aws.region).toBe("eu-west-1");
+    });
+
+    it.each([
+        ["a context name with a newline", { K8S_CONTEXT: "ctx\nevil", ROTATION_ENV_OVERRIDES: "1" }, "K8S_CONTEXT", /is not a kubeconfig context name \(one line, no spaces\)$/],
+        ["an AWS endpoint for a non-local stack", { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "AWS_ENDPOINT_URL", /would send stack staging's AWS calls to "http:\/\/127\.0\.0\.1:5000" instead of AWS/],
+        ["a per-service AWS endpoint", { AWS_ENDPOINT_URL_SECRETS_MANAGER: "https://evil.example" }, "AWS_ENDPOINT_URL_SECRETS_MANAGER", /instead of AWS/],
+    ])("refuses %s", (_, env, key, message) => {
+        expect(() => parseSettings(staging, env, "staging")).toThrow(expect.objectContaining({ key, message: expect.stringMatching(message) }));
+    });
+
+    it("a local AWS endpoint is allowed for the local stack, or when ROTATION_ALLOW_AWS_ENDPOINT names it (tests)", () => {
+        expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "local")).not.toThrow();
+        expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5000" }, "staging")).not.toThrow();
+    });
+
+    it("Redis without TLS and a plaintext Typesense URL are refused outside loopback / the local stack", () => {
+        const redis = staging["rotation:redis"] as object;
+        expect(() => parseSettings({ ...staging, "rotation:redis": { ...redis, tls: false } }, {}, "staging")).toThrow(
+            "`rotation:redis.tls` false is allowed only for the `local` stack: the Redis password would cross the network in clear",
+        );
+        expect(parseSettings({ ...staging, "rotation:redis": { ...redis, tls: false } }, {}, "local").redis.tls).toBe(false);
+        expect(() => parseSettings({ ...staging, "rotation:typesense": { url: "http://search.internal" } })).toThrow("`rotation:typesense.url` must be https://");
+        expect(parseSettings({ ...staging, "rotation:typesense": { url: "http://127.0.0.1:8108" } }).typesense.url).toBe("http://127.0.0.1:8108");
     });
 
     it("database parameters never drop TLS: sslmode defaults to verify-full when other parameters are set", () => {

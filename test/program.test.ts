@@ -723,8 +723,8 @@ describe("program options and refusals", () => {
         expect([...named(run, "health-check").dependencies].sort()).toEqual(stores);
     });
 
-    it("environment overrides reach the providers and hooks", async () => {
-        const run = await runProgram({ stack: "staging", env: { ...ADMIN_ENV, AWS_REGION: "us-west-2", ECS_CLUSTER: "blue", K8S_CONTEXT: "kind-x" } });
+    it("environment overrides (allowed with ROTATION_ENV_OVERRIDES=1) reach the providers and hooks", async () => {
+        const run = await runProgram({ stack: "staging", env: { ...ADMIN_ENV, AWS_REGION: "us-west-2", ECS_CLUSTER: "blue", K8S_CONTEXT: "kind-x", ROTATION_ENV_OVERRIDES: "1" } });
         const aws = run.registrations.find((r) => r.type === "pulumi:providers:aws")!;
         expect(aws.inputs.region).toBe("us-west-2");
         const k8s = run.registrations.find((r) => r.type === "pulumi:providers:kubernetes")!;

@@ -151,7 +151,7 @@ describe("status", () => {
     it("fails with exit 1 and one line when AWS cannot be reached", async () => {
         const w = world();
         w.deploy(new Date().toISOString(), () => undefined);
-        const r = await w.run(["status", "--stack", "staging"], { AWS_ENDPOINT_URL: "http://127.0.0.1:9", AWS_MAX_ATTEMPTS: "1" });
+        const r = await w.run(["status", "--stack", "staging"], { AWS_ENDPOINT_URL: "http://127.0.0.1:9", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:9", AWS_MAX_ATTEMPTS: "1" });
         expect(r.code).toBe(1);
         expect(r.stderr.startsWith(`error: could not list secrets under ${w.prefix} in ap-southeast-1: `)).toBe(true);
         expect(r.stderr).toMatch(/^error: .*\S\n$/);

@@ -38,6 +38,8 @@ export async function startMoto(): Promise<Moto> {
     }
     const env = {
         AWS_ENDPOINT_URL: endpoint,
+        // A non-local stack may be pointed at a local AWS endpoint only when this names it (rotation/settings.ts).
+        ROTATION_ALLOW_AWS_ENDPOINT: endpoint,
         AWS_ACCESS_KEY_ID: "testing",
         AWS_SECRET_ACCESS_KEY: "testing",
         AWS_REGION: "ap-southeast-1",
