@@ -7,14 +7,10 @@
  * own token variable.
  */
 import { postgresApplyContract, redisApplyContract, typesenseApplyContract } from "../hooks/contracts";
+import { CLOUDFLARE_TOKEN_ENV } from "../hooks/adminEnv";
 import { GROUPS, Group } from "./catalog";
 
-/**
- * The variable the Cloudflare provider reads its API token from when `cloudflare:apiToken` is not configured
- * (@pulumi/cloudflare 6.22.1 provider.d.ts, `apiToken`: "can be configured using the `CLOUDFLARE_API_TOKEN`
- * environment variable"). The program never configures it, so the token stays out of the stack's config and state.
- */
-export const CLOUDFLARE_TOKEN_ENV = "CLOUDFLARE_API_TOKEN";
+export { CLOUDFLARE_TOKEN_ENV };
 
 /**
  * The admin credential each group's apply-at-source step reads, or undefined where nothing is applied (JWT and API

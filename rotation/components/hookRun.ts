@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { ADMIN_CREDENTIAL_ENVS, HOOK_ADMIN_ENV, UNSAFE_ENVS } from "../../hooks/adminEnv";
 import { HookContract, HookName, encodeField } from "../../hooks/contracts";
 
 /**
@@ -10,7 +11,12 @@ import { HookContract, HookName, encodeField } from "../../hooks/contracts";
  * environment, never its command line.
  */
 export function hookCommand(hook: HookName): string {
-    return `node --import tsx hooks/${hook}.ts`;
+    // `env -u` drops every other hook's admin credential and the variables that make libraries print what they send
+    // before node starts, so they are not even in /proc/<pid>/environ (hooks/isolateEnv.ts does the same inside the
+    // process, for a hook run any other way). `NODE_DEBUG` only this way: node reads it at startup.
+    const own = (HOOK_ADMIN_ENV as Record<string, string>)[hook];
+    const drop = [...ADMIN_CREDENTIAL_ENVS.filter((name) => name !== own), ...UNSAFE_ENVS, "NODE_DEBUG"];
+    return `env ${[...new Set(drop)].map((name) => `-u ${name}`).join(" ")} node --import tsx hooks/${hook}.ts`;
 }
 
 /** A hook's inputs as resource inputs: each field a plain value or an Output (a credential). */
