@@ -167,6 +167,8 @@ const ecsRedeployFields = {
     trigger: optional(field("ECS_TRIGGER", text())),
     stableTimeoutSeconds: field("ECS_STABLE_TIMEOUT_SECONDS", positive()),
     pollSeconds: field("ECS_POLL_SECONDS", positive()),
+    /** The account the service must be in: the hook refuses credentials of any other (STS GetCallerIdentity). */
+    accountId: optional(field("ECS_ACCOUNT_ID", matching(/^\d{12}$/, "an AWS account id (12 digits)"))),
 };
 
 /** `ecsRedeploy`: force a new deployment of one service and wait until it is stable. */

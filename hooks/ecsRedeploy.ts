@@ -20,6 +20,7 @@ import {
     UpdateServiceCommand,
     waitUntilServicesStable,
 } from "@aws-sdk/client-ecs";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { setTimeout as delay } from "node:timers/promises";
 import { HookInput, ecsRedeployContract, fromEnv, hookSecrets } from "./contracts";
 import { SourceError, runHook } from "./hookRuntime";
@@ -199,9 +200,22 @@ async function describeService(opts: RedeployOptions, abortSignal?: AbortSignal)
     return service;
 }
 
+/**
+ * Refuses to act with credentials of another AWS account than the stack's: an ECS service of the same name in another
+ * account (a mis-set profile) must not be redeployed. STS GetCallerIdentity needs no permission
+ * (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html: "No permissions are required").
+ */
+export async function requireAccount(sts: STSClient, expected: string): Promise<void> {
+    const { Account } = await sts.send(new GetCallerIdentityCommand({}));
+    if (Account !== expected) {
+        throw new SourceError(`the AWS credentials belong to account ${Account ?? "?"}, not the stack's account ${expected}; refusing to redeploy`);
+    }
+}
+
 if (require.main === module) {
     runHook("ecs-redeploy", hookSecrets(ecsRedeployContract, process.env), async (log) => {
-        const { region, ...input } = fromEnv(ecsRedeployContract, process.env);
+        const { region, accountId, ...input } = fromEnv(ecsRedeployContract, process.env);
+        if (accountId !== undefined) await requireAccount(new STSClient({ region }), accountId);
         const client = new ECSClient({ region, retryMode: "adaptive", maxAttempts: 8 });
         await redeployAndWait({ ...input, client, log });
     });

@@ -348,6 +348,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
                     trigger,
                     stableTimeoutSeconds: ecs.stableTimeoutSeconds,
                     pollSeconds: ecs.pollSeconds,
+                    accountId: settings.aws.accountId,
                 },
             };
         }

@@ -15,7 +15,8 @@ import {
 } from "@aws-sdk/client-ecs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ecsRedeployContract, fromEnv, toEnv } from "../hooks/contracts";
-import { TRIGGER_TAG, redeployAndWait } from "../hooks/ecsRedeploy";
+import { STSClient } from "@aws-sdk/client-sts";
+import { TRIGGER_TAG, redeployAndWait, requireAccount } from "../hooks/ecsRedeploy";
 import { HookInputError, SourceError } from "../hooks/hookRuntime";
 import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./support/moto";
 import { runHookProcess } from "./support/hookProcess";
@@ -173,6 +174,34 @@ describe("ECS redeploy", () => {
             new SourceError("ECS cluster no-such-cluster not found"),
         );
         expect(await primaryDeployment("buywhere-worker-staging")).toBe(before);
+    });
+});
+
+describe("ECS redeploy: the caller's account (moto's STS answers 123456789012)", () => {
+    it("goes on with credentials of the stack's account and refuses another account's, naming both", async () => {
+        const sts = new STSClient(clientConfig());
+        await expect(requireAccount(sts, "123456789012")).resolves.toBeUndefined();
+        const refused = requireAccount(sts, "111122223333");
+        await expect(refused).rejects.toBeInstanceOf(SourceError);
+        await expect(refused).rejects.toThrow("the AWS credentials belong to account 123456789012, not the stack's account 111122223333; refusing to redeploy");
+        sts.destroy();
+    });
+
+    it("as a process: the wrong account fails before any ECS call (the service keeps its deployment)", async () => {
+        const before = await primaryDeployment("buywhere-api-staging");
+        const env = toEnv(ecsRedeployContract, {
+            region: "ap-southeast-1",
+            cluster,
+            service: "buywhere-api-staging",
+            trigger: "t-account",
+            stableTimeoutSeconds: 20,
+            pollSeconds: 1,
+            accountId: "111122223333",
+        });
+        const r = await runHookProcess("ecsRedeploy", { ...moto.env, ...env });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain("not the stack's account 111122223333");
+        expect(await primaryDeployment("buywhere-api-staging")).toBe(before);
     });
 });
 

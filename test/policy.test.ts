@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { policyFiles } from "../automation/actions/policy";
 import { loadSettings } from "../automation/stacks";
-import { IamPolicy, IamStatement, iamPolicy } from "../rotation/accessPolicy";
+import { IamPolicy, IamStatement, TrustPolicy, iamPolicy, parseCiSettings, trustPolicy } from "../rotation/accessPolicy";
 import { SECRETS } from "../rotation/catalog";
 import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
 import { ROOT, runProgram } from "./support/pulumiProgram";
@@ -22,7 +22,11 @@ const SERVICE_PREFIX: Record<string, string> = {
     "@aws-sdk/client-secrets-manager": "secretsmanager",
     "@aws-sdk/client-ecs": "ecs",
     "@aws-sdk/client-cloudwatch-logs": "logs",
+    "@aws-sdk/client-sts": "sts",
 };
+
+/** Calls that need no IAM permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html). */
+const NO_PERMISSION = new Set(["sts:GetCallerIdentity"]);
 
 function sourceFiles(dir: string): string[] {
     return readdirSync(dir).flatMap((f) => {
@@ -79,7 +83,8 @@ describe("IAM policy, one per stack", () => {
     it("each declared action table is exactly what its code sends", () => {
         const sdk = sdkActions();
         const from = (file: string) => [...sdk].filter(([, files]) => files.includes(file)).map(([a]) => a).sort();
-        expect(from("hooks/ecsRedeploy.ts")).toEqual([...ECS_REDEPLOY_ACTIONS].sort());
+        expect(from("hooks/ecsRedeploy.ts").filter((a) => !NO_PERMISSION.has(a))).toEqual([...ECS_REDEPLOY_ACTIONS].sort());
+        expect(from("hooks/ecsRedeploy.ts")).toContain("sts:GetCallerIdentity");
         expect(from("automation/auditCloudWatch.ts")).toEqual([...AUDIT_ACTIONS].sort());
     });
 
@@ -87,7 +92,7 @@ describe("IAM policy, one per stack", () => {
         const run = await runProgram({ stack });
         const types = new Set<string>([...run.registrations.map((r) => r.type), ...run.invokes].filter((t) => t.startsWith("aws:")));
         for (const t of types) expect(AWS_PROVIDER_ACTIONS[t], `no provider actions listed for ${t}`).toBeDefined();
-        const used = new Set([...sdkActions().keys(), ...[...types].flatMap((t) => AWS_PROVIDER_ACTIONS[t])]);
+        const used = new Set([...[...sdkActions().keys()].filter((a) => !NO_PERMISSION.has(a)), ...[...types].flatMap((t) => AWS_PROVIDER_ACTIONS[t])]);
         const granted = policyOf(stack).Statement.flatMap((s) => s.Action);
         expect([...new Set(granted)].sort()).toEqual([...used].sort());
     });
@@ -176,5 +181,69 @@ describe("Kubernetes RBAC, one per stack", () => {
         }
         const asObject = (m: Map<string, Set<string>>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]).sort());
         expect(asObject(grants)).toEqual(asObject(need));
+    });
+});
+
+describe("trust policy, one per stack: only the stack's own GitHub environment of this repository", () => {
+    const ci = parseCiSettings(JSON.parse(readFileSync(join(ROOT, "policy", "ci.json"), "utf8")));
+    const trustOf = (stack: string) => JSON.parse(readFileSync(join(ROOT, "policy", stack, "trust-policy.json"), "utf8")) as TrustPolicy;
+
+    /**
+     * Whether IAM would let this web-identity request assume the role: some Allow statement whose principal is the
+     * provider the token comes from, for AssumeRoleWithWebIdentity, with every StringEquals condition met exactly
+     * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String).
+     */
+    function allows(policy: TrustPolicy, request: { provider: string; aud: string; sub: string }): boolean {
+        const claims: Record<string, string> = { "token.actions.githubusercontent.com:aud": request.aud, "token.actions.githubusercontent.com:sub": request.sub };
+        return policy.Statement.some((s) => {
+            const keys = Object.keys(s.Condition);
+            if (s.Effect !== "Allow" || s.Action !== "sts:AssumeRoleWithWebIdentity" || s.Principal.Federated !== request.provider) return false;
+            if (keys.some((k) => k !== "StringEquals")) return false; // anything else (StringLike: wildcards) is out
+            return Object.entries(s.Condition.StringEquals).every(([k, v]) => claims[k] === v);
+        });
+    }
+
+    const provider = (stack: string) => `arn:aws:iam::${loadSettings(stack, {}).aws.accountId}:oidc-provider/token.actions.githubusercontent.com`;
+    const token = (stack: string, sub: string, aud = "sts.amazonaws.com") => ({ provider: provider(stack), aud, sub });
+
+    it.each(STACKS)("%s's role accepts its own environment's token and nothing else", (stack) => {
+        const other = stack === "staging" ? "production" : "staging";
+        const policy = trustOf(stack);
+        const [owner, name] = ci.repository.split("/");
+        expect(policy).toEqual(trustPolicy(loadSettings(stack, {}), stack, ci));
+        expect(allows(policy, token(stack, `repo:${ci.repository}:environment:${stack}`))).toBe(true);
+        for (const sub of [
+            `repo:${ci.repository}:environment:${other}`, // the other stack's environment
+            `repo:${ci.repository}:environment:${stack.toUpperCase()}`,
+            `repo:${ci.repository}:ref:refs/heads/main`, // a job on main outside any environment
+            `repo:${ci.repository}:pull_request`,
+            `repo:${owner}/${name}-fork:environment:${stack}`, // another repository with an environment of that name
+            `repo:someone-else/${name}:environment:${stack}`,
+            `repo:${ci.repository}:environment:${stack}:extra`,
+        ]) {
+            expect(allows(policy, token(stack, sub)), sub).toBe(false);
+        }
+        expect(allows(policy, token(stack, `repo:${ci.repository}:environment:${stack}`, "https://github.com/" + owner))).toBe(false); // GitHub's default audience
+        expect(allows(policy, { ...token(stack, `repo:${ci.repository}:environment:${stack}`), provider: provider(other) })).toBe(false); // the other account's provider
+    });
+
+    it("the two roles trust disjoint subjects, each in its own stack's account", () => {
+        const subs = STACKS.map((s) => trustOf(s).Statement.map((st) => st.Condition.StringEquals["token.actions.githubusercontent.com:sub"]));
+        expect(subs[0].filter((x) => subs[1].includes(x))).toEqual([]);
+        for (const stack of STACKS) expect(trustOf(stack).Statement.map((st) => st.Principal.Federated)).toEqual([provider(stack)]);
+        // The evaluator can fail: a wildcard subject would let the other environment in.
+        const loose = { ...trustOf("staging"), Statement: trustOf("staging").Statement.map((st) => ({ ...st, Condition: { StringEquals: { ...st.Condition.StringEquals, "token.actions.githubusercontent.com:sub": `repo:${ci.repository}:environment:production` } } })) };
+        expect(allows(loose, token("staging", `repo:${ci.repository}:environment:production`))).toBe(true);
+    });
+
+    it.each([
+        [{ repository: "buywhere" }, "`repository` must be the GitHub repository the workflows run in"],
+        [{ repository: "owner/name/extra" }, "`repository` must be"],
+        [{ repository: "owner/na me" }, "`repository` must be"],
+        [{ repository: "-owner/name" }, "`repository` must be"],
+        [{}, "`repository` must be"],
+        [{ repository: "owner/name", branch: "main" }, "unknown key `branch`"],
+    ])("policy/ci.json %j is refused", (raw, message) => {
+        expect(() => parseCiSettings(raw)).toThrow(message);
     });
 });

@@ -11,7 +11,7 @@
  *     await world.stop();
  */
 import { CreateClusterCommand, CreateServiceCommand, DescribeServicesCommand, ECSClient, ListTagsForResourceCommand, RegisterTaskDefinitionCommand } from "@aws-sdk/client-ecs";
-import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand, DeleteSecretCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import Redis from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Server, createServer } from "node:http";
@@ -77,6 +77,7 @@ export interface WorldRunOptions extends RunOptions {
 }
 
 export interface RotationWorld {
+    /** The engine emulator of the current stack (a new one after {@link RotationWorld.freshStack}). */
     readonly emu: EngineEmulator;
     /** The environment of every emulated `pulumi up`: moto's endpoint and the admin credentials of the appliers. */
     readonly env: NodeJS.ProcessEnv;
@@ -112,6 +113,13 @@ export interface RotationWorld {
     restartedAt(deployment: string): string | undefined;
     /** What the health endpoint answers from now on (default 200). */
     setHealthStatus(status: number): void;
+    /**
+     * Starts over with a stack that was never deployed, on the same servers: a new backend (no state, a new emulated
+     * Kubernetes cluster with the seeded namespace, Secret and Deployments, no Cloudflare tokens), and Secrets
+     * Manager as the seed left it (the seed's ten secrets hold "seed-value", the program's three are gone).
+     * PostgreSQL roles, Redis ACL users, Typesense keys and ECS tags keep what earlier runs gave them.
+     */
+    freshStack(): Promise<void>;
     stop(): Promise<void>;
 }
 
@@ -162,6 +170,8 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
     // The staging stack file, pointed at the local servers (hosts in URLs are only composed, never dialled).
     const config: Record<string, unknown> = {
         "rotation:typesense": { url: typesense.url, actions: ["documents:search"], collections: ["products"] },
+        // moto's STS answers account 123456789012 (the ECS redeploy hook checks the caller's account).
+        "rotation:aws": { accountId: "123456789012", region: "ap-southeast-1", secretPrefix: "buywhere/staging/" },
         "rotation:health": { urls: [healthUrl], attempts: 3, requiredSuccesses: 1, initialBackoffSeconds: 1, maxBackoffSeconds: 1, timeoutSeconds: 2 },
         "rotation:ecs": {
             cluster: "buywhere-api",
@@ -186,32 +196,38 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
             : typeof delays === "number"
               ? { "*": { delayMs: delays } }
               : Object.fromEntries(Object.entries(delays).map(([name, delayMs]) => [`${NAMESPACE}/${name}`, { delayMs }]));
-    const backendDir = mkdtempSync(join(tmpdir(), "emu-backend-"));
-    const emu = new EngineEmulator({
-        backendDir,
-        projectDir: ROOT,
-        awsEndpoint: moto.endpoint,
-        env,
-        echo: opts.echo,
-        kubernetes: { ...opts.kubernetes, rollouts: { ...rollouts, ...opts.kubernetes?.rollouts } },
-    });
-    // The cluster as it is before the first rotation: the namespace, the Secret (kubectl-made), the Deployments.
-    emu.kubernetes.createNamespace(CONTEXT, NAMESPACE);
-    emu.kubernetes.put(CONTEXT, {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: SECRET_NAME, namespace: NAMESPACE },
-        type: "Opaque",
-        data: { SENTRY_DSN: Buffer.from("https://sentry.example/1").toString("base64"), DATABASE_URL: Buffer.from("seed").toString("base64") },
-    });
-    for (const { name } of deploymentSpecs) {
-        emu.kubernetes.put(CONTEXT, {
-            apiVersion: "apps/v1",
-            kind: "Deployment",
-            metadata: { name, namespace: NAMESPACE },
-            spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "buywhere/api:1" }] } } },
+    const backendDirs: string[] = [];
+    const newEmulator = (): EngineEmulator => {
+        const backendDir = mkdtempSync(join(tmpdir(), "emu-backend-"));
+        backendDirs.push(backendDir);
+        const created = new EngineEmulator({
+            backendDir,
+            projectDir: ROOT,
+            awsEndpoint: moto.endpoint,
+            env,
+            echo: opts.echo,
+            kubernetes: { ...opts.kubernetes, rollouts: { ...rollouts, ...opts.kubernetes?.rollouts } },
         });
-    }
+        // The cluster as it is before the first rotation: the namespace, the Secret (kubectl-made), the Deployments.
+        created.kubernetes.createNamespace(CONTEXT, NAMESPACE);
+        created.kubernetes.put(CONTEXT, {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: SECRET_NAME, namespace: NAMESPACE },
+            type: "Opaque",
+            data: { SENTRY_DSN: Buffer.from("https://sentry.example/1").toString("base64"), DATABASE_URL: Buffer.from("seed").toString("base64") },
+        });
+        for (const { name } of deploymentSpecs) {
+            created.kubernetes.put(CONTEXT, {
+                apiVersion: "apps/v1",
+                kind: "Deployment",
+                metadata: { name, namespace: NAMESPACE },
+                spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "buywhere/api:1" }] } } },
+            });
+        }
+        return created;
+    };
+    let emu = newEmulator();
 
     const timings: Record<string, number> = {};
     const runEnv = (o: WorldRunOptions): NodeJS.ProcessEnv => {
@@ -221,7 +237,9 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
     };
     const serviceArn = new Map<string, string>();
     return {
-        emu,
+        get emu() {
+            return emu;
+        },
         env,
         config,
         moto,
@@ -306,12 +324,21 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         setHealthStatus(status) {
             healthStatus = status;
         },
+        async freshStack() {
+            emu = newEmulator();
+            const listed = await sm.send(new ListSecretsCommand({ Filters: [{ Key: "name", Values: [AWS_PREFIX] }], MaxResults: 100 }));
+            for (const secret of listed.SecretList ?? []) {
+                const name = secret.Name!.slice(AWS_PREFIX.length);
+                if (SEED_SECRETS.includes(name)) await sm.send(new PutSecretValueCommand({ SecretId: secret.Name!, SecretString: "seed-value" }));
+                else await sm.send(new DeleteSecretCommand({ SecretId: secret.Name!, ForceDeleteWithoutRecovery: true }));
+            }
+        },
         async stop() {
             sm.destroy();
             ecs.destroy();
             await new Promise((r) => health.close(r));
             await Promise.all([moto.stop(), pg.stop(), redis.stop(), typesense.stop()]);
-            rmSync(backendDir, { recursive: true, force: true });
+            for (const dir of backendDirs) rmSync(dir, { recursive: true, force: true });
         },
     };
 }
