@@ -1,7 +1,11 @@
 /**
  * The audit trail's record: one per CLI run that changes or previews something (including dry runs, refusals and
- * failures). It holds names, stamps, counts and outcomes: never a secret value. Shared by the sinks (`audit.ts`,
- * `auditCloudWatch.ts`) and the commands that write or read it.
+ * failures), and one per `bootstrap`. It holds names, stamps, counts and outcomes: never a secret value (and every
+ * sink redacts it anyway, automation/redact.ts). Shared by the sinks (`audit.ts`, `auditCloudWatch.ts`) and the
+ * commands that write or read it.
+ *
+ * A new command that acts on a stack or a source (such as `revoke`) writes its record through `writeAudit`
+ * (automation/audit.ts): that is the one place that redacts, chains and writes to every sink.
  */
 import type { ChangeCounts } from "./engine";
 
@@ -25,4 +29,9 @@ export interface AuditRecord {
     readonly durationMs: number;
     /** One line: why it failed or was refused. */
     readonly error?: string;
+    /**
+     * The hash chain: SHA-256 (hex) of the audit file's previous line as written, or null for the file's first line.
+     * Set by `writeAudit`; `verifyAuditChain` checks it. Absent on records written before the chain existed.
+     */
+    readonly prev?: string | null;
 }

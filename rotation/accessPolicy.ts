@@ -2,7 +2,8 @@
  * Least privilege per environment: the IAM policy and the Kubernetes RBAC one stack's rotation needs, generated
  * from its stack file, so staging's identity can touch nothing of production's and vice versa. Pure; the files in
  * policy/<stack>/ are this module's output (`secrets-rotation policy --stack <s> --write`), and test/policy.test.ts
- * checks both that they are up to date and that they grant exactly what the code calls.
+ * checks both that they are up to date and that they grant exactly what the code calls. The trust policy says who may
+ * assume that identity: only the stack's own GitHub environment of this repository (policy/ci.json).
  */
 import { SECRETS } from "./catalog";
 import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
@@ -144,4 +145,80 @@ function mergeRules(rules: object[]): object[] {
         out.set(key, { ...r, verbs: sorted([...(prev?.verbs ?? []), ...r.verbs]) });
     }
     return [...out.values()];
+}
+
+/** The issuer of GitHub Actions' OIDC tokens, also the prefix of their claims' IAM condition keys. */
+export const GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com";
+
+/** The audience `aws-actions/configure-aws-credentials` requests (its `audience` input's default). */
+export const GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com";
+
+/** What the trust policies need to know about CI: the repository whose workflows may assume the stacks' roles. */
+export interface CiSettings {
+    /** `owner/name` on github.com, exactly as GitHub spells it (the `sub` claim is compared case-sensitively). */
+    readonly repository: string;
+}
+
+/**
+ * Parses policy/ci.json. An owner is 1-39 letters, digits or hyphens; a repository name letters, digits, `.`, `_`, `-`.
+ * @throws Error naming the key and what it must be.
+ */
+export function parseCiSettings(raw: unknown, source = "policy/ci.json"): CiSettings {
+    const repository = (raw as { repository?: unknown } | null)?.repository;
+    if (typeof repository !== "string" || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/.test(repository)) {
+        throw new Error(`${source}: \`repository\` must be the GitHub repository the workflows run in, as "owner/name" (got ${JSON.stringify(repository)})`);
+    }
+    const unknown = Object.keys(raw as object).filter((k) => k !== "repository" && k !== "$comment");
+    if (unknown.length > 0) throw new Error(`${source}: unknown key \`${unknown[0]}\` (allowed: repository, $comment)`);
+    return { repository };
+}
+
+/**
+ * The `sub` claim of a job that runs in a GitHub environment: `repo:<owner>/<name>:environment:<environment>`
+ * (https://docs.github.com/en/actions/reference/security/oidc#example-subject-claims; with the repository's default
+ * subject template).
+ */
+export function environmentSubject(ci: CiSettings, environment: string): string {
+    return `repo:${ci.repository}:environment:${environment}`;
+}
+
+export interface TrustPolicy {
+    readonly Version: "2012-10-17";
+    readonly Statement: readonly {
+        readonly Sid: string;
+        readonly Effect: "Allow";
+        readonly Principal: { readonly Federated: string };
+        readonly Action: "sts:AssumeRoleWithWebIdentity";
+        readonly Condition: { readonly StringEquals: Readonly<Record<string, string>> };
+    }[];
+}
+
+/**
+ * The trust policy of one stack's rotation role: GitHub's OIDC provider in the stack's account may assume it only for
+ * a token whose audience is STS and whose subject is a job of this repository running in the GitHub environment named
+ * after the stack. Exact matches (`StringEquals`), no wildcard: another repository, another environment, a branch or
+ * a pull request's token is refused
+ * (https://docs.github.com/en/actions/how-tos/secure-your-work/security-harden-deployments/oidc-in-aws: "If you use a
+ * workflow with an environment, the sub field must reference the environment name"). The environment is what GitHub
+ * protects (deployment branch rule, reviewers: README, "GitHub Actions"); the `sub` claim does not name the branch.
+ * No `sts:TagSession`: configure-aws-credentials does not tag sessions it assumes with OIDC.
+ */
+export function trustPolicy(settings: Settings, stack: string, ci: CiSettings): TrustPolicy {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: `GitHubActionsEnvironment${stack.replace(/[^A-Za-z0-9]/g, "").replace(/^./, (c) => c.toUpperCase())}`,
+                Effect: "Allow",
+                Principal: { Federated: `arn:aws:iam::${accountOf(settings)}:oidc-provider/${GITHUB_OIDC_PROVIDER}` },
+                Action: "sts:AssumeRoleWithWebIdentity",
+                Condition: {
+                    StringEquals: {
+                        [`${GITHUB_OIDC_PROVIDER}:aud`]: GITHUB_OIDC_AUDIENCE,
+                        [`${GITHUB_OIDC_PROVIDER}:sub`]: environmentSubject(ci, stack),
+                    },
+                },
+            },
+        ],
+    };
 }

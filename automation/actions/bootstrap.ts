@@ -2,10 +2,12 @@
  * `bootstrap`: creates, idempotently, what the source appliers expect to exist — PostgreSQL's group role and its two
  * alternating login roles, and the Redis ACL user (enabled, with the stack's rules, no password yet). `--print`
  * shows the SQL and the ACL command instead, touching nothing. Admin credentials come from the environment
- * (ROTATION_PG_ADMIN_URL, ROTATION_REDIS_ADMIN_URL), never from the command line.
+ * (ROTATION_PG_ADMIN_URL, ROTATION_REDIS_ADMIN_URL), never from the command line. A run that reaches the servers
+ * (succeeded or failed) leaves an audit record, like every command that changes something.
  */
 import { bootstrapPostgres, bootstrapSql } from "../../hooks/postgresApply";
 import { bootstrapRedisUser } from "../../hooks/redisApply";
+import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { CliError, EXIT } from "../errors";
 import { loadSettings, requireStack } from "../stacks";
@@ -33,6 +35,14 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
     if (missing.length > 0) {
         throw new CliError(EXIT.usage, `bootstrap needs the admin credentials in the environment: ${missing.join(", ")} (or use --print)`);
     }
+    const started = Date.now();
+    const now = io.now();
+    const audit = (outcome: Outcome, error?: string) =>
+        writeAudit(bootstrapRecord(stack, outcome, Date.now() - started, io.env, now, error), {
+            env: io.env,
+            region: settings.aws.region,
+            warn: (m) => progress(io, m),
+        });
     try {
         await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name);
         progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
@@ -45,7 +55,28 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
             () => ({ stack, postgres: { groupRole: db.groupRole, roles }, redis: { user: settings.redis.user, created } }),
         );
     } catch (err) {
-        throw new CliError(EXIT.failed, (err as Error).message);
+        const message = (err as Error).message;
+        await audit("failed", message.split("\n")[0]);
+        throw new CliError(EXIT.failed, message);
     }
+    await audit("succeeded");
     ctx.exitCode = EXIT.ok;
+}
+
+/** The audit record of a bootstrap: the two groups whose source identities it creates; no stamp moves. */
+function bootstrapRecord(stack: string, outcome: Outcome, durationMs: number, env: NodeJS.ProcessEnv, now: Date, error?: string): AuditRecord {
+    return {
+        time: now.toISOString(),
+        actor: actor(env),
+        stack,
+        command: "bootstrap",
+        provider: "all",
+        groups: ["database", "redis"],
+        stamps: {},
+        restarts: [],
+        outcome,
+        changes: {},
+        durationMs,
+        ...(error ? { error } : {}),
+    };
 }

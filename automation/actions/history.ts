@@ -1,9 +1,10 @@
 /**
  * `history`: the stack's past updates (from the Pulumi backend; never with secrets or config values) beside the
- * audit trail's records for the stack (who ran what, stamps moved, outcome).
+ * audit trail's records for the stack (who ran what, stamps moved, outcome). `--verify` checks the audit file's hash
+ * chain instead, offline (automation/audit.ts `verifyAuditChain`).
  */
-import { AuditRecord, readAudit } from "../audit";
-import { CliContext, GlobalArgs, result } from "../context";
+import { AuditRecord, readAudit, verifyAuditFile } from "../audit";
+import { CliContext, GlobalArgs, progress, result } from "../context";
 import { EngineError, UpdateRecord } from "../engine";
 import { EXIT } from "../errors";
 import { changeSummary, table } from "../render";
@@ -12,10 +13,12 @@ import { requireStack } from "../stacks";
 
 export interface HistoryArgs extends GlobalArgs {
     readonly limit: number;
+    readonly verify?: boolean;
 }
 
 export async function runHistory(ctx: CliContext, args: HistoryArgs): Promise<void> {
     const { io } = ctx;
+    if (args.verify) return verify(ctx, args);
     const stack = requireStack(args.stack);
     let updates: UpdateRecord[];
     try {
@@ -30,6 +33,26 @@ export async function runHistory(ctx: CliContext, args: HistoryArgs): Promise<vo
         .reverse();
     result(io, args.json, () => humanHistory(stack, updates, audit), () => ({ stack, updates, audit }));
     ctx.exitCode = EXIT.ok;
+}
+
+/** The whole file's chain (it spans every stack): exit 0 when intact, 1 naming each line that breaks it. */
+function verify(ctx: CliContext, args: HistoryArgs): void {
+    const { io } = ctx;
+    const report = verifyAuditFile(io.env);
+    const intact = report.problems.length === 0;
+    result(
+        io,
+        args.json,
+        () =>
+            (intact
+                ? `audit trail intact: ${report.lines} line(s) in ${report.file}, ${report.chained} chained`
+                : `audit trail BROKEN: ${report.file}\n${report.problems.map((p) => `  line ${p.line} ${p.reason}`).join("\n")}`) +
+            (report.unchained > 0 ? `\n  ${report.unchained} line(s) before the chain began are not vouched for` : "") +
+            "\n",
+        () => ({ ...report, intact }),
+    );
+    if (!intact) progress(io, `error: the audit trail's hash chain is broken at line ${report.problems[0].line} (${report.problems.length} problem(s))`);
+    ctx.exitCode = intact ? EXIT.ok : EXIT.failed;
 }
 
 function humanHistory(stack: string, updates: readonly UpdateRecord[], audit: readonly AuditRecord[]): string {

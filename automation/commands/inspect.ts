@@ -17,9 +17,16 @@ export function statusCommand(ctx: CliContext): CommandModule<GlobalArgs, Global
 export function historyCommand(ctx: CliContext): CommandModule<GlobalArgs, HistoryArgs> {
     return lazy(ctx, {
         command: "history",
-        describe: "Show past rotations: the stack's updates and the audit trail (never secrets)",
+        describe: "Show past rotations: the stack's updates and the audit trail (never secrets); --verify checks the audit file's hash chain",
         builder: (y: Argv<GlobalArgs>) =>
-            y.option("limit", { type: "number", default: 20, describe: "how many entries of each" }) as unknown as Argv<HistoryArgs>,
+            y
+                .option("limit", { type: "number", default: 20, describe: "how many entries of each" })
+                .option("verify", {
+                    type: "boolean",
+                    default: false,
+                    describe: "check the audit file's hash chain instead (offline; exit 1 naming each line that breaks it)",
+                })
+                .example("$0 history --verify", "was a line of the audit trail edited, inserted or deleted?") as unknown as Argv<HistoryArgs>,
         load: () => (require("../actions/history") as typeof import("../actions/history")).runHistory,
     });
 }

@@ -9,7 +9,10 @@
  *
  * Environment: ROTATION_STANDIN_DIR (state and call log), ROTATION_STANDIN_STACKS (stacks that exist in the
  * "backend", default staging,production), ROTATION_STANDIN_FAIL (`concurrent`, `up`, `preview` or `outputs`: fail
- * that way), ROTATION_STANDIN_SLEEP_MS (make preview/up take this long, honouring the abort signal).
+ * that way), ROTATION_STANDIN_FAIL_MESSAGE (the failure's message, instead of the stand-in's own), ROTATION_STANDIN_OUTPUT
+ * (engine output preview/up print before anything else, as Pulumi's own output reaches `onOutput`) in pieces of
+ * ROTATION_STANDIN_OUTPUT_CHUNK characters (default: all at once), ROTATION_STANDIN_SLEEP_MS (make preview/up take
+ * this long, honouring the abort signal).
  */
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -54,8 +57,15 @@ function check(stack: string, op: string): void {
         throw new EngineError("concurrent", "[409] Conflict: Another update is currently in progress.");
     }
     if (process.env.ROTATION_STANDIN_FAIL === op) {
-        throw new EngineError("failed", `error: ${op} failed in the stand-in engine`);
+        throw new EngineError("failed", process.env.ROTATION_STANDIN_FAIL_MESSAGE || `error: ${op} failed in the stand-in engine`);
     }
+}
+
+/** Prints ROTATION_STANDIN_OUTPUT through `onOutput`, in chunks that may split a line (and a secret) anywhere. */
+function emitOutput(opts: RunOptions): void {
+    const text = process.env.ROTATION_STANDIN_OUTPUT ?? "";
+    const size = Number(process.env.ROTATION_STANDIN_OUTPUT_CHUNK ?? 0) || text.length;
+    for (let i = 0; i < text.length; i += size) opts.onOutput(text.slice(i, i + size));
 }
 
 /**
@@ -105,12 +115,14 @@ export function createEngine(): RotationEngine {
         },
         async preview(stack, opts) {
             record({ op: "preview", stack, request: opts.request });
+            emitOutput(opts);
             check(stack, "preview");
             await pause(opts.signal);
             return { changes: changesOf(run(stack, opts).plan) };
         },
         async up(stack, opts) {
             record({ op: "up", stack, request: opts.request });
+            emitOutput(opts);
             check(stack, "up");
             await pause(opts.signal);
             const { plan, file } = run(stack, opts);
