@@ -324,6 +324,8 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
             ECS_TRIGGER: apiPlan.trigger,
             ECS_STABLE_TIMEOUT_SECONDS: stack === "staging" ? "900" : "1200",
             ECS_POLL_SECONDS: "15",
+            // The hook refuses credentials of another account (the stack files' documentation placeholders here).
+            ECS_ACCOUNT_ID: stack === "staging" ? "111122223333" : "444455556666",
         });
         expect(api.inputs.triggers).toEqual([apiPlan.trigger]);
         for (const r of plan.restarts) {

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ecsRedeployContract, healthCheckContract } from "../../hooks/contracts";
+import { HookContract, ecsRedeployContract, healthCheckContract } from "../../hooks/contracts";
 import { HookInputs, hookRun } from "./hookRun";
 
 /** The annotation `kubectl rollout restart` sets; changing it rolls the Deployment's pods. */
@@ -55,52 +55,49 @@ export class DeploymentRestart extends pulumi.ComponentResource {
     }
 }
 
-export interface EcsServiceRestartArgs {
-    /** The redeploy hook's inputs (region, cluster, service, trigger, timeouts); the service redeploys when the trigger changes. */
-    readonly input: HookInputs<typeof ecsRedeployContract>;
-    /** The restart trigger from the plan (also among the inputs, where the hook records it on the service). */
+/** The arguments of a component that runs one hook after other resources. */
+export interface HookStepArgs<C extends HookContract> {
+    /** The hook's inputs. */
+    readonly input: HookInputs<C>;
+    /** The hook runs again when this changes (a restart trigger from the plan). */
     readonly trigger: string;
-    /** The Secrets Manager writes the new tasks must read. */
+    /** What must finish first. */
     readonly after: pulumi.Input<pulumi.Resource>[];
 }
 
-/**
- * Forces a new deployment of an ECS service and waits until it is stable (`<name>-redeploy`), by running our own
- * program `hooks/ecsRedeploy.ts`. Tasks read their secrets from Secrets Manager when they start.
- *
- * Type token `buywhere:rotation:EcsServiceRestart`.
- */
-export class EcsServiceRestart extends pulumi.ComponentResource {
+/** One hook run (`<name>-<suffix>`) as a component of its own type. The shared shape of the two below. */
+abstract class HookStep<C extends HookContract> extends pulumi.ComponentResource {
     public readonly command: command.local.Command;
 
-    constructor(name: string, args: EcsServiceRestartArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("buywhere:rotation:EcsServiceRestart", name, {}, opts);
-        this.command = hookRun(`${name}-redeploy`, ecsRedeployContract, args.input, [args.trigger], { parent: this, dependsOn: args.after });
+    protected constructor(type: string, name: string, suffix: string, contract: C, args: HookStepArgs<C>, opts?: pulumi.ComponentResourceOptions) {
+        super(type, name, {}, opts);
+        this.command = hookRun(`${name}-${suffix}`, contract, args.input, [args.trigger], { parent: this, dependsOn: args.after });
         this.registerOutputs({});
     }
 }
 
-export interface HealthGateArgs {
-    /** The health check's inputs (URLs, expected status, attempts, backoff). */
-    readonly input: HookInputs<typeof healthCheckContract>;
-    /** Digest of every consumer's trigger: the check runs again whenever anything restarted. */
-    readonly trigger: string;
-    /** Every restart (and, with no consumers, every store write). */
-    readonly after: pulumi.Input<pulumi.Resource>[];
+/**
+ * Forces a new deployment of an ECS service and waits until it is stable (`<name>-redeploy`), by running our own
+ * program `hooks/ecsRedeploy.ts` after the Secrets Manager writes the new tasks must read (tasks read their secrets
+ * when they start). The trigger is also among the inputs: the hook records it on the service.
+ *
+ * Type token `buywhere:rotation:EcsServiceRestart`.
+ */
+export class EcsServiceRestart extends HookStep<typeof ecsRedeployContract> {
+    constructor(name: string, args: HookStepArgs<typeof ecsRedeployContract>, opts?: pulumi.ComponentResourceOptions) {
+        super("buywhere:rotation:EcsServiceRestart", name, "redeploy", ecsRedeployContract, args, opts);
+    }
 }
 
 /**
- * Polls the health URLs after every restart (`<name>-check`) with our own program `hooks/healthCheck.ts`; a URL
- * that never answers as expected fails the run.
+ * Polls the health URLs after every restart (and, with no consumers, every store write) (`<name>-check`) with our
+ * own program `hooks/healthCheck.ts`; a URL that never answers as expected fails the run. Its trigger digests every
+ * consumer's: the check runs again whenever anything restarted.
  *
  * Type token `buywhere:rotation:HealthGate`.
  */
-export class HealthGate extends pulumi.ComponentResource {
-    public readonly command: command.local.Command;
-
-    constructor(name: string, args: HealthGateArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("buywhere:rotation:HealthGate", name, {}, opts);
-        this.command = hookRun(`${name}-check`, healthCheckContract, args.input, [args.trigger], { parent: this, dependsOn: args.after });
-        this.registerOutputs({});
+export class HealthGate extends HookStep<typeof healthCheckContract> {
+    constructor(name: string, args: HookStepArgs<typeof healthCheckContract>, opts?: pulumi.ComponentResourceOptions) {
+        super("buywhere:rotation:HealthGate", name, "check", healthCheckContract, args, opts);
     }
 }
