@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_CREDENTIALS } from "../rotation/adminCredentials";
-import { REDACTED, REDACTED_ENV, RedactingLineWriter, redactDeep, redactorFor } from "../automation/redact";
+import { REDACTED, REDACTED_ENV, RUN_CREDENTIALS, RedactingLineWriter, redactDeep, redactorFor } from "../automation/redact";
 import { sandbox } from "./support/cli";
 import { leakForms } from "./support/fixtures";
 import { Moto, startMoto } from "./support/moto";
@@ -46,6 +46,7 @@ describe("redactor", () => {
     it("covers every admin credential of the code and the run's own credentials", () => {
         expect(ADMIN_CREDENTIALS.length).toBeGreaterThan(0);
         for (const name of ADMIN_CREDENTIALS) expect(REDACTED_ENV).toContain(name);
+        expect(REDACTED_ENV.filter((n) => !RUN_CREDENTIALS.includes(n))).toEqual([...ADMIN_CREDENTIALS]);
         expect(REDACTED_ENV).toEqual(expect.arrayContaining(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"]));
         expect(Object.keys(CREDENTIALS).sort()).toEqual([...REDACTED_ENV].sort());
     });
