@@ -1,76 +1,32 @@
 /**
- * Benchmarks (`npm run bench`; `npm run bench -- --small` for CI's smoke run). Prints Markdown tables:
+ * Benchmarks (`npm run bench`; `npm run bench -- --small` for CI's smoke run; `--only=status,coldstart,scale,rotation`
+ * for some sections). Scripts that print Markdown tables, never timed tests:
  *
- * 1. status over N secrets in moto (started here): AWS calls and wall time of our listing (ListSecrets, 100 a page)
- *    beside a baseline that calls DescribeSecret once per secret, as a shell rotation script would; same client,
- *    same server, side by side.
+ * 1. status over N secrets in moto (started here; N up to 5,000): AWS calls and wall time of our listing
+ *    (ListSecrets, 100 a page) beside a baseline that calls DescribeSecret once per secret, as a shell rotation script
+ *    would; same client, same server, side by side (bench/status.ts).
  * 2. CLI cold start: median wall time of `--help`, `plan rotate-all` and `status --help` against a bare `node -e 0`,
  *    and whether each loaded @pulumi/aws.
  * 3. Program scale under Pulumi mocks: namespaces x deployments x ECS services; time to build the resource graph,
  *    resource count, and a check that no restart depends on another restart.
+ * 4. A rotation's wall time in the engine emulator with 30 Deployments whose rollouts take 2–6 s (0.2–0.6 s with
+ *    --small), against the slowest single rollout, with unbounded and limited `--parallel` (bench/rotation.ts).
  */
-import { CreateSecretCommand, DescribeSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { cpus, freemem, totalmem, tmpdir } from "node:os";
+import { cpus, freemem, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
-import { listSecretsUnder } from "../automation/actions/status";
-import { startMoto } from "../test/support/moto";
 import { ROOT, runProgram, stackConfig } from "../test/support/pulumiProgram";
+import { benchRotation } from "./rotation";
+import { benchStatus } from "./status";
 
 const small = process.argv.includes("--small");
+/** `--only=status,coldstart,scale,rotation`: run some sections (default: all). */
+const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const only = (section: string) => onlyArg === undefined || onlyArg.split(",").includes(section);
+const SECTIONS = ["status", "coldstart", "scale", "rotation"];
 const out = (s = "") => process.stdout.write(`${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function countingClient(endpoint: string): { client: SecretsManagerClient; calls: () => number } {
-    let n = 0;
-    const client = new SecretsManagerClient({
-        region: "ap-southeast-1",
-        endpoint,
-        credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
-        retryMode: "adaptive",
-    });
-    client.middlewareStack.add((next) => async (args) => {
-        n++;
-        return next(args);
-    }, { step: "finalizeRequest", name: "countCalls" });
-    return { client, calls: () => n };
-}
-
-async function benchStatus(): Promise<void> {
-    out("## status: AWS calls and wall time over N secrets (moto on 127.0.0.1)");
-    out();
-    out("| N | ours: calls | ours: ms | baseline (DescribeSecret each): calls | baseline: ms | speed-up | call goal ceil(N/20)+ceil(N/100)+5 | goal met |");
-    out("|---|---|---|---|---|---|---|---|");
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-    for (const n of small ? [10] : [10, 100, 500]) {
-        const moto = await startMoto();
-        try {
-            const prefix = `buywhere/bench-${n}/`;
-            const setup = countingClient(moto.endpoint).client;
-            const names = Array.from({ length: n }, (_, i) => `${prefix}SECRET_${String(i).padStart(4, "0")}`);
-            for (let i = 0; i < names.length; i += 25) {
-                await Promise.all(names.slice(i, i + 25).map((Name) => setup.send(new CreateSecretCommand({ Name, SecretString: "x" }))));
-            }
-            const ours = countingClient(moto.endpoint);
-            let t = performance.now();
-            const listed = await listSecretsUnder(ours.client, prefix);
-            const oursMs = performance.now() - t;
-            if (listed.entries.length !== n) throw new Error(`listed ${listed.entries.length} of ${n}`);
-            const base = countingClient(moto.endpoint);
-            t = performance.now();
-            for (const SecretId of names) await base.client.send(new DescribeSecretCommand({ SecretId }));
-            const baseMs = performance.now() - t;
-            const goal = Math.ceil(n / 20) + Math.ceil(n / 100) + 5;
-            const speedup = baseMs / oursMs;
-            const met = ours.calls() <= goal && (n < 500 || speedup >= 10);
-            out(`| ${n} | ${ours.calls()} | ${oursMs.toFixed(0)} | ${base.calls()} | ${baseMs.toFixed(0)} | ${speedup.toFixed(1)}x | ${goal} | ${met ? "yes" : "NO"} |`);
-        } finally {
-            await moto.stop();
-        }
-    }
-    out();
-}
 
 function timeRuns(argv: string[], runs: number, env: NodeJS.ProcessEnv = process.env): number {
     const times: number[] = [];
@@ -144,13 +100,27 @@ async function benchScale(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+    if (!SECTIONS.some(only)) return; // `--only=` names another script's sections (bench/all.ts passes the same arguments)
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true"; // Node 20 here; the SDK's notice is noise in tables
     out(`# Benchmarks${small ? " (smoke: small N)" : ""}`);
     out();
-    out(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free), Node ${process.version}, ${new Date().toISOString()}`);
+    const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+    out(
+        `Machine: ${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free), ` +
+            `Node ${process.version}, ${new Date().toISOString()}, load average ${load()} (a busy machine slows wall times, never call counts)`,
+    );
     out();
-    await benchStatus();
-    benchColdStart();
-    await benchScale();
+    if (only("status")) await benchStatus(small ? [10] : [10, 100, 500, 5000]);
+    if (only("coldstart")) benchColdStart();
+    if (only("scale")) await benchScale();
+    if (only("rotation")) {
+        await benchRotation(
+            small
+                ? { deployments: 30, minDelayMs: 200, maxDelayMs: 600, parallel: [1000, "default"] }
+                : { deployments: 30, minDelayMs: 2000, maxDelayMs: 6000, parallel: [1000, 32, 16, "default", 4, 1] },
+        );
+    }
+    out(`Finished ${new Date().toISOString()}, load average ${load()}`);
 }
 
 main().then(
