@@ -115,6 +115,12 @@ export interface SecretPlan {
     readonly version: PerProvider<string>;
     /** Whether this run may write a new value to the provider's store. */
     readonly changed: PerProvider<boolean>;
+    /**
+     * The commit that writes the value each provider publishes: this run's when `changed`, else the one recorded. The
+     * store write is replaced whenever it changes, even if the engine's record of the value is the same (a write an
+     * unfinished run made that the engine never recorded is then written back).
+     */
+    readonly writeSerial: PerProvider<number>;
 }
 
 /** A Kubernetes Secret this run writes (one per namespace, every key). */
@@ -125,6 +131,8 @@ export interface KubernetesStorePlan {
     /** Resource name, `k8s-<namespace>`. */
     readonly name: string;
     readonly changed: boolean;
+    /** The latest commit that wrote one of its keys (see {@link SecretPlan.writeSerial}). */
+    readonly writeSerial: number;
 }
 
 interface RestartBase {
@@ -293,7 +301,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
     const credentialOf = (ref: CredentialRef) => credentials.find((c) => c.group === ref.group && c.slot === ref.slot)!;
 
     const abandoned = mode.kind === "abandon" ? pending!.target : undefined;
-    const secrets = SECRETS.map((spec): SecretPlan => {
+    const planned = SECRETS.map((spec): SecretPlan => {
         const next = nextGroups[spec.group];
         const slot = perProvider((p) => publishedSlot(next, p));
         const recipe = perProvider((p) => valueRecipe(settings, spec.group, slot[p], spec.source));
@@ -301,9 +309,9 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         const changed = perProvider(
             (p) => committed?.secrets[p][spec.name] !== version[p] || (abandoned !== undefined && abandoned.secrets[p][spec.name] !== version[p]),
         );
-        return { spec, awsSecretId: `${settings.aws.secretPrefix}${spec.name}`, k8sKey: spec.name, slot, recipe, version, changed };
+        return { spec, awsSecretId: `${settings.aws.secretPrefix}${spec.name}`, k8sKey: spec.name, slot, recipe, version, changed, writeSerial: perProvider(() => 0) };
     });
-    const byName = new Map(secrets.map((s) => [s.spec.name, s]));
+    const byName = new Map(planned.map((s) => [s.spec.name, s]));
 
     const anyGroupMoved = GROUPS.some((g) => changes[g] !== "none" || groups[g].regenerate.length > 0);
     const restartsNeeded = consumerSpecs(settings).map((c) => {
@@ -323,9 +331,13 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
     const anything =
         anyGroupMoved ||
         restartStampsMoved ||
-        secrets.some((s) => PROVIDERS.some((p) => s.changed[p])) ||
+        planned.some((s) => PROVIDERS.some((p) => s.changed[p])) ||
         restartsNeeded.some((r) => r.reasons.length > 0);
     const nextSerial = mode.kind === "resume" ? pending!.target.serial : anything ? serial + 1 : serial;
+    const secrets = planned.map((s): SecretPlan => ({
+        ...s,
+        writeSerial: perProvider((p) => (s.changed[p] ? nextSerial : (committed?.writes[p][s.spec.name] ?? 0))),
+    }));
 
     const restarts = restartsNeeded.map(({ c, consumed, bumps, reasons }): RestartPlan => {
         const restarts = reasons.length > 0;
@@ -377,6 +389,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
             mode: k8s.secretMode,
             name: `k8s-${namespace}`,
             changed: k8sChanged,
+            writeSerial: Math.max(0, ...secrets.map((s) => s.writeSerial.k8s)),
         })),
     };
 
@@ -385,6 +398,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         serial: nextSerial,
         groups: nextGroups,
         secrets: perProvider((p) => Object.fromEntries(secrets.map((s) => [s.spec.name, s.version[p]]))),
+        writes: perProvider((p) => Object.fromEntries(secrets.map((s) => [s.spec.name, s.writeSerial[p]]))),
         consumers: Object.fromEntries(restarts.map((r) => [r.id, r.trigger])),
         health: healthTrigger,
         restartStamps,

@@ -59,6 +59,11 @@ const stateSchema = z.object({
     groups: groupsSchema,
     /** Version digest of every published secret, per provider (they differ while one is held back). */
     secrets: perProvider(z.record(z.string(), z.string())),
+    /**
+     * The commit that last wrote each secret's value, per provider: part of each store write's replacement trigger,
+     * so a run that must write a value back (undoing an unfinished run whose write the engine never recorded) does.
+     */
+    writes: perProvider(z.record(z.string(), z.number().int().min(0))).default({ aws: {}, k8s: {} }),
     /** Restart trigger of every consumer, by consumer id. */
     consumers: z.record(z.string(), z.string()),
     /** The health gate's trigger. */
@@ -119,7 +124,16 @@ function migrateV1(v1: z.output<typeof v1StateSchema>): RotationState {
             return [g, group];
         }),
     ) as Record<Group, GroupState>;
-    return { version: STATE_VERSION, serial: 0, groups, secrets: v1.secrets, consumers: v1.consumers, health: v1.health, restartStamps: v1.restarts };
+    return {
+        version: STATE_VERSION,
+        serial: 0,
+        groups,
+        secrets: v1.secrets,
+        writes: { aws: {}, k8s: {} },
+        consumers: v1.consumers,
+        health: v1.health,
+        restartStamps: v1.restarts,
+    };
 }
 
 /**

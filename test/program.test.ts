@@ -277,7 +277,10 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
     it("writes every key into the configured Secret of each namespace, as secret data, by patch, retained", async () => {
         const run = await firstRun();
         const patches = ofType(run, T.secretPatch);
-        expect(patches.map((p) => p.inputs.metadata)).toEqual([{ name: "buywhere-secrets", namespace: stack, annotations: { "pulumi.com/patchForce": "true" } }]);
+        // The write annotation names the commit that wrote the keys (1: the first deployment).
+        expect(patches.map((p) => p.inputs.metadata)).toEqual([
+            { name: "buywhere-secrets", namespace: stack, annotations: { "pulumi.com/patchForce": "true", "buywhere.io/rotation-write": "1" } },
+        ]);
         const patch = patches[0];
         expect(patch.name).toBe(`k8s-${stack}-secret`);
         expect(run.byUrn.get(patch.parent)?.type).toBe("buywhere:rotation:KubernetesSecretStore");
@@ -583,9 +586,14 @@ describe("successive runs fed their own last state (staging)", () => {
         expect(changedResources(awsOnly, caughtUp)).toEqual(
             ["health-check", "k8s-staging-buywhere-api-patch", "k8s-staging-buywhere-search-indexer-patch", "k8s-staging-secret"].sort(),
         );
-        // Caught up, every slot and store is where a full rotation would have put it; only the restarts of this run
-        // differ (a restart trigger is unique to the run that restarts).
-        expect(changedResources(database, caughtUp)).toEqual(["health-check", "k8s-staging-buywhere-api-patch", "k8s-staging-buywhere-search-indexer-patch"]);
+        // Caught up, every slot and store is where a full rotation would have put it; only the restarts of this run and
+        // the Secret's write annotation differ (both name the commit that restarted or wrote).
+        expect(changedResources(database, caughtUp)).toEqual([
+            "health-check",
+            "k8s-staging-buywhere-api-patch",
+            "k8s-staging-buywhere-search-indexer-patch",
+            "k8s-staging-secret",
+        ]);
     });
 
     it("a restart stamp for k8s rolls the Deployments and nothing else", async () => {
@@ -701,7 +709,7 @@ describe("program options and refusals", () => {
         const run = await runProgram({ stack: "staging", config: { "rotation:kubernetes": { ...k8s, secretMode: "create" } } });
         expect(ofType(run, T.secretPatch)).toEqual([]);
         const [secret] = ofType(run, T.secret);
-        expect(secret.inputs.metadata).toEqual({ name: "buywhere-secrets", namespace: "staging" });
+        expect(secret.inputs.metadata).toEqual({ name: "buywhere-secrets", namespace: "staging", annotations: { "buywhere.io/rotation-write": "1" } });
         expect(secret.inputs.type).toBe("Opaque");
         expect(isSecretAt(secret.raw, "data")).toBe(true);
         expect(secret.retainOnDelete).toBe(true);

@@ -28,7 +28,7 @@ function group(over: Partial<GroupState> = {}): GroupState {
 
 function state(database: GroupState): RotationState {
     const groups = Object.fromEntries(GROUPS.map((g) => [g, g === "database" ? database : group()])) as RotationState["groups"];
-    return { version: STATE_VERSION, serial: 1, groups, secrets: { aws: {}, k8s: {} }, consumers: {}, health: "", restartStamps: {} };
+    return { version: STATE_VERSION, serial: 1, groups, secrets: { aws: {}, k8s: {} }, writes: { aws: {}, k8s: {} }, consumers: {}, health: "", restartStamps: {} };
 }
 
 const listed = (stages: Record<string, string[]>, lastChanged = "2026-11-10T00:05:00.000Z"): SecretListEntry => ({

@@ -11,6 +11,8 @@ export interface AwsSecretValue {
     readonly existingArn?: string;
     /** The value; a Pulumi secret. */
     readonly value: pulumi.Input<string>;
+    /** Replaces the version when it changes, even if the engine's record of the value is the same (see the plan). */
+    readonly writeTrigger: string;
     /** Resources that must finish first: the source appliers that make this credential valid. */
     readonly after: readonly pulumi.Resource[];
 }
@@ -73,6 +75,9 @@ export class AwsSecretStore extends pulumi.ComponentResource {
                     // the previous value would lose it. Retaining leaves label movement to AWS alone, which keeps
                     // AWSPREVIOUS on the version that was current, and lets AWS age out unlabelled versions.
                     retainOnDelete: true,
+                    // pulumi/pulumi pkg/resource/deploy/step_generator.go `shouldTriggerReplace`: a changed trigger
+                    // replaces the resource (engine >= 3.208, pulumi/pulumi#20936) whatever its recorded inputs say.
+                    replacementTrigger: s.writeTrigger,
                 },
             );
             resources.push(secret, versions[s.name]);

@@ -1,6 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+/**
+ * The commit that last wrote the Secret's keys. A new value re-applies every key even when the engine's record of them
+ * is unchanged: undoing an unfinished run whose write the engine never recorded writes the committed values back.
+ */
+export const WRITE_ANNOTATION = "buywhere.io/rotation-write";
+
 export interface KubernetesSecretStoreArgs {
     readonly namespace: string;
     readonly secretName: string;
@@ -9,6 +15,8 @@ export interface KubernetesSecretStoreArgs {
     /** Key -> value; every value a Pulumi secret. */
     readonly values: Readonly<Record<string, pulumi.Input<string>>>;
     readonly after?: pulumi.Input<pulumi.Resource>[];
+    /** The commit that last wrote one of the keys: a change re-applies every key (see the plan). */
+    readonly writeSerial: number;
 }
 
 /**
@@ -44,7 +52,7 @@ export class KubernetesSecretStore extends pulumi.ComponentResource {
                               // We own these keys; take them over from whoever set them by hand (kubectl, the seed):
                               // pulumi-kubernetes provider/pkg/gen/schema.go, "Conflicts will result in an error by
                               // default, but can be forced using the "pulumi.com/patchForce" annotation."
-                              annotations: { "pulumi.com/patchForce": "true" },
+                              annotations: { "pulumi.com/patchForce": "true", [WRITE_ANNOTATION]: String(args.writeSerial) },
                           },
                           data,
                       },
@@ -52,7 +60,7 @@ export class KubernetesSecretStore extends pulumi.ComponentResource {
                   )
                 : new k8s.core.v1.Secret(
                       `${name}-secret`,
-                      { metadata: { name: args.secretName, namespace: args.namespace }, type: "Opaque", data },
+                      { metadata: { name: args.secretName, namespace: args.namespace, annotations: { [WRITE_ANNOTATION]: String(args.writeSerial) } }, type: "Opaque", data },
                       childOpts,
                   );
         this.registerOutputs({});

@@ -31,6 +31,8 @@ export interface ResourceState {
     readonly retainOnDelete?: boolean;
     readonly deleteBeforeReplace?: boolean;
     readonly replaceOnChanges?: readonly string[];
+    /** The `replacementTrigger` recorded for it (plain). */
+    readonly replacementTrigger?: unknown;
     readonly additionalSecretOutputs?: readonly string[];
     readonly initErrors?: readonly string[];
     /** The id it was imported with (an `import` resource option), so the same option is not an import again. */

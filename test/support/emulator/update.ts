@@ -99,10 +99,17 @@ interface Goal {
     readonly deleteBeforeReplace?: boolean;
     readonly ignoreChanges: string[];
     readonly replaceOnChanges: string[];
+    /** The `replacementTrigger` option (plain; null when unset). */
+    readonly replacementTrigger: unknown;
     readonly additionalSecretOutputs: string[];
     readonly importId: string;
     readonly customTimeouts: { create?: string; update?: string; delete?: string };
     readonly aliases: readonly AliasSpec[];
+}
+
+/** A replacement trigger as the engine compares it: secrets and outputs unwrapped; null when unset. */
+function plainTrigger(value: unknown): unknown {
+    return value === undefined || value === null ? null : plain(value as Wire);
 }
 
 /** An alias as the SDK sends it (`proto/alias.proto`): a URN, or parts that default to the resource's own. */
@@ -269,6 +276,7 @@ export class EmulatedUpdate {
             deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
+            replacementTrigger: plainTrigger(req.getReplacementTrigger?.()?.toJavaScript()),
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
             importId: req.getImportid(),
             customTimeouts: { create: timeouts?.getCreate() || undefined, update: timeouts?.getUpdate() || undefined, delete: timeouts?.getDelete() || undefined },
@@ -562,6 +570,7 @@ export class EmulatedUpdate {
             retainOnDelete: goal.retainOnDelete || undefined,
             deleteBeforeReplace: goal.deleteBeforeReplace,
             replaceOnChanges: goal.replaceOnChanges.length > 0 ? goal.replaceOnChanges : undefined,
+            replacementTrigger: goal.replacementTrigger ?? undefined,
             additionalSecretOutputs: goal.additionalSecretOutputs.length > 0 ? goal.additionalSecretOutputs : undefined,
             initErrors: initErrors && initErrors.length > 0 ? initErrors : undefined,
         }) as ResourceState;
@@ -616,7 +625,13 @@ export class EmulatedUpdate {
             const replaceOnChange = goal.replaceOnChanges.some((p) =>
                 p === "*" ? diff.changed.length > 0 : !sameValue(getPath(old.inputs, p), getPath(inputs, p)),
             );
-            if (diff.changed.length === 0 && !hasInitErrors) op = "same";
+            // `step_generator.go` shouldTriggerReplace: a replacement trigger replaces when old and new are both set
+            // and differ ("Nulls mean there is no replacement trigger"), before and instead of the provider's diff.
+            const oldTrigger = old.replacementTrigger ?? null;
+            const newTrigger = goal.replacementTrigger ?? null;
+            const triggered = oldTrigger !== null && newTrigger !== null && !sameValue(oldTrigger as never, newTrigger as never);
+            if (triggered) op = "replace";
+            else if (diff.changed.length === 0 && !hasInitErrors) op = "same";
             else op = diff.replaces.length > 0 || replaceOnChange ? "replace" : "update";
             deleteBeforeReplace = goal.deleteBeforeReplace ?? diff.deleteBeforeReplace ?? false;
             if (op === "replace" && old.protect && goal.protect) {
