@@ -7,6 +7,7 @@
  */
 import { bootstrapPostgres, bootstrapSql } from "../../hooks/postgresApply";
 import { bootstrapRedisUser } from "../../hooks/redisApply";
+import { GuardrailError, HookInputError } from "../../hooks/hookRuntime";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { CliError, EXIT } from "../errors";
@@ -44,9 +45,10 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
             warn: (m) => progress(io, m),
         });
     try {
-        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name);
+        // The CLI's environment (CA bundles, TLS rules), not the process's: the same as the hooks would see.
+        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name, io.env);
         progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
-        const created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules);
+        const created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules, io.env);
         progress(io, `Redis: ACL user ${settings.redis.user} ${created ? "created" : "already exists"}`);
         result(
             io,
@@ -56,8 +58,10 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
         );
     } catch (err) {
         const message = (err as Error).message;
-        await audit("failed", message.split("\n")[0]);
-        throw new CliError(EXIT.failed, message);
+        // A refused target (a guardrail) or bad input (a plaintext admin URL) changed nothing: a usage error.
+        const refused = err instanceof GuardrailError || err instanceof HookInputError;
+        await audit(refused ? "refused" : "failed", message.split("\n")[0]);
+        throw new CliError(refused ? EXIT.usage : EXIT.failed, message);
     }
     await audit("succeeded");
     ctx.exitCode = EXIT.ok;
