@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     if (only("rotation")) {
         await benchRotation(
             small
-                ? { deployments: 30, minDelayMs: 200, maxDelayMs: 600, parallel: [1000, "default"] }
+                ? { deployments: 30, minDelayMs: 200, maxDelayMs: 600, parallel: [1000, "default"], smoke: true }
                 : { deployments: 30, minDelayMs: 2000, maxDelayMs: 6000, parallel: [1000, 32, 16, "default", 4, 1] },
         );
     }
