@@ -24,6 +24,12 @@ export interface RunOptions {
     readonly onOutput: (text: string) => void;
     /** Aborted when the user cancels (Ctrl-C): the run stops and the engine reports `cancelled`. */
     readonly signal: AbortSignal;
+    /**
+     * How many steps Pulumi may run at once (`--parallel`). A restart holds its step until the rollout is ready, and
+     * Pulumi's default is 4 x the CPUs (pulumi/pulumi pkg/cmd/pulumi/operations/up.go `defaultParallel`): 8 on a
+     * 2-core runner would run 30 restarts in four rounds.
+     */
+    readonly parallel?: number;
 }
 
 export interface RunResult {

@@ -100,12 +100,12 @@ export function createEngine(options: PulumiEngineOptions): RotationEngine {
         outputs: (stack) => onStack(stack, undefined, async (s) => outputsOf(await s.outputs())),
         preview: (stack, opts) =>
             onStack(stack, opts, async (s) => {
-                const res = await s.preview({ onOutput: opts.onOutput, signal, color: "never" });
+                const res = await s.preview({ onOutput: opts.onOutput, signal, color: "never", parallel: opts.parallel });
                 return { changes: counts(res.changeSummary) };
             }),
         up: (stack, opts) =>
             onStack(stack, opts, async (s) => {
-                const res = await s.up({ onOutput: opts.onOutput, signal, color: "never" });
+                const res = await s.up({ onOutput: opts.onOutput, signal, color: "never", parallel: opts.parallel });
                 return { changes: counts(res.summary.resourceChanges), outputs: outputsOf(res.outputs) };
             }),
         history: (stack, limit) =>

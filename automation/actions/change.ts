@@ -119,7 +119,9 @@ async function runOne(ctx: CliContext, run: Run): Promise<Report> {
         });
 
     progress(io, `${previewOnly ? "previewing" : "running"} \`${title}\` on stack ${stack}...`);
-    const runOpts = { request, onOutput: (text: string) => io.stderr.write(text), signal: io.signal };
+    // Every restart may wait on its rollout at the same time: enough workers for all of them, and the rest of the graph.
+    const parallel = Math.max(16, plan.restarts.length + 8);
+    const runOpts = { request, onOutput: (text: string) => io.stderr.write(text), signal: io.signal, parallel };
     let changes: ChangeCounts;
     try {
         // Ctrl-C before the engine started: start nothing.

@@ -32,22 +32,24 @@ export const MAX_LIST_PAGES_PER_SECOND = 50;
 
 /**
  * Lists every secret under the prefix with the SDK's paginator: one ListSecrets call per 100 secrets, at most
- * {@link MAX_LIST_PAGES_PER_SECOND} calls a second. The paginator requests the next page only when the loop asks for
- * it (@smithy/core dist-cjs `createPaginator`: an async generator that sends after each `yield` resumes), so waiting in
- * the loop body spaces the calls.
+ * {@link MAX_LIST_PAGES_PER_SECOND} calls in any one second (a sliding window: a listing of up to that many pages
+ * never waits). The paginator requests the next page only when the loop asks for it (@smithy/core dist-cjs
+ * `createPaginator`: an async generator that sends after each `yield` resumes), so waiting in the loop body holds the
+ * next call back.
  */
 export async function listSecretsUnder(client: SecretsManagerClient, prefix: string): Promise<{ entries: SecretListEntry[]; calls: number }> {
     const entries: SecretListEntry[] = [];
-    let calls = 0;
-    let requested = Date.now();
+    const sent: number[] = [Date.now()];
     for await (const page of paginateListSecrets({ client, pageSize: 100 }, { Filters: [{ Key: "name", Values: [prefix] }] })) {
-        calls++;
         entries.push(...(page.SecretList ?? []));
-        const wait = requested + 1000 / MAX_LIST_PAGES_PER_SECOND - Date.now();
-        if (page.NextToken && wait > 0) await new Promise((r) => setTimeout(r, wait));
-        requested = Date.now();
+        if (!page.NextToken) break;
+        // The next call may go when it would be at most the MAX-th in the last second.
+        const oldest = sent.length >= MAX_LIST_PAGES_PER_SECOND ? sent[sent.length - MAX_LIST_PAGES_PER_SECOND] : undefined;
+        const wait = oldest === undefined ? 0 : oldest + 1000 - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sent.push(Date.now());
     }
-    return { entries, calls };
+    return { entries, calls: sent.length };
 }
 
 export async function runStatus(ctx: CliContext, args: GlobalArgs): Promise<void> {
