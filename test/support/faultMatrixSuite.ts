@@ -104,17 +104,18 @@ export function defineFaultMatrix(o: MatrixFileOptions): void {
         afterAll(async () => {
             if (points.length > 0) process.stderr.write(formatMatrix(o.title, points, outcomes));
             process.stderr.write(`FAULT-MATRIX ${o.title} wall time: ${((Date.now() - started) / 1000).toFixed(0)} s with ${count} worker process(es)\n`);
+            // A worker stops its world (moto, PostgreSQL, Redis) after its last scenario and then exits: wait for the
+            // exit; only a worker that hangs is told to stop (it stops its world on SIGTERM too).
             await Promise.all(
                 shards.map(async (s) => {
-                    await Promise.race([s.done.catch(() => undefined), new Promise((r) => setTimeout(r, 120_000))]);
-                    if (s.child.exitCode === null) {
-                        const gone = new Promise((r) => s.child.once("exit", r));
-                        s.child.kill("SIGTERM");
-                        await gone;
-                    }
+                    if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+                    const gone = new Promise((r) => s.child.once("exit", r));
+                    const timer = setTimeout(() => s.child.kill("SIGTERM"), 120_000);
+                    await gone;
+                    clearTimeout(timer);
                 }),
             );
-        }, 180_000);
+        }, 240_000);
 
         const enumerations = await Promise.allSettled(shards.map((s) => s.points));
         const first = enumerations.find((e) => e.status === "fulfilled") as PromiseFulfilledResult<{ enumerated: number; points: readonly FailurePoint[] }> | undefined;

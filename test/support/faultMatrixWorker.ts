@@ -13,6 +13,10 @@ async function main(): Promise<void> {
     const { part, shard, shards } = JSON.parse(process.env.FAULT_WORKER ?? "") as { part: MatrixPart; shard: number; shards: number };
     const send = (m: ShardMessage) => process.send!(m);
     const world = await startRotationWorld();
+    // Told to stop (the parent gave up on it): stop the servers this world started, then exit.
+    process.once("SIGTERM", () => {
+        void world.stop().finally(() => process.exit(143));
+    });
     try {
         await runShard(part, shard, shards, send, world);
     } finally {
