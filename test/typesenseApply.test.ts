@@ -13,60 +13,20 @@ import { toEnv, typesenseApplyContract } from "../hooks/contracts";
 import { HookInputError, SourceError } from "../hooks/hookRuntime";
 import { TypesenseSlot, applyTypesenseSlot, optionsFromEnv, requireTls } from "../hooks/typesenseApply";
 import { runHookProcess } from "./support/hookProcess";
+import { TypesenseKeysStore, typesenseKeysHandler } from "./support/emulator/typesenseKeysDouble";
 import { freePort } from "./support/ports";
 import { TestCa, makeTestCa } from "./support/tlsServers";
 
-interface StoredKey {
-    id: number;
-    value: string;
-    description: string;
-    actions: string[];
-    collections: string[];
-}
 
 const ADMIN = "typesense-admin-key";
 const ADMIN_ENV = typesenseApplyContract.adminEnv;
-let keys: StoredKey[] = [];
-let nextId = 1;
-const requests: string[] = [];
+const store: TypesenseKeysStore = { keys: [], nextId: 1, requests: [], adminKey: ADMIN };
 let server: Server | HttpsServer;
 let url: string;
 
-/** TypesenseKeysApiDouble: the subset of Typesense's keys API the applier uses; over HTTPS with `tls`. */
+/** TypesenseKeysApiDouble (test/support/emulator/typesenseKeysDouble.ts) over `store`; over HTTPS with `tls`. */
 function typesenseKeysApiDouble(tls?: { key: Buffer; cert: Buffer }): Server | HttpsServer {
-    const handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
-        let body = "";
-        req.on("data", (d) => (body += d));
-        req.on("end", () => {
-            requests.push(`${req.method} ${req.url}`);
-            const send = (status: number, payload: unknown) => {
-                res.writeHead(status, { "Content-Type": "application/json" });
-                res.end(JSON.stringify(payload));
-            };
-            if (req.headers["x-typesense-api-key"] !== ADMIN) return send(401, { message: "Forbidden - a valid `x-typesense-api-key` header must be sent." });
-            const summary = (k: StoredKey) => ({ id: k.id, description: k.description, actions: k.actions, collections: k.collections, value_prefix: k.value.slice(0, 4), expires_at: 64723363199 });
-            const idMatch = /^\/keys\/(\d+)$/.exec(req.url ?? "");
-            if (req.method === "GET" && req.url === "/keys") return send(200, { keys: keys.map(summary) });
-            if (req.method === "POST" && req.url === "/keys") {
-                const k = JSON.parse(body) as Partial<StoredKey>;
-                if (!k.actions || !k.collections) return send(400, { message: "Missing actions or collections." });
-                if (keys.some((x) => x.value === k.value)) return send(409, { message: "API key generation conflict." });
-                const stored: StoredKey = { id: nextId++, value: k.value!, description: k.description ?? "", actions: k.actions, collections: k.collections };
-                keys.push(stored);
-                return send(201, { ...summary(stored), value: stored.value });
-            }
-            if (idMatch) {
-                const k = keys.find((x) => x.id === Number(idMatch[1]));
-                if (!k) return send(404, { message: "Key not found." });
-                if (req.method === "GET") return send(200, summary(k));
-                if (req.method === "DELETE") {
-                    keys = keys.filter((x) => x !== k);
-                    return send(200, { id: k.id });
-                }
-            }
-            send(404, { message: "Not Found" });
-        });
-    };
+    const handler = typesenseKeysHandler(store);
     return tls ? createHttpsServer(tls, handler) : createServer(handler);
 }
 
@@ -77,9 +37,9 @@ beforeAll(async () => {
 });
 afterAll(async () => new Promise((r) => server.close(r)));
 beforeEach(() => {
-    keys = [{ id: 900, value: "unrelated-admin-key", description: "created by hand", actions: ["*"], collections: ["*"] }];
-    nextId = 1;
-    requests.length = 0;
+    store.keys = [{ id: 900, value: "unrelated-admin-key", description: "created by hand", actions: ["*"], collections: ["*"] }];
+    store.nextId = 1;
+    store.requests.length = 0;
 });
 
 const slot = (s: "a" | "b", stamp: string, value: string, over: Partial<TypesenseSlot> = {}): TypesenseSlot => ({
@@ -100,29 +60,29 @@ describe("Typesense keys", () => {
         const b1 = await applyTypesenseSlot(slot("b", "initial", "BBBB1111"));
         expect(a1).toEqual({ keyId: 1, created: true, deleted: [] });
         expect(b1).toEqual({ keyId: 2, created: true, deleted: [] });
-        requests.length = 0;
+        store.requests.length = 0;
         const b2 = await applyTypesenseSlot(slot("b", "2026-11", "BBBB2222"));
         expect(b2).toEqual({ keyId: 3, created: true, deleted: [2] });
-        expect(requests).toEqual(["GET /keys", "POST /keys", "DELETE /keys/2", "GET /keys/3"]); // new key first
-        expect(keys.map((k) => [k.id, k.value, k.description])).toEqual([
+        expect(store.requests).toEqual(["GET /keys", "POST /keys", "DELETE /keys/2", "GET /keys/3"]); // new key first
+        expect(store.keys.map((k) => [k.id, k.value, k.description])).toEqual([
             [900, "unrelated-admin-key", "created by hand"],
             [1, "AAAA1111", "buywhere-rotation:staging:slot-a:2026-10"],
             [3, "BBBB2222", "buywhere-rotation:staging:slot-b:2026-11"],
         ]);
-        expect(keys.find((k) => k.id === 3)).toMatchObject({ actions: ["documents:search"], collections: ["products"] });
+        expect(store.keys.find((k) => k.id === 3)).toMatchObject({ actions: ["documents:search"], collections: ["products"] });
     });
 
     it("is idempotent: the same slot, stamp and value registers nothing new", async () => {
         await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"));
-        requests.length = 0;
+        store.requests.length = 0;
         expect(await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"))).toEqual({ keyId: 1, created: false, deleted: [] });
-        expect(requests).toEqual(["GET /keys", "GET /keys/1"]);
+        expect(store.requests).toEqual(["GET /keys", "GET /keys/1"]);
     });
 
     it("keeps stacks apart: staging's slot a never deletes production's", async () => {
         await applyTypesenseSlot(slot("a", "2026-10", "PROD1111", { stack: "production" }));
         await applyTypesenseSlot(slot("a", "2026-11", "STAG2222"));
-        expect(keys.map((k) => k.description).sort()).toEqual([
+        expect(store.keys.map((k) => k.description).sort()).toEqual([
             "buywhere-rotation:production:slot-a:2026-10",
             "buywhere-rotation:staging:slot-a:2026-11",
             "created by hand",
@@ -177,12 +137,12 @@ describe("Typesense applier inputs", () => {
         const ok = await runHookProcess("typesenseApply", env);
         expect(ok.code).toBe(0);
         expect(ok.stderr).toBe("[typesense-apply] registered key 1 for slot a (2026-11)\n");
-        expect(keys.map((k) => k.description)).toContain("buywhere-rotation:staging:slot-a:2026-11");
-        requests.length = 0;
+        expect(store.keys.map((k) => k.description)).toContain("buywhere-rotation:staging:slot-a:2026-11");
+        store.requests.length = 0;
         const bad = await runHookProcess("typesenseApply", { ...env, TYPESENSE_SLOT: "c" });
         expect(bad.code).toBe(2);
         expect(bad.stderr).toBe("[typesense-apply] error: environment variable TYPESENSE_SLOT must be a or b\n");
-        expect(requests).toEqual([]);
+        expect(store.requests).toEqual([]);
     });
 });
 
@@ -204,7 +164,7 @@ describe("the link: https:// unless the host is loopback", () => {
             const err = await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE3", { url: "http://search.invalid:8108", adminKey: CANARY })).then(() => undefined, (e: Error) => e);
             expect(err).toEqual(new HookInputError(notLoopback));
             expect(fetchSpy).not.toHaveBeenCalled();
-            await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE3")); // the spy does see requests
+            await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE3")); // the spy does see store.requests
             expect(fetchSpy).toHaveBeenCalled();
         } finally {
             fetchSpy.mockRestore();
@@ -235,13 +195,13 @@ describe("the link: https:// unless the host is loopback", () => {
             const run = await runHookProcess("typesenseApply", env({ NODE_TLS_REJECT_UNAUTHORIZED: "0" }));
             expect(run.code).toBe(1);
             expect(run.stderr).toMatch(/^\[typesense-apply\] error: could not reach Typesense at https:\/\/localhost:\d+: fetch failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) \(TLS: the server's certificate is not from a trusted CA; set NODE_EXTRA_CA_CERTS to the CA bundle that issued it\)\n$/);
-            expect(requests).toEqual([]);
+            expect(store.requests).toEqual([]);
         });
 
         it("as a process: trusts a private CA through NODE_EXTRA_CA_CERTS, and registers the key (exit 0)", async () => {
             const run = await runHookProcess("typesenseApply", env({ NODE_EXTRA_CA_CERTS: ca.caFile }));
             expect(run).toEqual({ code: 0, stdout: "", stderr: "[typesense-apply] registered key 1 for slot b (2026-12)\n" });
-            expect(requests).toEqual(["GET /keys", "POST /keys", "GET /keys/1"]);
+            expect(store.requests).toEqual(["GET /keys", "POST /keys", "GET /keys/1"]);
         });
     });
 
