@@ -10,6 +10,17 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { freePort, waitFor } from "./ports";
 
+/** Stops a server process started here (SIGTERM, waiting for its exit) and removes its directory. */
+export async function stopServer(child: ChildProcess, dir: string): Promise<void> {
+    child.removeAllListeners("exit");
+    if (child.exitCode === null) {
+        const gone = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await gone;
+    }
+    rmSync(dir, { recursive: true, force: true });
+}
+
 export interface RedisServer {
     readonly adminUrl: string;
     stop(): Promise<void>;
@@ -47,14 +58,6 @@ export async function startRedis(extraConfig: readonly string[] = []): Promise<R
     ]);
     return {
         adminUrl,
-        async stop() {
-            child.removeAllListeners("exit");
-            if (child.exitCode === null) {
-                const gone = new Promise((r) => child.once("exit", r));
-                child.kill("SIGTERM");
-                await gone;
-            }
-            rmSync(dir, { recursive: true, force: true });
-        },
+        stop: () => stopServer(child, dir),
     };
 }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { Client } from "pg";
 import { freePort, waitFor } from "./ports";
+import { stopServer } from "./redis";
 
 export interface TestCa {
     readonly dir: string;
@@ -143,14 +144,6 @@ export async function startTlsRedis(ca: TestCa): Promise<TlsRedis> {
     return {
         adminUrl: `rediss://default:${password}@localhost:${port}/0`,
         port,
-        async stop() {
-            child.removeAllListeners("exit");
-            if (child.exitCode === null) {
-                const gone = new Promise((r) => child.once("exit", r));
-                child.kill("SIGTERM");
-                await gone;
-            }
-            rmSync(dir, { recursive: true, force: true });
-        },
+        stop: () => stopServer(child, dir),
     };
 }
