@@ -1,12 +1,12 @@
 /**
- * A real, throwaway PostgreSQL 15 cluster for tests: initdb into a temp directory, pg_ctl start on a free port on
+ * A real, throwaway PostgreSQL cluster (15 here) for tests: initdb into a temp directory, pg_ctl start on a free port on
  * 127.0.0.1, SCRAM authentication, an `admin` superuser whose password is passed by file. PostgreSQL refuses to run
  * as root, so as root both run through `runuser -u postgres` on a directory that user owns.
  * Or an external server from PG_TEST_ADMIN_URL (a superuser URL, e.g. a docker-compose service).
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -22,7 +22,12 @@ export interface Postgres {
     stop(): Promise<void>;
 }
 
-const BIN = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"].find((d) => existsSync(join(d, "initdb")));
+/** The newest installed server's binaries (Debian: /usr/lib/postgresql/<major>/bin; scripts/systemDeps.sh installs one). */
+const BIN = (existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql") : [])
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a))
+    .map((v) => `/usr/lib/postgresql/${v}/bin`)
+    .find((d) => existsSync(join(d, "initdb")) && existsSync(join(d, "pg_ctl")));
 
 function asPostgres(cmd: string, args: string[]): void {
     const root = process.getuid?.() === 0;
