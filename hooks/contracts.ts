@@ -157,6 +157,8 @@ export const typesenseApplyContract = {
         value: secret(field("TYPESENSE_KEY_VALUE", text())),
         actions: field("TYPESENSE_ACTIONS", list(text(), "strings")),
         collections: field("TYPESENSE_COLLECTIONS", list(text(), "strings")),
+        /** How long the new key may take to be accepted by a search on every collection (default 60 s). */
+        proofTimeoutSeconds: optional(field("TYPESENSE_PROOF_TIMEOUT_SECONDS", positive())),
     },
 } as const satisfies HookContract;
 

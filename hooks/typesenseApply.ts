@@ -1,10 +1,14 @@
 /**
- * Registers a typesense slot's random value as a Typesense API key (POST /keys with that `value`), then deletes the
- * key this slot held before (the one from two rotations ago) — new key first, so nothing is ever without a valid
- * key. Keys are found by their description, `buywhere-rotation:<stack>:slot-<slot>:<stamp>`; a slot whose key for
- * this stamp already exists changes nothing. Keys API: https://typesense.org/docs/30.0/api/api-keys.html (POST /keys
- * with an explicit `value`, GET /keys and GET /keys/:id return only `value_prefix`, DELETE /keys/:id; the admin key
- * in the X-TYPESENSE-API-KEY header).
+ * Registers a typesense slot's random value as a Typesense API key (POST /keys with that `value`), proves it by
+ * using it, then deletes the key this slot held before (the one from two rotations ago) — new key first, so nothing
+ * is ever without a valid key. Keys are found by their description, `buywhere-rotation:<stack>:slot-<slot>:<stamp>`;
+ * a slot whose key for this stamp already exists is not registered again (but proven again). Keys API:
+ * https://typesense.org/docs/30.0/api/api-keys.html (POST /keys with an explicit `value`, GET /keys returns only
+ * `value_prefix`, DELETE /keys/:id; the admin key in the X-TYPESENSE-API-KEY header).
+ *
+ * The proof is a search with the new key on every configured collection (`proveKey`): in an HA cluster a new key
+ * reaches the followers after a delay, so the proof is retried with backoff until it succeeds or
+ * `proofTimeoutSeconds` runs out — and the hook fails, before any store is written, if the cluster never accepts it.
  *
  * The admin key and the new key's value travel only over `https://`, unless the URL names this machine
  * (`requireTls`); `fetch` verifies the certificate, and NODE_TLS_REJECT_UNAUTHORIZED is removed from every hook's
@@ -15,7 +19,7 @@
  */
 import "./isolateEnv"; // first: strips other hooks' credentials before any library loads
 import { HookInput, adminCredential, fromEnv, hookSecrets, takeAdminCredential, typesenseApplyContract } from "./contracts";
-import { HookInputError, Log, SourceError, runHook } from "./hookRuntime";
+import { HookInputError, Log, SourceError, runHook, sleep } from "./hookRuntime";
 import { isLoopbackHost, tlsHint } from "./transport";
 
 /** One slot's key as the contract decodes it, and the admin key that registers it. */
@@ -98,14 +102,84 @@ export async function applyTypesenseSlot(opts: TypesenseSlot, log: Log = () => u
     } else {
         log(`slot ${opts.slot}'s key for ${opts.stamp} is already registered (${current.id}); nothing to create`);
     }
+    await proveKey(opts, log);
     const stale = mine.filter((k) => k.id !== current!.id).map((k) => k.id);
     for (const id of stale) {
         await call(opts, "DELETE", `/keys/${id}`);
         log(`deleted slot ${opts.slot}'s previous key ${id}`);
     }
-    const check = (await call(opts, "GET", `/keys/${current.id}`)) as KeyInfo;
-    if (check.id !== current.id) throw new SourceError(`Typesense does not return key ${current.id} after creating it`);
     return { keyId: current.id, created, deleted: stale };
+}
+
+/** How long a new key may take to be accepted, unless the stack file says (`rotation:typesense.proofTimeoutSeconds`). */
+export const DEFAULT_PROOF_TIMEOUT_SECONDS = 60;
+
+/** The collections to prove a key on: those configured, or every collection the cluster has when that is `*`. */
+async function collectionsToProve(opts: TypesenseSlot): Promise<string[]> {
+    if (!opts.collections.includes("*")) return [...opts.collections];
+    // GET /collections lists every collection (https://typesense.org/docs/27.1/api/collections.html#list-all-collections).
+    const all = ((await call(opts, "GET", "/collections")) as { name: string }[]).map((c) => c.name);
+    if (all.length === 0) throw new SourceError(`Typesense at ${new URL(opts.url).origin} has no collection to prove slot ${opts.slot}'s key on`);
+    return all;
+}
+
+type SearchAnswer = { readonly ok: true } | { readonly ok: false; readonly retry: boolean; readonly reason: string };
+
+/**
+ * One search with the slot's own key: `GET /collections/<c>/documents/search?q=*&per_page=0` (no hits are fetched,
+ * https://typesense.org/docs/27.1/api/search.html: `q=*` matches every document, `per_page` the number of hits), the
+ * key in X-TYPESENSE-API-KEY. 401/403 (not propagated yet), 5xx and a failed connection are worth retrying; 404 (no
+ * such collection) and any other answer are not.
+ */
+async function searchWith(opts: TypesenseSlot, collection: string): Promise<SearchAnswer> {
+    const path = `/collections/${encodeURIComponent(collection)}/documents/search?q=*&per_page=0`;
+    let res: Response;
+    try {
+        res = await fetch(new URL(path, opts.url), { headers: { "X-TYPESENSE-API-KEY": opts.value }, signal: AbortSignal.timeout(10_000) });
+    } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause;
+        const code = typeof cause?.code === "string" && /^[A-Z0-9_]+$/.test(cause.code) ? ` (${cause.code})` : "";
+        return { ok: false, retry: true, reason: `${(err as Error).message}${code}` };
+    }
+    const text = await res.text();
+    if (res.ok) return { ok: true };
+    let message = `HTTP ${res.status}`;
+    try {
+        message = `${message}: ${(JSON.parse(text) as { message?: string }).message ?? ""}`.trim();
+    } catch {
+        /* not JSON */
+    }
+    return { ok: false, retry: res.status === 401 || res.status === 403 || res.status >= 500, reason: message };
+}
+
+/**
+ * Proves the slot's key by using it: a search on each collection, retried with backoff (0.25 s doubling to 5 s)
+ * until the cluster accepts it or `proofTimeoutSeconds` (default 60) runs out. A collection that does not exist fails
+ * at once, naming it.
+ *
+ * @throws SourceError naming the collection and the last answer when the key is not accepted in time
+ */
+export async function proveKey(opts: TypesenseSlot, log: Log = () => undefined): Promise<void> {
+    const timeoutSeconds = opts.proofTimeoutSeconds ?? DEFAULT_PROOF_TIMEOUT_SECONDS;
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (const collection of await collectionsToProve(opts)) {
+        let attempts = 0;
+        for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+            attempts++;
+            const answer = await searchWith(opts, collection);
+            if (answer.ok) break;
+            if (answer.reason.startsWith("HTTP 404")) {
+                throw new SourceError(`Typesense at ${new URL(opts.url).origin} has no collection \`${collection}\` (${answer.reason}); check rotation:typesense.collections`);
+            }
+            if (!answer.retry || Date.now() + delay > deadline) {
+                throw new SourceError(
+                    `Typesense did not accept slot ${opts.slot}'s new key for a search on \`${collection}\` within ${timeoutSeconds} s (${attempts} attempt${attempts === 1 ? "" : "s"}, last: ${answer.reason}); nothing was published`,
+                );
+            }
+            await sleep(delay);
+        }
+        log(`slot ${opts.slot}'s key searches ${collection}${attempts > 1 ? ` (accepted after ${attempts} attempts)` : ""}`);
+    }
 }
 
 /** The hook's inputs: its contract's fields and the inherited admin key. */

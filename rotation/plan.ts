@@ -750,6 +750,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                         value: secret(slot),
                         actions: ts.actions,
                         collections: ts.collections,
+                        proofTimeoutSeconds: ts.proofTimeoutSeconds,
                     },
                     [generation[slot]],
                     regenerated(slot),

@@ -249,8 +249,15 @@ const typesenseSchema = obj({
     /** Base URL of the Typesense cluster whose keys API registers each slot's key. */
     url: httpUrl,
     /** What each slot's key may do. */
-    actions: z.array(oneOf(TYPESENSE_ACTIONS), { error: `must be a list of Typesense actions from ${listAllowed(TYPESENSE_ACTIONS)}` }).min(1).default(["documents:search"]),
+    actions: z
+        .array(oneOf(TYPESENSE_ACTIONS), { error: `must be a list of Typesense actions from ${listAllowed(TYPESENSE_ACTIONS)}` })
+        .min(1)
+        // The applier proves a new key by searching with it (hooks/typesenseApply.ts `proveKey`).
+        .refine((a) => a.includes("documents:search"), { error: "must include documents:search: the applier proves each new key with a search" })
+        .default(["documents:search"]),
     collections: z.array(z.string().min(1), { error: "must be a list of collections" }).min(1).default(["*"]),
+    /** How long a new key may take to be accepted by a search on every collection (HA followers lag; default 60). */
+    proofTimeoutSeconds: int(1, 900).optional(),
 });
 
 /**

@@ -161,6 +161,8 @@ describe("config", () => {
         ["broken JSON", { "rotation:redis": "{nope" }, "rotation:redis", /is not valid JSON/],
         ["a bad Cloudflare account id", { "rotation:r2": { ...(staging["rotation:r2"] as object), accountId: "acct-1" } }, "rotation:r2.accountId", /"acct-1" is not a Cloudflare account id \(32 hex characters\)/],
         ["no R2 bucket", { "rotation:r2": { ...(staging["rotation:r2"] as object), buckets: [] } }, "rotation:r2.buckets", /must list at least one bucket/],
+        ["a Typesense key that cannot search (its proof is a search)", { "rotation:typesense": { url: "https://ts.example", actions: ["documents:import"] } }, "rotation:typesense.actions", /^`rotation:typesense\.actions` must include documents:search: the applier proves each new key with a search$/],
+        ["a Typesense proof timeout of 0", { "rotation:typesense": { url: "https://ts.example", proofTimeoutSeconds: 0 } }, "rotation:typesense.proofTimeoutSeconds", /must be a whole number from 1 to 900/],
         ["a missing Typesense URL", { "rotation:typesense": { actions: ["documents:search"] } }, "rotation:typesense.url", /^`rotation:typesense.url` is required$/],
         ["an unknown provider to hold", { "rotation:hold": { database: ["gcp"] } }, "rotation:hold.database[0]", /must be one of `aws`, `k8s` \(got "gcp"\)/],
         ["holding every provider", { "rotation:hold": { database: ["aws", "k8s"] } }, "rotation:hold.database", /cannot hold back every provider: the rotation would publish nowhere/],

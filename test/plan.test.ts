@@ -85,8 +85,9 @@ describe("rotation plan: the blueprint", () => {
             slot: "a",
             stamp: "g1",
             value: { group: "typesense", slot: "a", field: "secret" },
-            actions: ["documents:search"],
+            actions: ["documents:search", "documents:get", "documents:create", "documents:upsert", "documents:update", "documents:delete", "documents:import"],
             collections: ["products", "merchants"],
+            proofTimeoutSeconds: 60,
         });
     });
 

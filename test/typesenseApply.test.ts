@@ -1,7 +1,8 @@
 /**
  * The Typesense applier against TypesenseKeysApiDouble: a TEST DOUBLE of Typesense's documented keys API
- * (POST/GET /keys, GET/DELETE /keys/:id, X-TYPESENSE-API-KEY), because no Typesense server can run here. It keeps
- * keys in memory, checks the admin key, and returns value_prefix like Typesense does. Its inputs are decoded
+ * (POST/GET /keys, GET/DELETE /keys/:id, X-TYPESENSE-API-KEY) and search endpoint, because no Typesense server can
+ * run here. It keeps keys in memory, checks the admin key, returns value_prefix like Typesense does, and models an HA
+ * cluster's propagation delay (a new key answers 401 on a search for a while) and its collections (404 on an unknown one). Its inputs are decoded
  * through its contract (hooks/contracts.ts), and it runs as the process the program runs. The same double also
  * listens over HTTPS with a test CA's certificate, for the transport rules.
  */
@@ -20,7 +21,8 @@ import { TestCa, makeTestCa } from "./support/tlsServers";
 
 const ADMIN = "typesense-admin-key";
 const ADMIN_ENV = typesenseApplyContract.adminEnv;
-const store: TypesenseKeysStore = { keys: [], nextId: 1, requests: [], adminKey: ADMIN };
+const store: TypesenseKeysStore = { keys: [], nextId: 1, requests: [], adminKey: ADMIN, collections: ["products", "merchants"] };
+const SEARCH = (c: string) => `GET /collections/${c}/documents/search?q=*&per_page=0`;
 let server: Server | HttpsServer;
 let url: string;
 
@@ -40,6 +42,8 @@ beforeEach(() => {
     store.keys = [{ id: 900, value: "unrelated-admin-key", description: "created by hand", actions: ["*"], collections: ["*"] }];
     store.nextId = 1;
     store.requests.length = 0;
+    store.propagationMs = 0;
+    store.collections = ["products", "merchants"];
 });
 
 const slot = (s: "a" | "b", stamp: string, value: string, over: Partial<TypesenseSlot> = {}): TypesenseSlot => ({
@@ -63,7 +67,7 @@ describe("Typesense keys", () => {
         store.requests.length = 0;
         const b2 = await applyTypesenseSlot(slot("b", "2026-11", "BBBB2222"));
         expect(b2).toEqual({ keyId: 3, created: true, deleted: [2] });
-        expect(store.requests).toEqual(["GET /keys", "POST /keys", "DELETE /keys/2", "GET /keys/3"]); // new key first
+        expect(store.requests).toEqual(["GET /keys", "POST /keys", SEARCH("products"), "DELETE /keys/2"]); // new key first, proven, then the old one goes
         expect(store.keys.map((k) => [k.id, k.value, k.description])).toEqual([
             [900, "unrelated-admin-key", "created by hand"],
             [1, "AAAA1111", "buywhere-rotation:staging:slot-a:2026-10"],
@@ -76,7 +80,7 @@ describe("Typesense keys", () => {
         await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"));
         store.requests.length = 0;
         expect(await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"))).toEqual({ keyId: 1, created: false, deleted: [] });
-        expect(store.requests).toEqual(["GET /keys", "GET /keys/1"]);
+        expect(store.requests).toEqual(["GET /keys", SEARCH("products")]); // proven again, nothing created
     });
 
     it("keeps stacks apart: staging's slot a never deletes production's", async () => {
@@ -101,6 +105,55 @@ describe("Typesense keys", () => {
     });
 });
 
+describe("the proof: a search with the new key on every collection, retried while the cluster propagates it (double)", () => {
+    it("retries a key a follower does not know yet (401) until it is accepted, then deletes the slot's older key", async () => {
+        await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"));
+        store.propagationMs = 700;
+        store.requests.length = 0;
+        const lines: string[] = [];
+        const started = Date.now();
+        const a2 = await applyTypesenseSlot(slot("a", "2026-11", "AAAA2222", { collections: ["products", "merchants"], proofTimeoutSeconds: 10 }), (l) => lines.push(l));
+        expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+        expect(a2).toEqual({ keyId: 2, created: true, deleted: [1] });
+        const searches = store.requests.filter((r) => r === SEARCH("products"));
+        expect(searches.length).toBeGreaterThan(1); // refused while propagating, then accepted
+        expect(store.requests.slice(-2)).toEqual([SEARCH("merchants"), "DELETE /keys/1"]); // deleted only once proven everywhere
+        expect(lines.at(-3)).toMatch(/^slot a's key searches products \(accepted after \d+ attempts\)$/);
+    });
+
+    it("a key the cluster never accepts within the timeout: one line, and the slot's older key is not deleted", async () => {
+        await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111"));
+        store.propagationMs = Infinity;
+        const err = await applyTypesenseSlot(slot("a", "2026-11", "SECRETVALUE5", { proofTimeoutSeconds: 1 })).then(() => undefined, (e: Error) => e);
+        expect(err).toBeInstanceOf(SourceError);
+        expect(err?.message).toMatch(
+            /^Typesense did not accept slot a's new key for a search on `products` within 1 s \(\d+ attempts, last: HTTP 401: Forbidden - a valid `x-typesense-api-key` header must be sent\.\); nothing was published$/,
+        );
+        expect(`${err?.message}${err?.stack}`).not.toContain("SECRETVALUE5");
+        expect(store.keys.map((k) => k.value)).toContain("AAAA1111"); // the older key still works
+    });
+
+    it("a collection the cluster does not have fails at once, naming it", async () => {
+        const started = Date.now();
+        const err = await applyTypesenseSlot(slot("b", "2026-11", "BBBB1111", { collections: ["products", "prodcuts"], proofTimeoutSeconds: 30 })).then(() => undefined, (e: Error) => e);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(err).toEqual(new SourceError(`Typesense at ${url} has no collection \`prodcuts\` (HTTP 404: Could not find a collection with name \`prodcuts\`.); check rotation:typesense.collections`));
+    });
+
+    it("a key whose actions do not include documents:search is never accepted (the double enforces the key's scope)", async () => {
+        const err = await applyTypesenseSlot(slot("b", "2026-11", "NARROWKEY1", { actions: ["documents:get"], proofTimeoutSeconds: 1 })).then(() => undefined, (e: Error) => e);
+        expect(err?.message).toMatch(/^Typesense did not accept slot b's new key for a search on `products` within 1 s/);
+    });
+
+    it("collections `*`: proves the key on every collection the cluster lists", async () => {
+        await applyTypesenseSlot(slot("a", "2026-10", "AAAA1111", { collections: ["*"] }));
+        expect(store.requests).toEqual(["GET /keys", "POST /keys", "GET /collections", SEARCH("products"), SEARCH("merchants")]);
+        store.collections = [];
+        const err = await applyTypesenseSlot(slot("b", "2026-10", "BBBB1111", { collections: ["*"] })).then(() => undefined, (e: Error) => e);
+        expect(err).toEqual(new SourceError(`Typesense at ${url} has no collection to prove slot b's key on`));
+    });
+});
+
 describe("Typesense applier inputs", () => {
     const input = { url: "http://search.internal:8108", stack: "staging", slot: "a", stamp: "2026-11", value: "SECRETVALUE2", actions: ["documents:search"], collections: ["products"] } as const;
     const valid = () => ({ ...toEnv(typesenseApplyContract, { ...input, actions: [...input.actions], collections: [...input.collections] }), [ADMIN_ENV]: ADMIN });
@@ -120,6 +173,7 @@ describe("Typesense applier inputs", () => {
         [{ ...valid(), TYPESENSE_COLLECTIONS: "[1]" }, "environment variable TYPESENSE_COLLECTIONS must be a non-empty JSON list of strings"],
         [{ ...valid(), TYPESENSE_COLLECTIONS: '[""]' }, "environment variable TYPESENSE_COLLECTIONS must not be empty"],
         [without("TYPESENSE_KEY_VALUE"), "environment variable TYPESENSE_KEY_VALUE is required"],
+        [{ ...valid(), TYPESENSE_PROOF_TIMEOUT_SECONDS: "soon" }, 'environment variable TYPESENSE_PROOF_TIMEOUT_SECONDS must be a positive number (got "soon")'],
         [without(ADMIN_ENV), `environment variable ${ADMIN_ENV} is required`],
     ])("refuses %j with one line naming the variable, never a value of a secret", (env, message) => {
         let err: unknown;
@@ -136,7 +190,7 @@ describe("Typesense applier inputs", () => {
         const env = { ...toEnv(typesenseApplyContract, { ...input, url, value: "PROC1111", actions: ["documents:search"], collections: ["products"] }), [ADMIN_ENV]: ADMIN };
         const ok = await runHookProcess("typesenseApply", env);
         expect(ok.code).toBe(0);
-        expect(ok.stderr).toBe("[typesense-apply] registered key 1 for slot a (2026-11)\n");
+        expect(ok.stderr).toBe("[typesense-apply] registered key 1 for slot a (2026-11)\n[typesense-apply] slot a's key searches products\n");
         expect(store.keys.map((k) => k.description)).toContain("buywhere-rotation:staging:slot-a:2026-11");
         store.requests.length = 0;
         const bad = await runHookProcess("typesenseApply", { ...env, TYPESENSE_SLOT: "c" });
@@ -200,8 +254,8 @@ describe("the link: https:// unless the host is loopback", () => {
 
         it("as a process: trusts a private CA through NODE_EXTRA_CA_CERTS, and registers the key (exit 0)", async () => {
             const run = await runHookProcess("typesenseApply", env({ NODE_EXTRA_CA_CERTS: ca.caFile }));
-            expect(run).toEqual({ code: 0, stdout: "", stderr: "[typesense-apply] registered key 1 for slot b (2026-12)\n" });
-            expect(store.requests).toEqual(["GET /keys", "POST /keys", "GET /keys/1"]);
+            expect(run).toEqual({ code: 0, stdout: "", stderr: "[typesense-apply] registered key 1 for slot b (2026-12)\n[typesense-apply] slot b's key searches products\n" });
+            expect(store.requests).toEqual(["GET /keys", "POST /keys", SEARCH("products")]);
         });
     });
 

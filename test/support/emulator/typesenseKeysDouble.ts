@@ -1,8 +1,21 @@
 /**
  * TypesenseKeysApiDouble: a TEST DOUBLE of Typesense's documented keys API (POST/GET /keys, GET/DELETE /keys/:id,
- * X-TYPESENSE-API-KEY), because no Typesense server can run here. Keys live in memory; the admin key is checked;
- * `value_prefix` is returned as Typesense does. One handler (`typesenseKeysHandler`) serves test/typesenseApply.test.ts (over
- * HTTP or HTTPS) and the engine emulator's world. Binds 127.0.0.1 only.
+ * X-TYPESENSE-API-KEY) and of the one data-plane call the applier proves a key with (a search), because no Typesense
+ * server can run here. Keys live in memory; the admin key is checked; `value_prefix` is returned as Typesense does.
+ * One handler (`typesenseKeysHandler`) serves test/typesenseApply.test.ts (over HTTP or HTTPS) and the engine
+ * emulator's world. Binds 127.0.0.1 only.
+ *
+ * What it models of a cluster:
+ * - **Propagation delay** (`propagationMs`): in an HA cluster "read API calls will be served by the node that receives
+ *   it, write API calls are automatically forwarded to the leader" (https://typesense.org/docs/guide/high-availability.html),
+ *   so a key just created reaches the followers a moment later ("it first gets written to the current leader and then
+ *   propagated to the other follower nodes", https://github.com/typesense/typesense/issues/742). For `propagationMs`
+ *   after its creation a key is refused with 401 on a search, as a follower that has not seen it yet would
+ *   (`Infinity`: a key the cluster never accepts).
+ * - **Collections**: `GET /collections` (admin key) lists them; a search on an unknown collection answers 404; a key
+ *   whose `actions` lack `documents:search` (or `documents:*`, `*`) or whose `collections` do not name the collection
+ *   (or `*`) is refused with 401 (https://typesense.org/docs/27.1/api/api-keys.html: a key "can be restricted to only
+ *   allow searches on specific collections").
  */
 import { RequestListener, Server, createServer } from "node:http";
 
@@ -12,6 +25,8 @@ export interface TypesenseKey {
     readonly description: string;
     readonly actions: readonly string[];
     readonly collections: readonly string[];
+    /** When the double created it (ms since the epoch); keys put in by a test directly count as long propagated. */
+    readonly createdAt?: number;
 }
 
 export interface TypesenseKeysDouble {
@@ -19,6 +34,10 @@ export interface TypesenseKeysDouble {
     readonly adminKey: string;
     /** The keys it holds now. */
     keys(): readonly TypesenseKey[];
+    /** Every request it answered (`GET /keys`, `GET /collections/products/documents/search?...`). */
+    requests(): readonly string[];
+    /** How long a new key is refused on a search (default 0). */
+    setPropagationMs(ms: number): void;
     stop(): Promise<void>;
 }
 
@@ -28,7 +47,15 @@ export interface TypesenseKeysStore {
     nextId: number;
     readonly requests: string[];
     readonly adminKey: string;
+    /** The collections that exist (default: none; a search then answers 404). */
+    collections?: string[];
+    /** How long after its creation a key is refused on a search, as a follower that has not seen it yet (default 0). */
+    propagationMs?: number;
 }
+
+const FORBIDDEN = { message: "Forbidden - a valid `x-typesense-api-key` header must be sent." };
+
+const allows = (granted: readonly string[], wanted: string) => granted.some((g) => g === "*" || g === wanted || (g.endsWith(":*") && wanted.startsWith(g.slice(0, -1))));
 
 /** The keys API as a request listener over `store`, for an HTTP or an HTTPS server. */
 export function typesenseKeysHandler(store: TypesenseKeysStore): RequestListener {
@@ -41,7 +68,23 @@ export function typesenseKeysHandler(store: TypesenseKeysStore): RequestListener
                 res.writeHead(status, { "Content-Type": "application/json" });
                 res.end(JSON.stringify(payload));
             };
-            if (req.headers["x-typesense-api-key"] !== store.adminKey) return send(401, { message: "Forbidden - a valid `x-typesense-api-key` header must be sent." });
+            const presented = req.headers["x-typesense-api-key"];
+            const path = new URL(req.url ?? "/", "http://double").pathname;
+            // GET /collections/:c/documents/search: the data plane, where application keys are used.
+            const search = /^\/collections\/([^/]+)\/documents\/search$/.exec(path);
+            if (req.method === "GET" && search) {
+                const collection = decodeURIComponent(search[1]);
+                if (presented !== store.adminKey) {
+                    const key = store.keys.find((k) => k.value === presented);
+                    if (!key) return send(401, FORBIDDEN);
+                    if (key.createdAt !== undefined && Date.now() - key.createdAt < (store.propagationMs ?? 0)) return send(401, FORBIDDEN);
+                    if (!allows(key.actions, "documents:search") || !allows(key.collections, collection)) return send(401, FORBIDDEN);
+                }
+                if (!(store.collections ?? []).includes(collection)) return send(404, { message: `Could not find a collection with name \`${collection}\`.` });
+                return send(200, { facet_counts: [], found: 0, hits: [], out_of: 0, page: 1, request_params: { collection_name: collection, per_page: 0, q: "*" }, search_time_ms: 0 });
+            }
+            if (presented !== store.adminKey) return send(401, FORBIDDEN);
+            if (req.method === "GET" && path === "/collections") return send(200, (store.collections ?? []).map((name) => ({ name, num_documents: 0, fields: [] })));
             const summary = (k: TypesenseKey) => ({ id: k.id, description: k.description, actions: k.actions, collections: k.collections, value_prefix: k.value.slice(0, 4), expires_at: 64723363199 });
             const idMatch = /^\/keys\/(\d+)$/.exec(req.url ?? "");
             if (req.method === "GET" && req.url === "/keys") return send(200, { keys: store.keys.map(summary) });
@@ -49,7 +92,7 @@ export function typesenseKeysHandler(store: TypesenseKeysStore): RequestListener
                 const k = JSON.parse(body) as Partial<TypesenseKey>;
                 if (!k.actions || !k.collections) return send(400, { message: "Missing actions or collections." });
                 if (store.keys.some((x) => x.value === k.value)) return send(409, { message: "API key generation conflict." });
-                const stored: TypesenseKey = { id: store.nextId++, value: k.value!, description: k.description ?? "", actions: k.actions, collections: k.collections };
+                const stored: TypesenseKey = { id: store.nextId++, value: k.value!, description: k.description ?? "", actions: k.actions, collections: k.collections, createdAt: Date.now() };
                 store.keys.push(stored);
                 return send(201, { ...summary(stored), value: stored.value });
             }
@@ -67,14 +110,18 @@ export function typesenseKeysHandler(store: TypesenseKeysStore): RequestListener
     };
 }
 
-export async function startTypesenseKeysDouble(adminKey: string): Promise<TypesenseKeysDouble> {
-    const store: TypesenseKeysStore = { keys: [], nextId: 1, requests: [], adminKey };
+export async function startTypesenseKeysDouble(adminKey: string, opts: { collections?: string[]; propagationMs?: number } = {}): Promise<TypesenseKeysDouble> {
+    const store: TypesenseKeysStore = { keys: [], nextId: 1, requests: [], adminKey, collections: opts.collections ?? ["products", "merchants"], propagationMs: opts.propagationMs ?? 0 };
     const server: Server = createServer(typesenseKeysHandler(store));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     return {
         url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
         adminKey,
         keys: () => store.keys,
+        requests: () => store.requests,
+        setPropagationMs: (ms) => {
+            store.propagationMs = ms;
+        },
         stop: () => new Promise((r) => server.close(() => r())),
     };
 }
