@@ -4,8 +4,9 @@
  * variable is missing (rotation/program.ts, `requireAdminCredentials`), and `preflight` checks the same before
  * anything runs, from the same list (rotation/adminCredentials.ts). Pure.
  */
-import { ADMIN_CREDENTIAL, ADMIN_CREDENTIALS, CLOUDFLARE_TOKEN_ENV } from "../rotation/adminCredentials";
+import { ADMIN_CREDENTIAL, ADMIN_CREDENTIALS, CLOUDFLARE_TOKEN_ENV, requiredAdminEnv } from "../rotation/adminCredentials";
 import { GROUPS, Group } from "../rotation/catalog";
+import { Settings } from "../rotation/settings";
 
 export { ADMIN_CREDENTIAL, ADMIN_CREDENTIALS, CLOUDFLARE_TOKEN_ENV };
 
@@ -33,9 +34,13 @@ export function groupsRegenerated(command: PreflightCommand, services: readonly 
     }
 }
 
-/** The admin credentials those groups need, each once. */
-export function credentialsFor(groups: readonly Group[]): string[] {
-    return [...new Set(groups.flatMap((g) => ADMIN_CREDENTIAL[g] ?? []))];
+/**
+ * The admin credentials those groups need, each once. With the stack's settings, a group whose admin credential is a
+ * Secrets Manager secret (`rotation:adminSecrets`) or that needs none in the environment (Redis on ElastiCache) is
+ * left out (rotation/adminCredentials.ts `requiredAdminEnv`).
+ */
+export function credentialsFor(groups: readonly Group[], settings?: Settings): string[] {
+    return [...new Set(groups.flatMap((g) => (settings ? requiredAdminEnv(settings, g) : ADMIN_CREDENTIAL[g]) ?? []))];
 }
 
 /** Those of `required` that the environment lacks (unset or blank). Never reads more than whether a value exists. */

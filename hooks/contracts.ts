@@ -9,12 +9,12 @@
  * admin credential is removed from a hook's environment before it runs (hooks/isolateEnv.ts).
  */
 import { z } from "zod";
-import { AWS_REGION, ECS_NAME, PG_IDENT, REDIS_USER, httpUrl, matching } from "../rotation/rules";
+import { AWS_REGION, ECS_NAME, ELASTICACHE_USER_ID, PG_IDENT, REDIS_USER, SECRET_ARN, httpUrl, matching } from "../rotation/rules";
 import { HOOK_ADMIN_ENV } from "./adminEnv";
 import { HookInputError } from "./hookRuntime";
 
 /** The hook programs, by file name under `hooks/`. */
-export type HookName = "ecsRedeploy" | "healthCheck" | "postgresApply" | "redisApply" | "typesenseApply";
+export type HookName = "ecsRedeploy" | "elasticacheApply" | "healthCheck" | "postgresApply" | "redisApply" | "typesenseApply";
 
 /** A schema whose input is the string in the environment. */
 type EnvCodec = z.ZodType<unknown, string>;
@@ -120,6 +120,19 @@ function list<T extends EnvCodec>(item: T, what: string) {
  */
 const scramSafe = () => text().regex(/^[\x20-\x7e]+$/, { error: "must be printable ASCII" });
 
+/**
+ * The ARN of a Secrets Manager secret holding the hook's admin credential (`rotation:adminSecrets.<group>`), read by
+ * the hook when it runs (hooks/adminSecret.ts). A plain input: the ARN names the secret, it is not one.
+ */
+const adminSecretArn = (env: string) => optional(field(env, matching(SECRET_ARN, "a Secrets Manager secret's complete ARN")));
+/** The URL without credentials that the admin secret's username and password go into (from the stack file). */
+const adminEndpoint = (env: string) => optional(field(env, text()));
+/** An admin secret needs its endpoint, and an endpoint is only for an admin secret. */
+const adminSecretPair =
+    (arnEnv: string, endpointEnv: string) =>
+    (input: { readonly adminSecretArn?: string; readonly adminEndpoint?: string }): string | undefined =>
+        (input.adminSecretArn === undefined) === (input.adminEndpoint === undefined) ? undefined : `${arnEnv} and ${endpointEnv} must be given together`;
+
 /** `postgresApply`: set one slot role's password (SCRAM verifier computed client-side) and prove the login. */
 export const postgresApplyContract = {
     hook: "postgresApply",
@@ -129,7 +142,10 @@ export const postgresApplyContract = {
         password: secret(field("PG_PASSWORD", scramSafe())),
         /** After applying, end every open session of the role (a retired, possibly leaked credential). */
         endSessions: optional(field("PG_END_SESSIONS", flag())),
+        adminSecretArn: adminSecretArn("ROTATION_PG_ADMIN_SECRET_ARN"),
+        adminEndpoint: adminEndpoint("PG_ADMIN_ENDPOINT"),
     },
+    check: adminSecretPair("ROTATION_PG_ADMIN_SECRET_ARN", "PG_ADMIN_ENDPOINT"),
 } as const satisfies HookContract;
 
 /** `redisApply`: the ACL user holds exactly the two slots' passwords. */
@@ -142,7 +158,33 @@ export const redisApplyContract = {
         passwordB: secret(field("REDIS_PASSWORD_B", text())),
         /** After applying, close every connection of the user (a retired, possibly leaked password); clients reconnect. */
         endSessions: optional(field("REDIS_END_SESSIONS", flag())),
+        adminSecretArn: adminSecretArn("ROTATION_REDIS_ADMIN_SECRET_ARN"),
+        adminEndpoint: adminEndpoint("REDIS_ADMIN_ENDPOINT"),
     },
+    check: adminSecretPair("ROTATION_REDIS_ADMIN_SECRET_ARN", "REDIS_ADMIN_ENDPOINT"),
+} as const satisfies HookContract;
+
+/**
+ * `elasticacheApply`: the ElastiCache RBAC user holds exactly the two slots' passwords (ModifyUser), is `active` again,
+ * and AUTHs with both over TLS. No admin credential: the AWS SDK uses the run's own AWS credentials.
+ */
+export const elasticacheApplyContract = {
+    hook: "elasticacheApply",
+    fields: {
+        region: field("AWS_REGION", matching(AWS_REGION, "an AWS region")),
+        userId: field("ELASTICACHE_USER_ID", matching(ELASTICACHE_USER_ID, "an ElastiCache user id")),
+        user: field("REDIS_USER", matching(REDIS_USER, "a Redis ACL user name")),
+        /** Where the AUTH proof connects: `rediss://<host>:<port>` (plain `redis://` only for a loopback host). */
+        endpoint: field("REDIS_ENDPOINT", text()),
+        passwordA: secret(field("REDIS_PASSWORD_A", text())),
+        passwordB: secret(field("REDIS_PASSWORD_B", text())),
+        modifyTimeoutSeconds: field("ELASTICACHE_MODIFY_TIMEOUT_SECONDS", positive()),
+        pollSeconds: field("ELASTICACHE_POLL_SECONDS", positive()),
+        /** `revoke`: the caller asked to end the user's sessions (ElastiCache gives this hook no way to: see the hook). */
+        endSessions: optional(field("REDIS_END_SESSIONS", flag())),
+    },
+    check: (input: { readonly modifyTimeoutSeconds: number; readonly pollSeconds: number }) =>
+        input.pollSeconds < input.modifyTimeoutSeconds ? undefined : "ELASTICACHE_POLL_SECONDS must be less than ELASTICACHE_MODIFY_TIMEOUT_SECONDS",
 } as const satisfies HookContract;
 
 /** `typesenseApply`: register a slot's key, then delete the slot's older keys. */
@@ -151,6 +193,8 @@ export const typesenseApplyContract = {
     adminEnv: HOOK_ADMIN_ENV.typesenseApply,
     fields: {
         url: field("TYPESENSE_URL", httpUrl),
+        /** The admin key read from this secret (its SecretString is the key) instead of ROTATION_TYPESENSE_ADMIN_KEY. */
+        adminSecretArn: adminSecretArn("ROTATION_TYPESENSE_ADMIN_SECRET_ARN"),
         stack: field("TYPESENSE_STACK", text()),
         slot: field("TYPESENSE_SLOT", z.enum(["a", "b"], { error: "must be a or b" })),
         stamp: field("TYPESENSE_SLOT_STAMP", text()),
@@ -203,6 +247,7 @@ export const healthCheckContract = {
 export const CONTRACTS = {
     postgresApply: postgresApplyContract,
     redisApply: redisApplyContract,
+    elasticacheApply: elasticacheApplyContract,
     typesenseApply: typesenseApplyContract,
     ecsRedeploy: ecsRedeployContract,
     healthCheck: healthCheckContract,

@@ -60,6 +60,14 @@ export function redactor(secrets: readonly string[]): (text: string) => string {
     return (text) => forms.reduce((t, form) => t.split(form).join("[redacted]"), text);
 }
 
+/** Secrets a hook learns while it runs (an admin credential read from Secrets Manager): `runHook` redacts them too. */
+const learnedSecrets: string[] = [];
+
+/** Adds values to what `runHook` redacts from every line it prints from now on. */
+export function redactFromNowOn(...values: readonly string[]): void {
+    learnedSecrets.push(...values.filter((v) => v !== ""));
+}
+
 /**
  * The entry point of a hook: runs `main` with a logger, prints a failure as one line and sets the exit code. Every
  * line it prints has `secrets` redacted (a second line of defence: no message is meant to hold one). Only this
@@ -67,8 +75,7 @@ export function redactor(secrets: readonly string[]): (text: string) => string {
  * program's first import) does not run.
  */
 export function runHook(hook: string, secrets: readonly string[], main: (log: Log) => Promise<void>): void {
-    const redact = redactor(secrets);
-    const write = (line: string) => process.stderr.write(`[${hook}] ${redact(line)}\n`);
+    const write = (line: string) => process.stderr.write(`[${hook}] ${redactor([...secrets, ...learnedSecrets])(line)}\n`);
     if (isolatedHook === undefined) {
         write("error: the hook's environment was not isolated (hooks/isolateEnv.ts must be its first import, and it must run as a file under hooks/)");
         process.exitCode = 1;

@@ -18,7 +18,8 @@ import "./isolateEnv"; // first: strips other hooks' credentials before any libr
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { Client, ClientConfig } from "pg";
 import { PG_IDENT } from "../rotation/rules";
-import { fromEnv, hookSecrets, postgresApplyContract, takeAdminCredential } from "./contracts";
+import { adminCredentialOf } from "./adminSecret";
+import { fromEnv, hookSecrets, postgresApplyContract } from "./contracts";
 import { GuardrailError, HookInputError, Log, SourceError, firstErrorLine, runHook } from "./hookRuntime";
 import { isLoopbackHost, readCaBundle, tlsHint } from "./transport";
 
@@ -401,8 +402,10 @@ export async function terminatePostgresSessions(adminUrl: string, role: string, 
 
 if (require.main === module) {
     runHook("postgres-apply", hookSecrets(postgresApplyContract, process.env), async (log) => {
-        const { role, password, endSessions } = fromEnv(postgresApplyContract, process.env);
-        const adminUrl = takeAdminCredential(postgresApplyContract, process.env);
+        const input = fromEnv(postgresApplyContract, process.env);
+        const { role, password, endSessions } = input;
+        // ROTATION_PG_ADMIN_URL, or the secret `rotation:adminSecrets.database` names (hooks/adminSecret.ts).
+        const adminUrl = await adminCredentialOf(postgresApplyContract, input, "url", process.env);
         await applyPostgresSlot(adminUrl, role, password, log);
         if (endSessions) {
             // A password change leaves open sessions open (authentication happens at connect); end them.

@@ -17,7 +17,8 @@ import "./isolateEnv"; // first: strips other hooks' credentials before any libr
 import { createHash } from "node:crypto";
 import Redis, { RedisOptions, ReplyError } from "ioredis";
 import { REDIS_USER } from "../rotation/rules";
-import { fromEnv, hookSecrets, redisApplyContract, takeAdminCredential } from "./contracts";
+import { adminCredentialOf } from "./adminSecret";
+import { fromEnv, hookSecrets, redisApplyContract } from "./contracts";
 import { GuardrailError, HookInputError, Log, SourceError, firstErrorLine, runHook } from "./hookRuntime";
 import { isLoopbackHost, readCaBundle, tlsHint } from "./transport";
 
@@ -389,8 +390,10 @@ export async function killRedisClients(adminUrl: string, user: string, env: Node
 
 if (require.main === module) {
     runHook("redis-apply", hookSecrets(redisApplyContract, process.env), async (log) => {
-        const { user, passwordA, passwordB, endSessions } = fromEnv(redisApplyContract, process.env);
-        const adminUrl = takeAdminCredential(redisApplyContract, process.env);
+        const input = fromEnv(redisApplyContract, process.env);
+        const { user, passwordA, passwordB, endSessions } = input;
+        // ROTATION_REDIS_ADMIN_URL, or the secret `rotation:adminSecrets.redis` names (hooks/adminSecret.ts).
+        const adminUrl = await adminCredentialOf(redisApplyContract, input, "url", process.env);
         await applyRedisSlots(adminUrl, user, [passwordA, passwordB], log);
         if (endSessions) {
             // Redis cannot tell which of the user's passwords a connection used: every connection of the user is

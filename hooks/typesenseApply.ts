@@ -18,7 +18,8 @@
  * Inputs: `typesenseApplyContract` (hooks/contracts.ts), and the admin key it names as `adminEnv`.
  */
 import "./isolateEnv"; // first: strips other hooks' credentials before any library loads
-import { HookInput, adminCredential, fromEnv, hookSecrets, takeAdminCredential, typesenseApplyContract } from "./contracts";
+import { adminCredentialOf } from "./adminSecret";
+import { HookInput, adminCredential, fromEnv, hookSecrets, typesenseApplyContract } from "./contracts";
 import { HookInputError, Log, SourceError, runHook, sleep } from "./hookRuntime";
 import { isLoopbackHost, tlsHint } from "./transport";
 
@@ -189,8 +190,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): TypesenseSlot {
 
 if (require.main === module) {
     runHook("typesense-apply", hookSecrets(typesenseApplyContract, process.env), async (log) => {
-        const options = optionsFromEnv(process.env);
-        takeAdminCredential(typesenseApplyContract, process.env);
-        await applyTypesenseSlot(options, log);
+        const input = fromEnv(typesenseApplyContract, process.env);
+        // ROTATION_TYPESENSE_ADMIN_KEY, or the secret `rotation:adminSecrets.typesense` names (hooks/adminSecret.ts).
+        const adminKey = await adminCredentialOf(typesenseApplyContract, input, "key", process.env);
+        await applyTypesenseSlot({ ...input, adminKey }, log);
     });
 }

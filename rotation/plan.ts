@@ -27,6 +27,7 @@ import {
     ValueSource,
     otherSlot,
 } from "./catalog";
+import { adminSecretInputs } from "./adminCredentials";
 import { PostgresUrlParts, RedisUrlParts } from "./connectionUrls";
 import { Refusal, Source } from "./refusals";
 import { NO_REQUEST, RotationRequest, isEmptyRequest } from "./request";
@@ -87,7 +88,7 @@ export type PlanInputs<C extends HookContract> = {
 };
 
 /** The hooks that make a slot valid at its source. */
-export type ApplierHook = "postgresApply" | "redisApply" | "typesenseApply";
+export type ApplierHook = "postgresApply" | "redisApply" | "elasticacheApply" | "typesenseApply";
 
 /** One run of an applier hook (a `command.local.Command`). */
 export interface ApplierRun {
@@ -719,18 +720,31 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                     "postgresApply",
                     group,
                     `${group}-apply-${slot}`,
-                    { role: settings.database.roles[slot], password: secret(slot), endSessions: endSessions && g.regenerate.includes(slot) ? true : undefined },
+                    {
+                        role: settings.database.roles[slot],
+                        password: secret(slot),
+                        endSessions: endSessions && g.regenerate.includes(slot) ? true : undefined,
+                        ...adminSecretInputs(settings, "database"),
+                    },
                     [generation[slot]],
                     regenerated(slot),
                 ),
             );
         case "redisAcl":
+            // issue 11: an ElastiCache RBAC user's passwords are set through the API (hooks/elasticacheApply.ts).
+            if (settings.redis.kind === "elasticache") return [elasticacheRun(settings, group, g, endSessions)];
             return [
                 applierRun(
                     "redisApply",
                     group,
                     `${group}-apply-acl`,
-                    { user: settings.redis.user, passwordA: secret("a"), passwordB: secret("b"), endSessions: endSessions ? true : undefined },
+                    {
+                        user: settings.redis.user,
+                        passwordA: secret("a"),
+                        passwordB: secret("b"),
+                        endSessions: endSessions ? true : undefined,
+                        ...adminSecretInputs(settings, "redis"),
+                    },
                     [generation.a, generation.b],
                     regenerated("a", "b"),
                 ),
@@ -744,6 +758,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                     `${group}-apply-${slot}`,
                     {
                         url: ts.url,
+                        adminSecretArn: settings.adminSecrets.typesense,
                         stack,
                         slot,
                         stamp: generation[slot],
@@ -761,6 +776,29 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
         case "none":
             return [];
     }
+}
+
+/** The redis group's one applier run on ElastiCache: ModifyUser with both slots' passwords, then the AUTH proof. */
+function elasticacheRun(settings: Settings, group: Group, g: GroupPlan, endSessions: boolean): ApplierRun {
+    const r = settings.redis;
+    return applierRun(
+        "elasticacheApply",
+        group,
+        `${group}-apply-elasticache`,
+        {
+            region: settings.aws.region,
+            userId: r.userId!, // required with kind elasticache (rotation/settings.ts)
+            user: r.user,
+            endpoint: `${r.tls ? "rediss" : "redis"}://${r.host}:${r.port}`,
+            passwordA: { group, slot: "a", field: "secret" },
+            passwordB: { group, slot: "b", field: "secret" },
+            modifyTimeoutSeconds: r.modifyTimeoutSeconds,
+            pollSeconds: r.pollSeconds,
+            endSessions: endSessions ? true : undefined,
+        },
+        [g.next.generation.a, g.next.generation.b],
+        g.regenerate.filter((s) => s === "a" || s === "b"),
+    );
 }
 
 interface ConsumerSpec {

@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { CONTRACTS } from "../hooks/contracts";
-import { ADMIN_CREDENTIAL } from "./adminCredentials";
+import { requiredAdminEnv } from "./adminCredentials";
 import { GROUPS, Group, Slot } from "./catalog";
 import { Credential, CredentialSlots } from "./components/credentialSlots";
 import { AwsSecretStore } from "./components/awsSecretStore";
@@ -86,7 +86,7 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
         pulumi.log.info(`${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     }
     if (!pulumi.runtime.isDryRun()) {
-        requireAdminCredentials(plan, ctx.env);
+        requireAdminCredentials(plan, ctx.env, settings);
         if (plan.attempt) await recordAttempt(plan.attempt);
     }
     // terraform-provider-aws refuses credentials of any account not listed (`allowed_account_ids`), before any call.
@@ -99,9 +99,10 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
 }
 
 /** An `up` that applies a group's new slots needs that group's admin credential; say so before starting. */
-function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"]): void {
+function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"], settings: Settings): void {
     for (const group of GROUPS) {
-        const name = ADMIN_CREDENTIAL[group];
+        // None where the stack names an admin secret or Redis is ElastiCache: the hook reads the secret / calls AWS.
+        const name = requiredAdminEnv(settings, group);
         const slots = plan.groups[group].regenerate;
         if (name && slots.length > 0 && !env[name]) {
             throw new pulumi.RunError(

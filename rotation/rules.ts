@@ -12,6 +12,19 @@ export const REDIS_USER = /^[A-Za-z0-9_.-]{1,128}$/;
 export const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 export const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 export const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+/**
+ * An ElastiCache user id, as the API takes it: `[a-zA-Z][a-zA-Z0-9\-]*`, at least one character
+ * (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_ModifyUser.html, `UserId`). It is also the
+ * last part of the user's ARN, `arn:aws:elasticache:<region>:<account>:user:<user id>`.
+ */
+export const ELASTICACHE_USER_ID = /^[a-zA-Z][a-zA-Z0-9-]*$/;
+/**
+ * A Secrets Manager secret's complete ARN: the name (RDS-managed secrets are named `rds!cluster-<uuid>`) followed by
+ * `-` and the six random characters Secrets Manager appends
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html#auth-and-access_examples_wildcard), so the
+ * IAM policy can name exactly this secret.
+ */
+export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d):(\d{12}):secret:[A-Za-z0-9/_+=.@!-]+-[A-Za-z0-9]{6}$/;
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

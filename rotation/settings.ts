@@ -10,7 +10,7 @@ import { z } from "zod";
 import { GROUPS, Group, PROVIDERS, RESTART_SCOPES } from "./catalog";
 import { RotationInputError, listAllowed } from "./errors";
 import { closedMap, didYouMean, groupMap, int, obj, oneOf, pattern, stamp, toInputError, typeError, unique } from "./schemaKit";
-import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, HOST, PG_IDENT, REDIS_USER, httpUrlProblem, isLoopbackHost } from "./rules";
+import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, ELASTICACHE_USER_ID, HOST, PG_IDENT, REDIS_USER, SECRET_ARN, httpUrlProblem, isLoopbackHost } from "./rules";
 import { POLICY_PERIODS, PolicyPeriod } from "./stamp";
 
 /** The config namespace of every key this program reads. */
@@ -201,13 +201,33 @@ function aclRulesProblem(rules: readonly string[]): string | undefined {
     return undefined;
 }
 
+/**
+ * Where the Redis user's passwords are set: `acl`, a self-run Redis >= 6 (`ACL SETUSER` with the admin URL,
+ * hooks/redisApply.ts); `elasticache`, an ElastiCache RBAC user, whose passwords only the API can set ("You can't
+ * specify passwords in an access string. You set passwords with CreateUser or ModifyUser calls.",
+ * https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html; hooks/elasticacheApply.ts).
+ */
+export const REDIS_KINDS = ["acl", "elasticache"] as const;
+
 const redisSchema = obj({
+    /** How the user's passwords are set (see `REDIS_KINDS`). */
+    kind: oneOf(REDIS_KINDS).default("acl"),
     host: pattern(HOST, "a host name"),
     port: int(1, 65535).default(6379),
-    /** The ACL user whose two passwords are the two slots. */
+    /** The ACL user whose two passwords are the two slots (the name clients AUTH with). */
     user: pattern(REDIS_USER, "a Redis ACL user name").refine((u) => u !== "default", {
         error: "must not be `default`: the default user is every unauthenticated client; give the application a user of its own",
     }),
+    /** `elasticache` only: the RBAC user's id (ModifyUser and the IAM policy name the user by id, AUTH by name). */
+    userId: pattern(ELASTICACHE_USER_ID, "an ElastiCache user id (a letter, then letters, digits and hyphens)").optional(),
+    /**
+     * `elasticache` only: how long the user may stay `modifying` (before and after ModifyUser) before the run fails.
+     * AWS's own rotation function waits up to 600 s (aws-samples/aws-secrets-manager-rotation-lambdas,
+     * SecretsManagerElasticacheUserRotation); there is no documented bound, so the default leaves room.
+     */
+    modifyTimeoutSeconds: int(30, 3600).default(900),
+    /** `elasticache` only: how often DescribeUsers is asked while the user is `modifying`. */
+    pollSeconds: int(1, 60).default(10),
     tls: z.boolean({ error: typeError("must be true or false") }).default(true),
     db: int(0, 15).default(0),
     /** Permissions `bootstrap` gives the ACL user when it creates it (key, channel and command rules). */
@@ -219,7 +239,27 @@ const redisSchema = obj({
             if (issue) ctx.addIssue({ code: "custom", message: issue });
         })
         .default(["~*", "&*", "+@all", "-@admin", "-@dangerous"]),
-});
+})
+    .superRefine((redis, ctx) => {
+        if (redis.kind === "elasticache" && redis.userId === undefined) {
+            ctx.addIssue({ code: "custom", path: ["userId"], message: "is required with `kind: elasticache`: ModifyUser names the user by id (the user name is what clients AUTH with)" });
+        }
+        if (redis.kind === "acl" && redis.userId !== undefined) {
+            ctx.addIssue({ code: "custom", path: ["userId"], message: "is for `kind: elasticache` only (a self-run Redis names users by name)" });
+        }
+        if (redis.pollSeconds >= redis.modifyTimeoutSeconds) {
+            ctx.addIssue({ code: "custom", path: ["pollSeconds"], message: `(${redis.pollSeconds}) must be less than \`${NAMESPACE}:redis.modifyTimeoutSeconds\` (${redis.modifyTimeoutSeconds})` });
+        }
+    });
+
+/**
+ * The groups whose admin credential may be a Secrets Manager secret instead of an environment variable: the hook
+ * reads the secret when it runs (never a program input, never in state). Values are the secrets' complete ARNs (for
+ * the database, e.g. the RDS-managed master user secret, `MasterUserSecret.SecretArn`).
+ */
+export const ADMIN_SECRET_GROUPS = ["database", "redis", "typesense"] as const;
+
+const adminSecretsSchema = closedMap(ADMIN_SECRET_GROUPS, "group", pattern(SECRET_ARN, "a Secrets Manager secret's complete ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)"));
 
 /**
  * What an application key may be allowed to do: reading and writing documents and reading collection metadata
@@ -322,6 +362,8 @@ const schema = obj({
     kubernetes: k8sSchema.optional(),
     database: databaseSchema,
     redis: redisSchema,
+    /** Admin credentials read from Secrets Manager by the hooks at run time, per group (`ADMIN_SECRET_GROUPS`). */
+    adminSecrets: adminSecretsSchema.default({}),
     typesense: typesenseSchema,
     r2: r2Schema,
     health: healthSchema,
@@ -378,6 +420,12 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOv
  * (`AWS_ENDPOINT_URL*` silently redirects every AWS SDK client, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
  */
 function checkEnvironment(settings: Settings, env: EnvOverrides, stack: string | undefined): void {
+    if (settings.redis.kind === "elasticache" && settings.adminSecrets.redis !== undefined) {
+        throw new RotationInputError(
+            `${NAMESPACE}:adminSecrets.redis`,
+            `\`${NAMESPACE}:adminSecrets.redis\` is not used with \`${NAMESPACE}:redis.kind\` elasticache: the ElastiCache applier calls the AWS API with the run's AWS credentials; remove it`,
+        );
+    }
     const local = stack === LOCAL_STACK;
     if (!settings.redis.tls && !local) {
         throw new RotationInputError(`${NAMESPACE}:redis.tls`, `\`${NAMESPACE}:redis.tls\` false is allowed only for the \`${LOCAL_STACK}\` stack: the Redis password would cross the network in clear`);

@@ -130,6 +130,8 @@ function describeApplier(run: ApplierRun): string {
             return `PostgreSQL: set the password of ${String(i.role)} (SCRAM verifier computed client-side) and log in with it; the other role is untouched`;
         case "redisApply":
             return `Redis ACL user ${String(i.user)}: hold exactly the passwords of slots a and b (the stale one removed), AUTH with both`;
+        case "elasticacheApply":
+            return `ElastiCache user ${String(i.userId)} (${String(i.user)}): ModifyUser to hold exactly the passwords of slots a and b, wait until active, AUTH with both`;
         case "typesenseApply":
             return `Typesense ${String(i.url)}: register slot ${String(i.slot)}'s key, then delete that slot's previous key`;
     }

@@ -148,13 +148,21 @@ describe("each hook keeps only its own admin credential", () => {
                 }),
             // Bad input (exit 2) keeps these off the network; their libraries load on import all the same.
             ecsRedeploy: () => ({}),
+            elasticacheApply: () => ({}),
             healthCheck: () => ({}),
         };
-        const mainLibrary: Record<HookName, string> = { postgresApply: "pg", redisApply: "ioredis", typesenseApply: "zod", ecsRedeploy: "@aws-sdk/client-ecs", healthCheck: "zod" };
+        const mainLibrary: Record<HookName, string> = {
+            postgresApply: "pg",
+            redisApply: "ioredis",
+            typesenseApply: "zod",
+            ecsRedeploy: "@aws-sdk/client-ecs",
+            elasticacheApply: "@aws-sdk/client-elasticache",
+            healthCheck: "zod",
+        };
 
         it.each(HOOKS)("%s: every package it loads sees at most its own credential, and at exit not even that", async (hook) => {
             const { result, probe } = await probed((env) => runHookProcess(hook, env), inputs[hook](), hook);
-            expect(result.code).toBe(["ecsRedeploy", "healthCheck"].includes(hook) ? 2 : 1);
+            expect(result.code).toBe(["ecsRedeploy", "elasticacheApply", "healthCheck"].includes(hook) ? 2 : 1);
             const own = (HOOK_ADMIN_ENV as Record<string, string>)[hook];
             const hookLoads = probe.loads.filter((l) => l.by !== "tsx");
             expect(hookLoads.map((l) => l.module)).toContain(mainLibrary[hook]);

@@ -22,9 +22,9 @@ export async function runPreflight(ctx: CliContext, args: PreflightArgs): Promis
     const stack = requireStack(args.stack);
     // A bad stack file fails here too (exit 2), before the live run would. `--provider` and `--stamp` are accepted so
     // that preflight takes exactly the command's arguments; they do not change which credentials it needs.
-    loadSettings(stack, io.env);
+    const settings = loadSettings(stack, io.env);
     const groups = groupsRegenerated(args.command, args.service, args.dryRun);
-    const required = credentialsFor(groups);
+    const required = credentialsFor(groups, settings);
     const missing = missingFrom(io.env, required);
     const run = `${args.dryRun ? "dry run of" : "live"} \`${args.command}\` on ${stack}`;
     if (missing.length > 0) {
