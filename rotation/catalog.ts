@@ -81,6 +81,31 @@ export const SECRETS: readonly SecretSpec[] = [
     { name: "TYPESENSE_API_KEY", group: "typesense", purpose: "Typesense search API", source: current() },
 ];
 
+/**
+ * The generation label of a slot that holds the values in use before the stack's first deployment (`adopt`): its
+ * credential is read from the secrets' AWSCURRENT versions, not generated. The first regeneration of the slot (the
+ * second rotation after adoption) replaces the label, and with it the adopted values.
+ */
+export const ADOPTED_GENERATION = "adopted";
+
+/** The secrets whose values in use an adopted slot holds: every secret of the group but the `*_PREVIOUS` ones. */
+export function adoptedSecrets(group: Group): readonly SecretSpec[] {
+    return SECRETS.filter((s) => s.group === group && !(s.source.kind === "credential" && s.source.slot === "previous"));
+}
+
+/**
+ * Where each part of an adopted slot's credential is read: a secret's value, or the password inside a connection
+ * URL (Redis has no secret of its own for it).
+ */
+export const ADOPTED_CREDENTIAL: Readonly<Record<Group, Partial<Record<CredentialField, { readonly secret: string; readonly part: "value" | "urlPassword" }>>>> = {
+    database: { secret: { secret: "POSTGRES_PASSWORD", part: "value" } },
+    redis: { secret: { secret: "REDIS_URL", part: "urlPassword" } },
+    jwt: { secret: { secret: "JWT_SECRET_KEY", part: "value" } },
+    "api-key": { secret: { secret: "BUYWHERE_API_KEY", part: "value" } },
+    r2: { accessKeyId: { secret: "R2_ACCESS_KEY_ID", part: "value" }, secretAccessKey: { secret: "R2_SECRET_ACCESS_KEY", part: "value" } },
+    typesense: { secret: { secret: "TYPESENSE_API_KEY", part: "value" } },
+};
+
 /** How a slot's random material is generated. Alphanumeric only, so values are safe in URLs and shells. */
 export interface GenerationSpec {
     readonly length: number;

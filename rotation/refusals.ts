@@ -31,7 +31,14 @@ export type Refusal =
     /** An earlier run did not finish; this run neither resumes nor rolls it back. */
     | { readonly kind: "unfinished"; readonly groups: readonly Group[]; readonly summary: string; readonly startedAt: string }
     /** A rollback of an unfinished run must name every group it moved. */
-    | { readonly kind: "partial-abandon"; readonly missing: readonly Group[]; readonly summary: string };
+    | { readonly kind: "partial-abandon"; readonly missing: readonly Group[]; readonly summary: string }
+    /**
+     * The stack has no recorded state and the run neither adopts the values in use nor says that nothing uses them:
+     * a first deployment would replace every credential in use (logging users out, breaking API clients).
+     */
+    | { readonly kind: "first-contact" }
+    /** `adopt` on a stack that already has recorded state: its slots are already known. */
+    | { readonly kind: "already-deployed"; readonly serial: number };
 
 /** How a front end names the things a refusal mentions. */
 export interface RefusalTerms {
@@ -43,6 +50,10 @@ export interface RefusalTerms {
     rollback(groups: readonly Group[]): string;
     /** How to catch a held provider up. */
     catchUp(group: Group, provider: Provider): string;
+    /** How to adopt the values in use on a stack's first deployment. */
+    readonly adopt: string;
+    /** How to say that nothing uses a stack's secrets yet, so its first deployment may generate every slot. */
+    readonly firstDeployment: string;
 }
 
 /** One line, no secret: why the run was refused and what to do instead. */
@@ -70,6 +81,10 @@ export function describeRefusal(r: Refusal, terms: RefusalTerms): string {
             return `an earlier run did not finish (${r.summary}, started ${r.startedAt}); ${terms.resume} to finish it, or ${terms.rollback(r.groups)} to undo it, before anything else`;
         case "partial-abandon":
             return `the unfinished run (${r.summary}) also moved ${listAllowed(r.missing)}: roll back all of its groups together (${terms.rollback(r.missing)})`;
+        case "first-contact":
+            return `the stack has no recorded state, and a first deployment would replace every credential in use: ${terms.adopt} to take over the values in use today, or, only where nothing uses these secrets yet, ${terms.firstDeployment}`;
+        case "already-deployed":
+            return `the stack already has recorded state (commit ${r.serial}): adopt is only for a stack's first deployment; rotate as usual`;
     }
 }
 
@@ -95,4 +110,6 @@ export const CONFIG_TERMS: RefusalTerms = {
     resume: "run `pulumi up` again with the same config",
     rollback: (groups) => `set ${groups.map((g) => `\`rotation:rollback.${g}\``).join(", ")} to the group's latest stamp (the unfinished rotation's, if any)`,
     catchUp: (group) => `catch it up with a run without \`rotation:hold.${group}\` and without a new stamp`,
+    adopt: "run `secrets-rotation adopt --stack <stack>`",
+    firstDeployment: "set `rotation:firstDeployment: true` in the stack file",
 };

@@ -32,6 +32,13 @@ const requestSchema = obj({
      * source. `endSessions` also ends the sessions still open with it (a leaked credential).
      */
     retire: obj({ groups, endSessions: z.boolean().default(false) }).optional(),
+    /**
+     * The stack's first deployment takes the values in use today as each group's active slot (`adopt`): nothing is
+     * published differently and nothing restarts.
+     */
+    adopt: obj({}).optional(),
+    /** The stack's first deployment generates every slot: only for an environment where nothing uses the secrets yet. */
+    firstDeployment: z.boolean().optional(),
     /** Restart the consumers in these scopes without rotating; without `stamp` the planner picks one from the clock. */
     restart: obj({
         scopes: z.array(oneOf(RESTART_SCOPES)).min(1).superRefine(unique((s: string) => s, "scope")),
@@ -50,6 +57,8 @@ export interface RotationRequest {
     readonly rollback?: { readonly groups: readonly Group[] };
     readonly retire?: { readonly groups: readonly Group[]; readonly endSessions: boolean };
     readonly restart?: { readonly scopes: readonly RestartScope[]; readonly stamp?: string };
+    readonly adopt?: Readonly<Record<string, never>>;
+    readonly firstDeployment?: boolean;
 }
 
 /** The empty request: a run that only applies the stack file (what a raw `pulumi up` is). */
@@ -57,7 +66,14 @@ export const NO_REQUEST: RotationRequest = {};
 
 /** True when the request asks for nothing beyond the stack file. */
 export function isEmptyRequest(request: RotationRequest): boolean {
-    return request.rotate === undefined && request.rollback === undefined && request.retire === undefined && request.restart === undefined;
+    return (
+        request.rotate === undefined &&
+        request.rollback === undefined &&
+        request.retire === undefined &&
+        request.restart === undefined &&
+        request.adopt === undefined &&
+        request.firstDeployment !== true
+    );
 }
 
 /** The JSON the CLI puts in {@link REQUEST_ENV}. */

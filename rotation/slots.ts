@@ -7,7 +7,7 @@
  * that still hold it keep working while they roll. A rollback makes the other slot active again without
  * regenerating anything.
  */
-import { Group, Provider, Slot, otherSlot } from "./catalog";
+import { ADOPTED_GENERATION, Group, Provider, Slot, otherSlot } from "./catalog";
 import { Refusal, Source } from "./refusals";
 import { GroupState } from "./state";
 import { compareStamps } from "./stamp";
@@ -17,7 +17,7 @@ export function publishedSlot(state: GroupState, provider: Provider): Slot {
     return state.held[provider] ?? state.active;
 }
 
-export type GroupChange = "initial" | "rotate" | "retire" | "rollback" | "catch-up" | "none";
+export type GroupChange = "initial" | "adopt" | "rotate" | "retire" | "rollback" | "catch-up" | "none";
 
 /** What one run asks of a group, after the stack file's floors and the request are merged. */
 export type GroupIntent =
@@ -33,7 +33,12 @@ export type GroupIntent =
      * Regenerate the slot that is not active and keep the active one: the previous credential stops being valid at its
      * source (after a leak, or once every consumer moved off it). No new stamp: no new period starts.
      */
-    | { readonly kind: "retire"; readonly source: Source };
+    | { readonly kind: "retire"; readonly source: Source }
+    /**
+     * First deployment of an environment in use: slot `a` takes the values in use today (read from the AWS versions
+     * named in `versions`), slot `b` is generated; nothing is published differently.
+     */
+    | { readonly kind: "adopt"; readonly stamp: string; readonly versions: Readonly<Record<string, string>> };
 
 export interface GroupTransition {
     readonly change: GroupChange;
@@ -55,8 +60,33 @@ export function transitionGroup(
     label: string,
     now: Date,
 ): GroupTransition | Refusal {
+    const t = transition(group, last, intent, label, now);
+    if (isRefusal(t) || last?.adopted === undefined) return t;
+    // An adopted slot keeps its values (and the record of where they came from) until it is regenerated.
+    const { adopted: _, ...rest } = t.next;
+    const kept = t.next.generation[last.adopted.slot] === ADOPTED_GENERATION;
+    return { ...t, next: kept ? { ...rest, adopted: last.adopted } : rest };
+}
+
+function transition(group: Group, last: GroupState | undefined, intent: GroupIntent, label: string, now: Date): GroupTransition | Refusal {
     const at = now.toISOString();
     if (last === undefined) {
+        if (intent.kind === "adopt") {
+            return {
+                change: "adopt",
+                next: {
+                    stamp: intent.stamp,
+                    active: "a",
+                    generation: { a: ADOPTED_GENERATION, b: label },
+                    activeSince: { a: intent.stamp, b: null },
+                    rolledBack: false,
+                    held: {},
+                    changedAt: at,
+                    adopted: { slot: "a", versions: { ...intent.versions } },
+                },
+                regenerate: ["b"],
+            };
+        }
         if (intent.kind === "rollback") return { kind: "nothing-to-roll-back", group, reason: "never-deployed", source: intent.source };
         if ((intent.kind === "keep" || intent.kind === "rotate") && intent.hold.length > 0) {
             return { kind: "hold-on-first-deployment", group, source: intent.holdSource };
@@ -131,6 +161,8 @@ export function transitionGroup(
             if (released === undefined) return { change: "none", next: last, regenerate: [] };
             return { change: "catch-up", next: { ...last, held: rest }, regenerate: [] };
         }
+        case "adopt":
+            return { kind: "already-deployed", serial: 0 };
         case "keep": {
             // A provider stays held only while this run holds it; a held slot equal to the active one is no hold.
             const held = Object.fromEntries(

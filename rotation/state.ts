@@ -48,6 +48,12 @@ const groupStateSchema = z.object({
     held: z.partialRecord(z.enum(PROVIDERS), z.enum(SLOTS)),
     /** When the group last changed its active slot (rotation or rollback), ISO 8601. */
     changedAt: z.string(),
+    /**
+     * The slot that holds the values in use before the first deployment (generation `adopted`), with the AWS version
+     * id of each secret it was read from (non-secret: the values themselves are only in the engine's encrypted state,
+     * in the resources that imported those versions). Absent once the slot is regenerated.
+     */
+    adopted: z.object({ slot: z.enum(SLOTS), versions: z.record(z.string(), z.string()) }).optional(),
 });
 
 const groupsSchema = z.object(Object.fromEntries(GROUPS.map((g) => [g, groupStateSchema])) as Record<Group, typeof groupStateSchema>);

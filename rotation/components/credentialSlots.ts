@@ -1,7 +1,9 @@
+import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
+import { adoptedPart } from "../adoption";
 import { CredentialField, Slot } from "../catalog";
 import { CredentialPlan } from "../plan";
 
@@ -11,6 +13,8 @@ export type Credential = Readonly<Partial<Record<CredentialField, pulumi.Output<
 export interface CredentialSlotsArgs {
     /** One plan per slot of the group, from the planner. */
     readonly slots: readonly CredentialPlan[];
+    /** For an adopted slot: the ARN of each AWS secret (by AWS name) it reads, and the provider that reads them. */
+    readonly adopted?: { readonly arnOf: (secretName: string) => string | undefined; readonly provider: aws.Provider };
 }
 
 /**
@@ -23,14 +27,24 @@ export interface CredentialSlotsArgs {
 export class CredentialSlots extends pulumi.ComponentResource {
     /** The credential in each slot. */
     public readonly credentials: Readonly<Partial<Record<Slot, Credential>>>;
+    /** An adopted slot's copy of each secret it holds (catalog name -> value in use), a Pulumi secret. */
+    public readonly adoptedValues: Readonly<Partial<Record<Slot, Readonly<Record<string, pulumi.Output<string>>>>>>;
 
     constructor(name: string, args: CredentialSlotsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:CredentialSlots", name, {}, opts);
         const credentials: Partial<Record<Slot, Credential>> = {};
+        const adoptedValues: Partial<Record<Slot, Record<string, pulumi.Output<string>>>> = {};
         for (const plan of args.slots) {
-            credentials[plan.slot] = plan.kind === "random" ? randomCredential(plan, this) : cloudflareTokenCredential(plan, this);
+            if (plan.kind === "adopted") {
+                if (!args.adopted) throw new Error(`${name}: an adopted slot needs the AWS provider that reads it`);
+                adoptedValues[plan.slot] = adoptedSecretValues(plan, this, args.adopted);
+                credentials[plan.slot] = adoptedCredential(plan, adoptedValues[plan.slot]!);
+            } else {
+                credentials[plan.slot] = plan.kind === "random" ? randomCredential(plan, this) : cloudflareTokenCredential(plan, this);
+            }
         }
         this.credentials = credentials;
+        this.adoptedValues = adoptedValues;
         this.registerOutputs({});
     }
 }
@@ -64,4 +78,49 @@ function cloudflareTokenCredential(plan: Extract<CredentialPlan, { kind: "cloudf
         accessKeyId: pulumi.secret(token.id),
         secretAccessKey: pulumi.secret(token.value.apply((v) => createHash("sha256").update(v).digest("hex"))),
     };
+}
+
+/**
+ * The values in use before the first deployment, each held by an `aws.secretsmanager.SecretVersion` that imports the
+ * AWS version it was read from (`<secret arn>|<version id>`, the import id terraform-provider-aws
+ * `internal/service/secretsmanager/secret_version.go` reads by: GetSecretValue with that VersionId). So each value lives
+ * only in the engine's state, encrypted as a secret, and stays there unchanged while the slot is adopted: once the ID
+ * is in the state the same option is no longer an import (pulumi/pulumi pkg/resource/deploy/step_generator.go
+ * `isImport`), and `ignoreChanges` keeps every recorded input, so later runs neither read AWS again nor diff (AWS moves
+ * the version's labels as new values are published). `retainOnDelete`: when the slot is regenerated the resource
+ * leaves the program and the state (and the value with it) while the AWS version is left to AWS.
+ */
+function adoptedSecretValues(
+    plan: Extract<CredentialPlan, { kind: "adopted" }>,
+    parent: pulumi.Resource,
+    adopted: NonNullable<CredentialSlotsArgs["adopted"]>,
+): Record<string, pulumi.Output<string>> {
+    const out: Record<string, pulumi.Output<string>> = {};
+    for (const [name, versionId] of Object.entries(plan.versions)) {
+        const arn = adopted.arnOf(name);
+        if (arn === undefined) throw new Error(`${plan.name}: the adopted secret ${name} is no longer in Secrets Manager`);
+        const version = new aws.secretsmanager.SecretVersion(
+            `${plan.name}-adopted-${name}`,
+            { secretId: arn, secretString: pulumi.secret("") },
+            {
+                parent,
+                provider: adopted.provider,
+                import: `${arn}|${versionId}`,
+                ignoreChanges: ["secretId", "secretString", "secretBinary", "versionStages"],
+                retainOnDelete: true,
+                additionalSecretOutputs: ["secretString"],
+            },
+        );
+        out[name] = pulumi.secret(version.secretString.apply((v) => v ?? ""));
+    }
+    return out;
+}
+
+function adoptedCredential(plan: Extract<CredentialPlan, { kind: "adopted" }>, values: Readonly<Record<string, pulumi.Output<string>>>): Credential {
+    const credential: Partial<Record<CredentialField, pulumi.Output<string>>> = {};
+    for (const [field, from] of Object.entries(plan.fields) as [CredentialField, { secret: string; part: "value" | "urlPassword" }][]) {
+        const value = values[from.secret];
+        if (value !== undefined) credential[field] = pulumi.secret(value.apply((v) => adoptedPart(v, from.part)));
+    }
+    return credential;
 }

@@ -17,6 +17,8 @@ export interface KubernetesSecretStoreArgs {
     readonly after?: pulumi.Input<pulumi.Resource>[];
     /** The commit that last wrote one of the keys: a change re-applies every key (see the plan). */
     readonly writeSerial: number;
+    /** `create` mode: the Secret exists but this stack never wrote it (an adopted environment): import it. */
+    readonly importExisting?: boolean;
 }
 
 /**
@@ -61,7 +63,9 @@ export class KubernetesSecretStore extends pulumi.ComponentResource {
                 : new k8s.core.v1.Secret(
                       `${name}-secret`,
                       { metadata: { name: args.secretName, namespace: args.namespace, annotations: { [WRITE_ANNOTATION]: String(args.writeSerial) } }, type: "Opaque", data },
-                      childOpts,
+                      // pulumi-kubernetes imports a namespaced object by `<namespace>/<name>`; since pulumi/pulumi#19339
+                      // (3.175) an import goes on with an ordinary diff, so the adopted Secret is then updated in place.
+                      args.importExisting ? { ...childOpts, import: `${args.namespace}/${args.secretName}` } : childOpts,
                   );
         this.registerOutputs({});
     }
