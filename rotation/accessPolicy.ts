@@ -6,7 +6,8 @@
  * assume that identity: only the stack's own GitHub environment of this repository (policy/ci.json).
  */
 import { SECRETS } from "./catalog";
-import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
+import { adminSecretArns } from "./adminCredentials";
+import { ADMIN_SECRET_ACTIONS, AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, ELASTICACHE_USER_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
 import { Settings } from "./settings";
 
 /** The CloudWatch Logs group the audit sink writes to when `ROTATION_AUDIT_LOG_GROUP` names it (README, "Audit trail"). */
@@ -70,6 +71,21 @@ export function iamPolicy(settings: Settings): IamPolicy {
             Action: sorted(ECS_REDEPLOY_ACTIONS),
             Resource: settings.ecs.services.map((s) => `arn:aws:ecs:${region}:${account}:service/${cluster}/${s.name}`),
         });
+    }
+    if (settings.redis.kind === "elasticache") {
+        // The one RBAC user whose passwords are the redis slots (hooks/elasticacheApply.ts); never its user group.
+        statements.push({
+            Sid: "RotateElastiCacheUser",
+            Effect: "Allow",
+            Action: sorted(ELASTICACHE_USER_ACTIONS),
+            Resource: `arn:aws:elasticache:${region}:${account}:user:${settings.redis.userId}`,
+        });
+    }
+    const adminSecrets = adminSecretArns(settings);
+    if (adminSecrets.length > 0) {
+        // Admin credentials the hooks read at run time (`rotation:adminSecrets`), by their complete ARNs. A secret
+        // encrypted with a customer-managed KMS key also needs kms:Decrypt on that key (README, "Admin credentials").
+        statements.push({ Sid: "ReadAdminSecrets", Effect: "Allow", Action: sorted(ADMIN_SECRET_ACTIONS), Resource: sorted(adminSecrets) });
     }
     statements.push({
         Sid: "AuditTrail",

@@ -31,6 +31,15 @@ export const KMS_ACTIONS: readonly string[] = ["kms:GenerateDataKey", "kms:Decry
 /** What hooks/ecsRedeploy.ts sends (DescribeServices, UpdateService, the trigger tag; test/policy.test.ts scans it). */
 export const ECS_REDEPLOY_ACTIONS: readonly string[] = ["ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:TagResource", "ecs:UpdateService"];
 
+/**
+ * What hooks/elasticacheApply.ts sends (scanned the same way), on the stack's ElastiCache user only: both actions take
+ * the user's ARN, `arn:aws:elasticache:<region>:<account>:user:<user id>` (the ARN DescribeUsers returns).
+ */
+export const ELASTICACHE_USER_ACTIONS: readonly string[] = ["elasticache:DescribeUsers", "elasticache:ModifyUser"];
+
+/** What hooks/adminSecret.ts sends to read an admin credential (`rotation:adminSecrets`), on the named secrets only. */
+export const ADMIN_SECRET_ACTIONS: readonly string[] = ["secretsmanager:GetSecretValue"];
+
 /** What the CloudWatch audit sink sends (automation/auditCloudWatch.ts; scanned the same way). */
 export const AUDIT_ACTIONS: readonly string[] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 

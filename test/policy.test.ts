@@ -14,7 +14,7 @@ import { policyFiles } from "../automation/actions/policy";
 import { loadSettings } from "../automation/stacks";
 import { IamPolicy, IamStatement, TrustPolicy, iamPolicy, parseCiSettings, trustPolicy } from "../rotation/accessPolicy";
 import { SECRETS } from "../rotation/catalog";
-import { AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
+import { ADMIN_SECRET_ACTIONS, AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, ELASTICACHE_USER_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
 import { ROOT, runProgram } from "./support/pulumiProgram";
 
 /** IAM service prefix of each AWS SDK v3 client package. */
@@ -23,6 +23,7 @@ const SERVICE_PREFIX: Record<string, string> = {
     "@aws-sdk/client-ecs": "ecs",
     "@aws-sdk/client-cloudwatch-logs": "logs",
     "@aws-sdk/client-sts": "sts",
+    "@aws-sdk/client-elasticache": "elasticache",
 };
 
 /** Calls that need no IAM permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html). */
@@ -86,6 +87,39 @@ describe("IAM policy, one per stack", () => {
         expect(from("hooks/ecsRedeploy.ts").filter((a) => !NO_PERMISSION.has(a))).toEqual([...ECS_REDEPLOY_ACTIONS].sort());
         expect(from("hooks/ecsRedeploy.ts")).toContain("sts:GetCallerIdentity");
         expect(from("automation/auditCloudWatch.ts")).toEqual([...AUDIT_ACTIONS].sort());
+        expect(from("hooks/elasticacheApply.ts")).toEqual([...ELASTICACHE_USER_ACTIONS].sort());
+        expect(from("hooks/adminSecret.ts")).toEqual([...ADMIN_SECRET_ACTIONS].sort());
+    });
+
+    it.each(STACKS)("%s (Redis on ElastiCache): ModifyUser and DescribeUsers on its one RBAC user's ARN, nothing else of ElastiCache", (stack) => {
+        const settings = loadSettings(stack, {});
+        expect(settings.redis.kind).toBe("elasticache");
+        const ec = policyOf(stack).Statement.filter((s) => s.Action.some((a) => a.startsWith("elasticache:")));
+        expect(ec).toEqual([
+            {
+                Sid: "RotateElastiCacheUser",
+                Effect: "Allow",
+                Action: ["elasticache:DescribeUsers", "elasticache:ModifyUser"],
+                Resource: `arn:aws:elasticache:ap-southeast-1:${settings.aws.accountId}:user:${settings.redis.userId}`,
+            },
+        ]);
+        // A self-run Redis (`kind: acl`) needs no ElastiCache permission at all.
+        const acl = iamPolicy({ ...settings, redis: { ...settings.redis, kind: "acl", userId: undefined } });
+        expect(acl.Statement.some((s) => s.Action.some((a) => a.startsWith("elasticache:")))).toBe(false);
+    });
+
+    it("admin secrets (rotation:adminSecrets) add GetSecretValue on exactly those secrets", () => {
+        const settings = loadSettings("staging", {});
+        const pg = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
+        const ts = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:buywhere-admin/typesense-XyZ789";
+        const policy = iamPolicy({ ...settings, adminSecrets: { database: pg, typesense: ts } });
+        expect(policy.Statement.find((s) => s.Sid === "ReadAdminSecrets")).toEqual({
+            Sid: "ReadAdminSecrets",
+            Effect: "Allow",
+            Action: ["secretsmanager:GetSecretValue"],
+            Resource: [pg, ts].sort(),
+        });
+        expect(iamPolicy(settings).Statement.some((s) => s.Sid === "ReadAdminSecrets")).toBe(false);
     });
 
     it.each(STACKS)("the %s policy grants exactly the actions the code uses: SDK calls plus what the providers call", async (stack) => {
