@@ -61,7 +61,7 @@ describe("rotation plan: the blueprint", () => {
         expect(plan.appliers.map((a) => [a.name, a.hook, a.triggers])).toEqual([
             ["database-apply-a", "postgresApply", ["g1"]],
             ["database-apply-b", "postgresApply", ["g1"]],
-            ["redis-apply-acl", "redisApply", ["g1", "g1"]],
+            ["redis-apply-elasticache", "elasticacheApply", ["g1", "g1"]], // the stack file's Redis is ElastiCache
             ["typesense-apply-a", "typesenseApply", ["g1"]],
             ["typesense-apply-b", "typesenseApply", ["g1"]],
         ]);
@@ -269,7 +269,7 @@ describe("rotation plan: requests, rollbacks and holds", () => {
         // Only the retired slot's applier ends sessions; the current slot's is untouched.
         expect(retired.appliers.filter((a) => a.regenerates.length > 0).map((a) => [a.name, a.inputs.endSessions])).toEqual([
             ["database-apply-a", true],
-            ["redis-apply-acl", true],
+            ["redis-apply-elasticache", true],
         ]);
         expect(retired.appliers.find((a) => a.name === "database-apply-b")!.inputs.endSessions).toBeUndefined();
         // The current values do not change; the previous ones do (JWT_SECRET_KEY_PREVIOUS is now the fresh slot a).

@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { GROUPS, Group } from "../rotation/catalog";
-import { ADMIN_CREDENTIAL, ADMIN_CREDENTIALS, PreflightCommand, credentialsFor, groupsRegenerated, missingFrom } from "../automation/credentials";
+import { ADMIN_CREDENTIALS, PreflightCommand, credentialsFor, groupsRegenerated, missingFrom } from "../automation/credentials";
+import { loadSettings } from "../automation/stacks";
+import { requiredAdminEnv } from "../rotation/adminCredentials";
 import { sandbox } from "./support/cli";
 import { runProgram, runProgramExpectingFailure } from "./support/pulumiProgram";
 
@@ -36,6 +38,16 @@ describe("the admin credentials a live run needs", () => {
         expect(credentialsFor(groupsRegenerated(command, services, dryRun))).toEqual(expected);
     });
 
+    it("with a stack's settings: Redis on ElastiCache needs no variable (AWS credentials), an admin secret replaces its variable", () => {
+        const staging = loadSettings("staging", {});
+        expect(staging.redis.kind).toBe("elasticache");
+        expect(credentialsFor(GROUPS, staging)).toEqual([PG, CLOUDFLARE, TYPESENSE]);
+        const acl = { ...staging, redis: { ...staging.redis, kind: "acl" as const, userId: undefined } };
+        expect(credentialsFor(GROUPS, acl)).toEqual([PG, REDIS, CLOUDFLARE, TYPESENSE]);
+        const arn = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
+        expect(credentialsFor(GROUPS, { ...staging, adminSecrets: { database: arn } })).toEqual([CLOUDFLARE, TYPESENSE]);
+    });
+
     it("every credential once; blank counts as missing", () => {
         expect(ADMIN_CREDENTIALS).toEqual([PG, REDIS, CLOUDFLARE, TYPESENSE]);
         expect(missingFrom({ [PG]: "x", [REDIS]: "  ", [CLOUDFLARE]: "" }, [PG, REDIS, CLOUDFLARE, TYPESENSE])).toEqual([REDIS, CLOUDFLARE, TYPESENSE]);
@@ -48,12 +60,20 @@ describe("the admin credentials a live run needs", () => {
 describe("the program requires exactly those credentials", () => {
     const all = Object.fromEntries(ADMIN_CREDENTIALS.map((name) => [name, VALUES[name]]));
 
-    it.each(GROUPS.filter((g) => ADMIN_CREDENTIAL[g] !== undefined))("without %s's credential the first deployment is refused, naming it", async (group) => {
-        const name = ADMIN_CREDENTIAL[group]!;
+    const staging = loadSettings("staging", {});
+    it.each(GROUPS.filter((g) => requiredAdminEnv(staging, g) !== undefined))("without %s's credential the first deployment is refused, naming it", async (group) => {
+        const name = requiredAdminEnv(staging, group)!;
         const { [name]: _, ...without } = all;
         void _;
         const { error } = await runProgramExpectingFailure({ stack: "staging", env: without });
         expect(error.message).toMatch(new RegExp(`^environment variable \`${name}\` is required: this run regenerates ${group} slot`));
+    });
+
+    it("Redis on ElastiCache (the stack file's kind) needs no Redis admin URL: the first deployment runs without it", async () => {
+        const { [REDIS]: _, ...without } = all;
+        void _;
+        const run = await runProgram({ stack: "staging", env: without });
+        expect(run.registrations.some((r) => r.name === "redis-apply-elasticache")).toBe(true);
     });
 
     it("with all of them it runs", async () => {
@@ -82,7 +102,8 @@ describe("secrets-rotation preflight", () => {
         expect(human.stdout).toBe(`preflight: a live \`rotate\` on production has ${PG}, ${CLOUDFLARE}\n`);
         const json = await s.run(["preflight", "rotate-all", "--stack", "staging", "--json"], VALUES);
         expect(json.code).toBe(0);
-        expect(JSON.parse(json.stdout)).toEqual({ command: "rotate-all", stack: "staging", dryRun: false, groups: [...GROUPS], required: [PG, REDIS, CLOUDFLARE, TYPESENSE], missing: [] });
+        // Staging's Redis is ElastiCache: ModifyUser with the run's AWS credentials, no Redis admin URL.
+        expect(JSON.parse(json.stdout)).toEqual({ command: "rotate-all", stack: "staging", dryRun: false, groups: [...GROUPS], required: [PG, CLOUDFLARE, TYPESENSE], missing: [] });
         for (const v of Object.values(VALUES)) expect(human.stdout + human.stderr + json.stdout + json.stderr).not.toContain(v);
         expect(s.calls()).toEqual([]);
     });

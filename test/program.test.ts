@@ -85,7 +85,9 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
         expect(commands.length).toBeGreaterThan(0);
         for (const c of commands) {
             expect(c.additionalSecretOutputs, c.name).toEqual(["stdout", "stderr"]);
-            const holdsAdmin = /-apply-/.test(c.name);
+            // Every applier but ElastiCache's holds an admin credential (it calls ModifyUser with the run's AWS
+            // credentials, like the ECS redeploy hook, and streams its progress; runHook redacts the slot passwords).
+            const holdsAdmin = /-apply-/.test(c.name) && !/-apply-elasticache$/.test(c.name);
             expect(c.inputs.logging, c.name).toBe(holdsAdmin ? "none" : "stderr");
         }
     });
@@ -158,10 +160,16 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
             expect(isSecretAt(ts.raw, "environment.TYPESENSE_KEY_VALUE")).toBe(true);
             expect(ts.dependencies).toEqual([named(run, `typesense-slots-${slot}`).urn]);
         }
-        const redis = named(run, "redis-apply-acl");
-        expect(redis.inputs.create).toBe(hookCommand("redisApply"));
+        // The stack file's Redis is ElastiCache (`rotation:redis.kind`): ModifyUser through the AWS API, no admin URL.
+        const redis = named(run, "redis-apply-elasticache");
+        expect(redis.inputs.create).toBe(hookCommand("elasticacheApply"));
         expect(redis.inputs.environment).toEqual({
+            AWS_REGION: "ap-southeast-1",
+            ELASTICACHE_USER_ID: stack === "staging" ? "buywhere-api-staging" : "buywhere-api-production",
             REDIS_USER: "buywhere-api",
+            REDIS_ENDPOINT: `rediss://${stack === "staging" ? "buywhere-staging.abc123" : "buywhere-prod.def456"}.ng.0001.apse1.cache.amazonaws.com:6379`,
+            ELASTICACHE_MODIFY_TIMEOUT_SECONDS: "900",
+            ELASTICACHE_POLL_SECONDS: "10",
             REDIS_PASSWORD_A: named(run, "redis-slots-a").state.result,
             REDIS_PASSWORD_B: named(run, "redis-slots-b").state.result,
         });

@@ -169,6 +169,9 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
     const withConsumes = (s: ConsumerSpec) => (s.consumes ? { consumes: [...s.consumes] } : {});
     // The staging stack file, pointed at the local servers (hosts in URLs are only composed, never dialled).
     const config: Record<string, unknown> = {
+        // The world's Redis is a self-run redis-server (ACL SETUSER with the admin URL), not the stack file's
+        // ElastiCache (test/elasticacheApply.test.ts covers that kind against a double of its API).
+        "rotation:redis": { kind: "acl", host: "buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com", port: 6379, user: "buywhere-api", tls: true },
         "rotation:typesense": { url: typesense.url, actions: ["documents:search"], collections: ["products"] },
         // moto's STS answers account 123456789012 (the ECS redeploy hook checks the caller's account).
         "rotation:aws": { accountId: "123456789012", region: "ap-southeast-1", secretPrefix: "buywhere/staging/" },
