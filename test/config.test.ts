@@ -86,6 +86,13 @@ describe("config", () => {
         expect(() => parseSettings(staging, env, "staging")).toThrow(expect.objectContaining({ key, message: expect.stringMatching(message) }));
     });
 
+    it("the ElastiCache API's own endpoint variable (AWS_ENDPOINT_URL_ELASTICACHE, the SDK's per-service one) is refused like the rest, unless allowed", () => {
+        expect(() => parseSettings(staging, { AWS_ENDPOINT_URL_ELASTICACHE: "http://127.0.0.1:5001" }, "staging")).toThrow(
+            expect.objectContaining({ key: "AWS_ENDPOINT_URL_ELASTICACHE", message: expect.stringMatching(/would send stack staging's AWS calls to "http:\/\/127\.0\.0\.1:5001" instead of AWS/) }),
+        );
+        expect(() => parseSettings(staging, { AWS_ENDPOINT_URL_ELASTICACHE: "http://127.0.0.1:5001", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5001" }, "staging")).not.toThrow();
+    });
+
     it("a local AWS endpoint is allowed for the local stack, or when ROTATION_ALLOW_AWS_ENDPOINT names it (tests)", () => {
         expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "local")).not.toThrow();
         expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5000" }, "staging")).not.toThrow();
@@ -182,5 +189,46 @@ describe("config", () => {
     it("says how many more problems there are", () => {
         const err = errorFor({ "rotation:stamp": "bad", "rotation:redis": { ...redis, port: -1 } });
         expect(err.message).toMatch(/\(and 1 more problem\)$/);
+    });
+});
+
+describe("Redis kinds and admin secrets (issue 11)", () => {
+    const elasticache = { ...redis, kind: "elasticache", userId: "buywhere-api-staging" };
+    const acl = Object.fromEntries(Object.entries(redis).filter(([k]) => k !== "kind" && k !== "userId"));
+    const PG_SECRET = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
+
+    it.each(["staging", "production"])("Pulumi.%s.yaml: Redis is an ElastiCache RBAC user, by id and by name", (stack) => {
+        const s = parseSettings(stackConfig(stack));
+        expect(s.redis).toMatchObject({ kind: "elasticache", user: "buywhere-api", userId: `buywhere-api-${stack}`, modifyTimeoutSeconds: 900, pollSeconds: 10, tls: true });
+    });
+
+    it("kind defaults to acl; elasticache needs the user id, acl refuses one", () => {
+        expect(parseSettings({ ...staging, "rotation:redis": acl }).redis.kind).toBe("acl");
+        expect(errorFor({ "rotation:redis": { ...elasticache, userId: undefined } }).message).toBe(
+            "`rotation:redis.userId` is required with `kind: elasticache`: ModifyUser names the user by id (the user name is what clients AUTH with)",
+        );
+        expect(errorFor({ "rotation:redis": { ...acl, userId: "x" } }).message).toBe("`rotation:redis.userId` is for `kind: elasticache` only (a self-run Redis names users by name)");
+    });
+
+    it.each([
+        [{ kind: "memorydb" }, "`rotation:redis.kind` must be one of `acl`, `elasticache`"],
+        [{ userId: "9starts-with-a-digit" }, '`rotation:redis.userId` "9starts-with-a-digit" is not an ElastiCache user id'],
+        [{ userId: "has_underscore" }, '`rotation:redis.userId` "has_underscore" is not an ElastiCache user id'],
+        [{ modifyTimeoutSeconds: 10 }, "`rotation:redis.modifyTimeoutSeconds` must be a whole number from 30 to 3600"],
+        [{ modifyTimeoutSeconds: 30, pollSeconds: 30 }, "`rotation:redis.pollSeconds` (30) must be less than `rotation:redis.modifyTimeoutSeconds` (30)"],
+    ])("refuses redis %j", (change, message) => {
+        expect(errorFor({ "rotation:redis": { ...elasticache, ...change } }).message).toContain(message);
+    });
+
+    it("admin secrets: complete Secrets Manager ARNs per group; not for ElastiCache's Redis", () => {
+        expect(parseSettings({ ...staging, "rotation:adminSecrets": { database: PG_SECRET } }).adminSecrets).toEqual({ database: PG_SECRET });
+        expect(parseSettings(staging).adminSecrets).toEqual({});
+        expect(errorFor({ "rotation:adminSecrets": { database: PG_SECRET.replace(/-AbC123$/, "") } }).message).toMatch(/^`rotation:adminSecrets\.database` "arn:aws:secretsmanager:[^"]+" is not a Secrets Manager secret's complete ARN/);
+        expect(errorFor({ "rotation:adminSecrets": { database: "arn:aws:ssm:ap-southeast-1:111122223333:parameter/x-AbC123" } }).message).toContain("is not a Secrets Manager secret's complete ARN");
+        expect(errorFor({ "rotation:adminSecrets": { jwt: PG_SECRET } }).message).toContain("`rotation:adminSecrets` has unknown group `jwt`");
+        expect(errorFor({ "rotation:adminSecrets": { redis: PG_SECRET } }).message).toBe(
+            "`rotation:adminSecrets.redis` is not used with `rotation:redis.kind` elasticache: the ElastiCache applier calls the AWS API with the run's AWS credentials; remove it",
+        );
+        expect(parseSettings({ ...staging, "rotation:redis": acl, "rotation:adminSecrets": { redis: PG_SECRET } }).adminSecrets.redis).toBe(PG_SECRET);
     });
 });
