@@ -91,6 +91,34 @@ describe("rotation plan: the blueprint", () => {
         });
     });
 
+    it("admin secrets and the Redis kind reach the appliers as plain inputs: an ARN and an endpoint, never a credential", () => {
+        const pgArn = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
+        const tsArn = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:buywhere-admin/typesense-XyZ789";
+        const redis = base["rotation:redis"] as Record<string, unknown>;
+        const acl = { host: redis.host, port: redis.port, user: redis.user, tls: true };
+        const redisArn = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:buywhere-admin/redis-QwE456";
+        const p = planned(run({}, { override: { "rotation:adminSecrets": { database: pgArn, typesense: tsArn, redis: redisArn }, "rotation:redis": acl } }));
+        const inputs = (name: string) => p.appliers.find((a) => a.name === name)!.inputs;
+        expect(inputs("database-apply-a")).toMatchObject({
+            adminSecretArn: pgArn,
+            adminEndpoint: "postgresql://buywhere-staging.cluster-c1a2b3c4d5e6.ap-southeast-1.rds.amazonaws.com:5432/buywhere?sslmode=verify-full",
+        });
+        expect(inputs("redis-apply-acl")).toMatchObject({ adminSecretArn: redisArn, adminEndpoint: "rediss://buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com:6379/0" });
+        expect(inputs("typesense-apply-a")).toMatchObject({ adminSecretArn: tsArn });
+        // Without rotation:adminSecrets the hooks inherit their variables: no ARN, no endpoint.
+        const plain = first().appliers.find((a) => a.name === "database-apply-a")!.inputs;
+        expect([plain.adminSecretArn, plain.adminEndpoint]).toEqual([undefined, undefined]);
+        // The stack file's ElastiCache kind: one run with the user id, the TLS endpoint and the bounds.
+        expect(first().appliers.find((a) => a.hook === "elasticacheApply")!.inputs).toMatchObject({
+            region: "ap-southeast-1",
+            userId: "buywhere-api-staging",
+            user: "buywhere-api",
+            endpoint: "rediss://buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com:6379",
+            modifyTimeoutSeconds: 900,
+            pollSeconds: 10,
+        });
+    });
+
     it("a value recipe is what is published, and its digest is the version", () => {
         const plan = first();
         const url = plan.secrets.find((s) => s.spec.name === "DATABASE_REPLICA_URL")!;
