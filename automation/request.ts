@@ -7,7 +7,7 @@ import { GROUPS, Group, PROVIDERS, Provider, RestartScope } from "../rotation/ca
 import { Planned, RotationPlan } from "../rotation/plan";
 import { RefusalTerms, describeRefusal } from "../rotation/refusals";
 import { RotationRequest } from "../rotation/request";
-import { STAMP_FORMATS, tryParseStamp } from "../rotation/stamp";
+import { STAMP_FORMATS, onDemandStamp, parseStamp, tryParseStamp } from "../rotation/stamp";
 import { CliError, EXIT } from "./errors";
 
 export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback", "retire", "revoke"] as const;
@@ -94,11 +94,23 @@ export function cliTerms(input: CommandInput): RefusalTerms {
         resume: `rerun ${cmd([input.command, ...input.services.map((g) => `--service ${g}`)].join(" "))} (or \`pulumi up\`)`,
         rollback: (groups) => `run ${cmd(`rollback ${groups.map((g) => `--service ${g}`).join(" ")}`)}`,
         catchUp: (group, provider) => `run ${cmd(`rotate --service ${group} --provider ${provider}`)} to catch it up`,
+        adopt: `run ${cmd("adopt")}`,
+        firstDeployment: `add --first-deployment`,
     };
 }
 
 /** The plan, or the planner's refusal as a usage error (exit 2, nothing changed) in the CLI's words. */
 export function planOrRefuse(planned: Planned, input: CommandInput): RotationPlan {
-    if (planned.refusal) throw usage(describeRefusal(planned.refusal, cliTerms(input)));
+    if (planned.refusal) throw usage(describeRefusal(planned.refusal, cliTerms(input)) + nextOnDemand(planned.refusal, input));
     return planned.plan;
+}
+
+/**
+ * On-demand stamps have minute precision: a second rotation of a group in the minute of its last one gets the same
+ * stamp from the clock, and a later one would label the future. Say exactly when the next one is allowed.
+ */
+function nextOnDemand(refusal: NonNullable<Planned["refusal"]>, input: CommandInput): string {
+    if (refusal.kind !== "stamp-not-later" || refusal.source.kind !== "request" || input.stamp !== undefined) return "";
+    const next = new Date(parseStamp(refusal.last, "stamp").start.getTime() + 60_000);
+    return `; the next on-demand rotation of ${refusal.group} is allowed from ${next.toISOString()} (stamp ${onDemandStamp(next)})`;
 }

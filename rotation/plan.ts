@@ -11,6 +11,8 @@
 import { createHash } from "node:crypto";
 import { CONTRACTS, FieldValue, HookContract, HookInput } from "../hooks/contracts";
 import {
+    ADOPTED_CREDENTIAL,
+    ADOPTED_GENERATION,
     CredentialField,
     GENERATION,
     GROUPS,
@@ -24,7 +26,7 @@ import {
     SLOTS,
     SecretSpec,
     Slot,
-    ValueSource,
+    adoptedSecrets,
     otherSlot,
 } from "./catalog";
 import { adminSecretInputs } from "./adminCredentials";
@@ -35,6 +37,7 @@ import { NAMESPACE, Settings } from "./settings";
 import { GroupChange, GroupIntent, GroupTransition, isRefusal, publishedSlot, transitionGroup } from "./slots";
 import { Attempt, GroupState, RotationState, STATE_VERSION, StoredState, pendingAttempt } from "./state";
 import { compareStamps, laterStamp, onDemandStamp, parseStamp, scheduledStamp } from "./stamp";
+import { postgresProofInputs } from "./postgresProofs";
 
 /** Per provider: the same fact for what AWS (Secrets Manager + ECS) and Kubernetes are given. */
 export type PerProvider<T> = Readonly<Record<Provider, T>>;
@@ -69,6 +72,20 @@ export type CredentialPlan =
           /** Resource -> `*`, the R2 buckets the token may use. */
           readonly resources: Readonly<Record<string, string>>;
           readonly permissionGroupIds: readonly string[];
+      }
+    | {
+          /**
+           * The values in use before the stack's first deployment, read from the AWS versions named in `versions`
+           * (secret name -> version id) by resources that import them, so the values live only in the engine's
+           * encrypted state. Each credential field comes from one of those secrets (see ADOPTED_CREDENTIAL).
+           */
+          readonly kind: "adopted";
+          readonly group: Group;
+          readonly slot: Slot;
+          readonly name: string;
+          readonly generation: string;
+          readonly versions: Readonly<Record<string, string>>;
+          readonly fields: (typeof ADOPTED_CREDENTIAL)[Group];
       };
 
 /** What a published value is made of. Secret parts are references to a slot's credential, never values. */
@@ -76,7 +93,9 @@ export type ValueRecipe =
     | { readonly kind: "credential"; readonly ref: CredentialRef }
     | { readonly kind: "text"; readonly value: string }
     | { readonly kind: "postgresUrl"; readonly parts: PostgresUrlParts; readonly password: CredentialRef }
-    | { readonly kind: "redisUrl"; readonly parts: RedisUrlParts; readonly password: CredentialRef };
+    | { readonly kind: "redisUrl"; readonly parts: RedisUrlParts; readonly password: CredentialRef }
+    /** The value in use before the first deployment, verbatim: the adopted slot's copy of one secret's AWS version. */
+    | { readonly kind: "adopted"; readonly group: Group; readonly slot: Slot; readonly secret: string; readonly versionId: string };
 
 /** An applier hook's inputs in the plan: secret fields are credential references, the others plain values. */
 export type PlanInputs<C extends HookContract> = {
@@ -88,7 +107,7 @@ export type PlanInputs<C extends HookContract> = {
 };
 
 /** The hooks that make a slot valid at its source. */
-export type ApplierHook = "postgresApply" | "redisApply" | "elasticacheApply" | "typesenseApply";
+export type ApplierHook = "postgresApply" | "redisApply" | "elasticacheApply" | "typesenseApply" | "r2Probe";
 
 /** One run of an applier hook (a `command.local.Command`). */
 export interface ApplierRun {
@@ -126,6 +145,11 @@ export interface SecretPlan {
 
 /** A Kubernetes Secret this run writes (one per namespace, every key). */
 export interface KubernetesStorePlan {
+    /**
+     * Whether the Secret exists but was never written by this stack (an adopted environment in `create` mode): the
+     * first write imports it instead of creating it, which would fail with "already exists".
+     */
+    readonly importExisting: boolean;
     readonly namespace: string;
     readonly secretName: string;
     readonly mode: "patch" | "create";
@@ -184,7 +208,12 @@ export type PlanMode =
     /** Finish the unfinished run: the same target, nothing generated that it did not generate. */
     | { readonly kind: "resume"; readonly summary: string }
     /** Undo the unfinished run: back to the committed slots, keeping whatever it generated (never regenerating). */
-    | { readonly kind: "abandon"; readonly summary: string };
+    | { readonly kind: "abandon"; readonly summary: string }
+    /**
+     * The stack's first deployment in an environment in use: every group's slot `a` takes the values in use, slot
+     * `b` is generated and made valid at its source; nothing is published and nothing restarts.
+     */
+    | { readonly kind: "adopt" };
 
 export interface RotationPlan {
     readonly mode: PlanMode;
@@ -192,6 +221,8 @@ export interface RotationPlan {
     readonly credentials: readonly CredentialPlan[];
     readonly appliers: readonly ApplierRun[];
     readonly secrets: readonly SecretPlan[];
+    /** Whether this run writes the stores (false only when adopting: the values in use stay exactly as they are). */
+    readonly publishes: boolean;
     readonly aws: { readonly region: string; readonly accountId?: string; readonly kmsKeyId?: string };
     readonly kubernetes?: {
         readonly context?: string;
@@ -223,6 +254,11 @@ export interface PlanInput {
     readonly request?: RotationRequest;
     /** The stack's name (Cloudflare token names and Typesense key descriptions carry it). */
     readonly stack: string;
+    /**
+     * What an `adopt` run read (the program reads it before planning): the AWSCURRENT version id of every secret an
+     * adopted slot holds. Absent where nothing was read (the CLI's offline checks): the plan then names no versions.
+     */
+    readonly adoption?: { readonly versions: Readonly<Record<string, string>> };
 }
 
 class Refused {
@@ -246,12 +282,21 @@ export function planRotation(input: PlanInput): Planned {
     }
 }
 
-function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput): RotationPlan {
+function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: PlanInput): RotationPlan {
     const warnings: string[] = [];
     const committed = stored.committed;
     const pending = pendingAttempt(stored);
     const serial = committed?.serial ?? 0;
-    const mode = decideMode(settings, committed, pending, request);
+    const decided = decideMode(settings, committed, pending, request);
+    // A stack without recorded state is adopted (the values in use become slot a) unless the run says that nothing
+    // uses its secrets yet; anything else would replace every credential in use on first contact.
+    if (decided.kind === "normal" && request.adopt !== undefined && committed !== undefined) {
+        throw new Refused({ kind: "already-deployed", serial: committed.serial });
+    }
+    if (decided.kind === "normal" && committed === undefined && request.adopt === undefined && request.firstDeployment !== true && !settings.firstDeployment) {
+        throw new Refused({ kind: "first-contact" });
+    }
+    const mode: PlanMode = decided.kind === "normal" && request.adopt !== undefined ? { kind: "adopt" } : decided;
 
     // The state every group moves to, and the restart stamps.
     let nextGroups: Record<Group, GroupState>;
@@ -275,7 +320,7 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         >;
         restartStamps = back.restartStamps;
     } else {
-        const intents = groupIntents(settings, committed, request, now, warnings);
+        const intents = groupIntents(settings, committed, request, now, warnings, adoption);
         resolved = intents.resolved;
         const label = `g${serial + 1}`;
         nextGroups = {} as Record<Group, GroupState>;
@@ -293,22 +338,24 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         GROUPS.map((g): [Group, GroupPlan] => {
             const last = committed?.groups[g];
             const next = nextGroups[g];
-            const regenerate = SLOTS.filter((s) => last === undefined || last.generation[s] !== next.generation[s]);
+            const regenerate = SLOTS.filter((s) => next.generation[s] !== ADOPTED_GENERATION && (last === undefined || last.generation[s] !== next.generation[s]));
             return [g, { group: g, change: changes[g], last, next, regenerate }];
         }),
     ) as Record<Group, GroupPlan>;
 
-    const credentials = GROUPS.flatMap((g) => SLOTS.map((s) => credentialPlan(settings, stack, g, s, nextGroups[g].generation[s])));
+    const credentials = GROUPS.flatMap((g) => SLOTS.map((s) => credentialPlan(settings, stack, g, s, nextGroups[g])));
     const credentialOf = (ref: CredentialRef) => credentials.find((c) => c.group === ref.group && c.slot === ref.slot)!;
 
     const abandoned = mode.kind === "abandon" ? pending!.target : undefined;
     const planned = SECRETS.map((spec): SecretPlan => {
         const next = nextGroups[spec.group];
         const slot = perProvider((p) => publishedSlot(next, p));
-        const recipe = perProvider((p) => valueRecipe(settings, spec.group, slot[p], spec.source));
+        const recipe = perProvider((p) => valueRecipe(settings, spec, next, slot[p]));
         const version = perProvider((p) => digest({ name: spec.name, recipe: recipe[p], credentials: refsOf(recipe[p]).map(credentialOf) }));
         const changed = perProvider(
-            (p) => committed?.secrets[p][spec.name] !== version[p] || (abandoned !== undefined && abandoned.secrets[p][spec.name] !== version[p]),
+            (p) =>
+                mode.kind !== "adopt" &&
+                (committed?.secrets[p][spec.name] !== version[p] || (abandoned !== undefined && abandoned.secrets[p][spec.name] !== version[p])),
         );
         return { spec, awsSecretId: `${settings.aws.secretPrefix}${spec.name}`, k8sKey: spec.name, slot, recipe, version, changed, writeSerial: perProvider(() => 0) };
     });
@@ -323,7 +370,9 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         const bumped = committed !== undefined && JSON.stringify(bumps) !== JSON.stringify(restartBumps(committed.restartStamps, c.provider, c.consumes));
         const undo = abandoned !== undefined && abandoned.consumers[c.id] !== lastTrigger;
         const reasons =
-            lastTrigger === undefined
+            mode.kind === "adopt"
+                ? []
+                : lastTrigger === undefined
                 ? ["first deployment of this consumer"]
                 : [...changedSecrets, ...(bumped ? ["a restart stamp was bumped"] : []), ...(undo ? ["undo the unfinished run's restart"] : [])];
         return { c, consumed, bumps, reasons };
@@ -345,7 +394,8 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         // Unique to the committed run that restarts it, so no later run (a rollback included) repeats an earlier
         // trigger: hooks/ecsRedeploy.ts skips a service already tagged with its trigger, and Kubernetes rolls pods
         // only when the restartedAt annotation changes.
-        const trigger = restarts
+        // Adopting records a trigger for what each consumer runs with today, and restarts nobody.
+        const trigger = restarts || mode.kind === "adopt"
             ? digest({ secrets: consumed.map((s) => [s.spec.name, s.version[c.provider]]), restart: bumps, serial: nextSerial })
             : committed!.consumers[c.id];
         const base = { id: c.id, name: c.name, consumes: c.consumes, secrets: consumed.map((s) => s.spec.name), trigger, restarts, reasons };
@@ -362,6 +412,8 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
                     stableTimeoutSeconds: ecs.stableTimeoutSeconds,
                     pollSeconds: ecs.pollSeconds,
                     accountId: settings.aws.accountId,
+                    // the `local` stack's AWS endpoint (moto); undefined elsewhere
+                    endpoint: settings.aws.endpoint,
                 },
             };
         }
@@ -384,7 +436,8 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
     const kubernetes = k8s && {
         context: k8s.context,
         secretMutable: k8s.secretMode === "create",
-        stores: k8s.namespaces.map((namespace) => ({
+        stores: (mode.kind === "adopt" ? [] : k8s.namespaces).map((namespace) => ({
+            importExisting: k8s.secretMode === "create" && committed !== undefined && Object.values(committed.writes.k8s).every((w) => w === 0),
             namespace,
             secretName: k8s.secretName,
             mode: k8s.secretMode,
@@ -413,9 +466,11 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack }: PlanInput)
         credentials,
         appliers: GROUPS.flatMap((g) => applierRuns(settings, stack, g, groups[g], resolved.retire?.endSessions === true && groups[g].change === "retire")),
         secrets,
+        publishes: mode.kind !== "adopt",
         aws: { region: settings.aws.region, accountId: settings.aws.accountId, kmsKeyId: settings.aws.kmsKeyId },
         kubernetes,
-        restarts,
+        // Adopting restarts nobody: the consumers' triggers are recorded in the state only.
+        restarts: mode.kind === "adopt" ? [] : restarts,
         health,
         nextState,
         attempt,
@@ -477,7 +532,7 @@ function sameAsk(request: RotationRequest, asked: RotationRequest): boolean {
     if (request.retire !== undefined || asked.retire !== undefined) {
         if (!sameSet(request.retire?.groups, asked.retire?.groups)) return false;
     }
-    return true;
+    return (request.adopt !== undefined) === (asked.adopt !== undefined);
 }
 
 function moved(last: GroupState | undefined, target: GroupState): boolean {
@@ -485,7 +540,7 @@ function moved(last: GroupState | undefined, target: GroupState): boolean {
 }
 
 function describeChange(last: GroupState | undefined, next: GroupState): GroupChange {
-    if (last === undefined) return "initial";
+    if (last === undefined) return next.adopted !== undefined ? "adopt" : "initial";
     if (next.stamp !== last.stamp) return "rotate";
     if (next.active !== last.active) return "rollback";
     if (JSON.stringify(next.generation) !== JSON.stringify(last.generation)) return "retire";
@@ -497,7 +552,7 @@ function summarise(committed: RotationState | undefined, pending: Attempt): stri
     const parts = GROUPS.flatMap((g) => {
         const change = describeChange(committed?.groups[g], pending.target.groups[g]);
         const to = pending.target.groups[g];
-        return change === "none" ? [] : [`${change} ${g}${change === "rotate" || change === "initial" ? ` to ${to.stamp}` : ""}`];
+        return change === "none" ? [] : [`${change} ${g}${change === "rotate" || change === "initial" ? ` to ${to.stamp}` : change === "adopt" ? ` at ${to.stamp}` : ""}`];
     });
     return parts.length > 0 ? parts.join(", ") : "restart consumers";
 }
@@ -517,6 +572,7 @@ function groupIntents(
     request: RotationRequest,
     now: Date,
     warnings: string[],
+    adoption: PlanInput["adoption"],
 ): { byGroup: Record<Group, GroupIntent>; resolved: RotationRequest } {
     const byGroup = {} as Record<Group, GroupIntent>;
     let resolved = request;
@@ -540,7 +596,12 @@ function groupIntents(
         const holdSource: Source = { kind: "config", key: `${NAMESPACE}:hold.${g}` };
         const configRollback = settings.rollback[g];
 
-        if (rotate !== undefined && rotate.groups.includes(g)) {
+        if (request.adopt !== undefined && last === undefined) {
+            const versions = Object.fromEntries(
+                adoptedSecrets(g).flatMap((s) => (adoption?.versions[s.name] !== undefined ? [[s.name, adoption.versions[s.name]] as const] : [])),
+            );
+            byGroup[g] = { kind: "adopt", stamp: floor.stamp, versions };
+        } else if (rotate !== undefined && rotate.groups.includes(g)) {
             const provider = rotate.provider;
             if (provider !== undefined && last?.held[provider] !== undefined) {
                 byGroup[g] = { kind: "release", provider, source: requestSource };
@@ -630,8 +691,12 @@ function nextMinute(stamp: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Blueprint entries
 
-function credentialPlan(settings: Settings, stack: string, group: Group, slot: Slot, generation: string): CredentialPlan {
+function credentialPlan(settings: Settings, stack: string, group: Group, slot: Slot, state: GroupState): CredentialPlan {
     const name = `${group}-slots-${slot}`;
+    const generation = state.generation[slot];
+    if (generation === ADOPTED_GENERATION) {
+        return { kind: "adopted", group, slot, name, generation, versions: state.adopted?.slot === slot ? state.adopted.versions : {}, fields: ADOPTED_CREDENTIAL[group] };
+    }
     if (GROUP_SOURCES[group].credential === "cloudflareToken") {
         const r2 = settings.r2;
         return {
@@ -652,8 +717,14 @@ function credentialPlan(settings: Settings, stack: string, group: Group, slot: S
 }
 
 /** What a provider publishes for one secret when `current` is the slot it publishes as current. */
-function valueRecipe(settings: Settings, group: Group, current: Slot, source: ValueSource): ValueRecipe {
+function valueRecipe(settings: Settings, spec: SecretSpec, state: GroupState, current: Slot): ValueRecipe {
+    const { group, source } = spec;
     const ref = (slot: Slot, field: CredentialField = "secret"): CredentialRef => ({ group, slot, field });
+    // An adopted slot publishes the values in use verbatim: a role name or URL composed from the stack file could
+    // differ from them (another user, host or parameters).
+    if (source.kind !== "credential" && state.generation[current] === ADOPTED_GENERATION) {
+        return { kind: "adopted", group, slot: current, secret: spec.name, versionId: state.adopted?.versions[spec.name] ?? "" };
+    }
     switch (source.kind) {
         case "credential":
             return { kind: "credential", ref: ref(source.slot === "current" ? current : otherSlot(current), source.field) };
@@ -686,6 +757,7 @@ export function refsOf(recipe: ValueRecipe): CredentialRef[] {
         case "credential":
             return [recipe.ref];
         case "text":
+        case "adopted":
             return [];
         case "postgresUrl":
         case "redisUrl":
@@ -715,7 +787,8 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
     const source = GROUP_SOURCES[group].source;
     switch (source) {
         case "postgres":
-            return SLOTS.map((slot) =>
+            // An adopted slot's login (the legacy application user) is left exactly as it is.
+            return SLOTS.filter((slot) => generation[slot] !== ADOPTED_GENERATION).map((slot) =>
                 applierRun(
                     "postgresApply",
                     group,
@@ -725,6 +798,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                         password: secret(slot),
                         endSessions: endSessions && g.regenerate.includes(slot) ? true : undefined,
                         ...adminSecretInputs(settings, "database"),
+                        ...postgresProofInputs(settings), // replica, PgBouncer auth_file, canary (rotation/postgresProofs.ts)
                     },
                     [generation[slot]],
                     regenerated(slot),
@@ -751,7 +825,8 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
             ];
         case "typesenseKeys": {
             const ts = settings.typesense;
-            return SLOTS.map((slot) =>
+            // An adopted slot's key (the legacy key) is kept as it is until the slot is regenerated.
+            return SLOTS.filter((slot) => generation[slot] !== ADOPTED_GENERATION).map((slot) =>
                 applierRun(
                     "typesenseApply",
                     group,
@@ -772,11 +847,38 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                 ),
             );
         }
-        case "cloudflare":
+        case "cloudflare": {
+            // Cloudflare issues the token (components/credentialSlots.ts); this run proves it with an S3 request on
+            // every bucket before any store is written (hooks/r2Probe.ts). Write access is proven where granted.
+            const r2 = settings.r2;
+            // An adopted slot's token (the legacy one) is in use already: nothing to prove before publishing it.
+            return SLOTS.filter((slot) => generation[slot] !== ADOPTED_GENERATION).map((slot) =>
+                applierRun(
+                    "r2Probe",
+                    group,
+                    `${group}-probe-${slot}`,
+                    {
+                        accountId: r2.accountId,
+                        endpoint: r2.endpoint,
+                        slot,
+                        buckets: r2.buckets,
+                        write: r2.permissionGroupIds.includes(R2_ITEM_WRITE),
+                        accessKeyId: { group, slot, field: "accessKeyId" },
+                        secretAccessKey: { group, slot, field: "secretAccessKey" },
+                        timeoutSeconds: r2.probeTimeoutSeconds,
+                    },
+                    [generation[slot]],
+                    regenerated(slot),
+                ),
+            );
+        }
         case "none":
             return [];
     }
 }
+
+/** Cloudflare's "Workers R2 Storage Bucket Item Write" permission group (rotation/settings.ts `R2_PERMISSION_GROUPS`). */
+const R2_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6";
 
 /** The redis group's one applier run on ElastiCache: ModifyUser with both slots' passwords, then the AUTH proof. */
 function elasticacheRun(settings: Settings, group: Group, g: GroupPlan, endSessions: boolean): ApplierRun {

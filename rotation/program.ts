@@ -7,14 +7,16 @@
  *   -> commit (`rotationState`).
  */
 import * as aws from "@pulumi/aws";
+import * as cloudflare from "@pulumi/cloudflare";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { CONTRACTS } from "../hooks/contracts";
 import { requiredAdminEnv } from "./adminCredentials";
+import { Adoption, AwsCurrent, KubernetesCurrent, judgeAdoption, secretsToAdopt } from "./adoption";
 import { GROUPS, Group, Slot } from "./catalog";
-import { Credential, CredentialSlots } from "./components/credentialSlots";
+import { Credential, CredentialSlots, CredentialSlotsArgs } from "./components/credentialSlots";
 import { AwsSecretStore } from "./components/awsSecretStore";
 import { HookInputs } from "./components/hookRun";
 import { KubernetesSecretStore } from "./components/kubernetesSecretStore";
@@ -26,7 +28,8 @@ import { CredentialRef, PerProvider, RotationPlan, SecretPlan, ValueRecipe, plan
 import { CONFIG_TERMS, RefusalError } from "./refusals";
 import { REQUEST_ENV, parseRequest } from "./request";
 import { EnvOverrides, Settings, parseSettings } from "./settings";
-import { ATTEMPT_OUTPUT, Attempt, RotationState, STATE_OUTPUT, StoredState, parseStored } from "./state";
+import { RotationRequest } from "./request";
+import { ATTEMPT_OUTPUT, Attempt, RotationState, STATE_OUTPUT, StoredState, parseStored, pendingAttempt } from "./state";
 
 /** What the composition root hands the program: the environment and the clock. */
 export interface ProgramContext {
@@ -67,10 +70,21 @@ export interface ProgramOutputs {
 export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutputs> {
     let settings: Settings;
     let plan: RotationPlan;
+    let providers: Providers | undefined;
+    let existing: ReadonlyMap<string, string> | undefined;
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env, pulumi.getStack());
         const request = parseRequest(ctx.env[REQUEST_ENV]);
-        const planned = planRotation({ settings, stored: await readStored(), now: ctx.now, request, stack: pulumi.getStack() });
+        const stored = await readStored();
+        // Only an adopt run reads the stores before planning (so its providers are registered before it can refuse);
+        // any other run is judged before registering anything.
+        let adoption: Adoption | undefined;
+        if (adopting(request, stored)) {
+            providers = declareProviders(settings);
+            existing = await existingSecrets(settings, providers.aws);
+            adoption = await readAdoption(settings, providers, existing);
+        }
+        const planned = planRotation({ settings, stored, now: ctx.now, request, stack: pulumi.getStack(), adoption });
         if (planned.refusal) throw new RefusalError(planned.refusal, CONFIG_TERMS);
         plan = planned.plan;
     } catch (err) {
@@ -82,20 +96,110 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     for (const warning of plan.warnings) {
         pulumi.log.warn(warning);
     }
-    if (plan.mode.kind !== "normal") {
+    if (plan.mode.kind === "resume" || plan.mode.kind === "abandon") {
         pulumi.log.info(`${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     }
     if (!pulumi.runtime.isDryRun()) {
         requireAdminCredentials(plan, ctx.env, settings);
         if (plan.attempt) await recordAttempt(plan.attempt);
     }
+    providers ??= declareProviders(settings);
+    existing ??= await existingSecrets(settings, providers.aws);
+    return declareResources(plan, providers, existing);
+}
+
+interface Providers {
+    readonly aws: aws.Provider;
+    readonly k8s?: k8s.Provider;
+    readonly cloudflare?: cloudflare.Provider;
+}
+
+/** The explicit providers, from the settings (the plan copies the same facts). */
+function declareProviders(settings: Settings): Providers {
     // terraform-provider-aws refuses credentials of any account not listed (`allowed_account_ids`), before any call.
     const awsProvider = new aws.Provider("aws", {
-        region: plan.aws.region as aws.Region,
-        ...(plan.aws.accountId ? { allowedAccountIds: [plan.aws.accountId] } : {}),
+        region: settings.aws.region as aws.Region,
+        ...(settings.aws.accountId ? { allowedAccountIds: [settings.aws.accountId] } : {}),
+        ...localAwsEndpoint(settings.aws.endpoint),
     });
-    const existing = await existingSecrets(plan, settings, awsProvider);
-    return declareResources(plan, awsProvider, existing);
+    const kube = settings.kubernetes;
+    const k8sProvider =
+        kube &&
+        new k8s.Provider("k8s", {
+            context: kube.context,
+            // pulumi-kubernetes provider/pkg/provider/provider.go: "patch resources require Server-Side Apply mode".
+            enableServerSideApply: true,
+            // Replace the provider (and so every object) only if the stack itself changes, never because the
+            // kubeconfig path or context name differs between an SRE's laptop and CI.
+            clusterIdentifier: `buywhere-${pulumi.getStack()}`,
+            // Without it pulumi-kubernetes replaces a Secret whose data changed (see RotationPlan.kubernetes).
+            ...(kube.secretMode === "create" ? { enableSecretMutable: true } : {}),
+        });
+    return { aws: awsProvider, k8s: k8sProvider, cloudflare: localCloudflare(settings.r2.apiBaseUrl) };
+}
+
+/** An `adopt` run that starts the stack (not one resuming an unfinished adopt: that one reads nothing again). */
+function adopting(request: RotationRequest, stored: StoredState): boolean {
+    return request.adopt !== undefined && stored.committed === undefined && pendingAttempt(stored) === undefined;
+}
+
+/**
+ * Reads the values in use for `adopt`: each secret's AWSCURRENT (the `getSecretVersion` invoke; invokes run in
+ * previews too) and each namespace's Kubernetes Secret (a read, `k8s.core.v1.Secret.get`: "Unlike most steps, Read
+ * steps run during previews", pulumi/pulumi pkg/resource/deploy/step.go), and judges them (rotation/adoption.ts). The
+ * values stay in this process's memory; only the version ids go on.
+ */
+async function readAdoption(settings: Settings, providers: Providers, existing: ReadonlyMap<string, string>): Promise<Adoption> {
+    const awsRead: Record<string, AwsCurrent | undefined> = {};
+    for (const name of secretsToAdopt()) {
+        const id = `${settings.aws.secretPrefix}${name}`;
+        if (!existing.has(id)) {
+            awsRead[name] = undefined;
+            continue;
+        }
+        // terraform-provider-aws data source aws_secretsmanager_secret_version: version_stage defaults to AWSCURRENT.
+        const v = await aws.secretsmanager.getSecretVersion({ secretId: id }, { provider: providers.aws });
+        awsRead[name] = v.secretString === undefined || v.secretString === "" ? undefined : { versionId: v.versionId, value: v.secretString };
+    }
+    const k8sRead: Record<string, KubernetesCurrent | undefined> = {};
+    const kube = settings.kubernetes;
+    if (kube && providers.k8s) {
+        for (const namespace of kube.namespaces) {
+            const secret = k8s.core.v1.Secret.get(`adopt-read-${namespace}`, `${namespace}/${kube.secretName}`, { provider: providers.k8s });
+            k8sRead[namespace] = await new Promise<KubernetesCurrent>((resolve) =>
+                pulumi.all([secret.metadata, secret.data]).apply(([metadata, data]) =>
+                    resolve({
+                        resourceVersion: metadata?.resourceVersion ?? "?",
+                        data: Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
+                    }),
+                ),
+            );
+        }
+    }
+    return judgeAdoption(settings, { aws: awsRead, kubernetes: k8sRead });
+}
+
+/**
+ * The `local` stack's AWS provider calls moto (rotation/settings.ts allows `rotation:aws.endpoint` only there, and
+ * only loopback). `endpoints` sets the provider's per-service endpoints, which win over `AWS_ENDPOINT_URL*`
+ * (https://www.pulumi.com/registry/packages/aws/api-docs/provider/#endpoints,
+ * https://registry.terraform.io/providers/hashicorp/aws/latest/docs/guides/custom-service-endpoints): Secrets Manager,
+ * ECS, and STS and IAM, which the provider asks for the account id (`allowedAccountIds`, credentials validation).
+ * `skipMetadataApiCheck` keeps it away from the EC2 instance metadata service, 169.254.169.254 (@pulumi/aws
+ * provider.d.ts: "Skip the AWS Metadata API check").
+ */
+function localAwsEndpoint(endpoint: string | undefined): Partial<aws.ProviderArgs> {
+    if (endpoint === undefined) return {};
+    return { endpoints: [{ secretsmanager: endpoint, ecs: endpoint, sts: endpoint, iam: endpoint }], skipMetadataApiCheck: true };
+}
+
+/**
+ * The `local` stack's Cloudflare provider: `baseUrl` ("Value to override the default HTTP client base URL", @pulumi/cloudflare
+ * provider.d.ts) at the sandbox's token-API double. Other stacks keep the default provider (no explicit provider,
+ * so their tokens' provider never changes).
+ */
+function localCloudflare(baseUrl: string | undefined): cloudflare.Provider | undefined {
+    return baseUrl === undefined ? undefined : new cloudflare.Provider("cloudflare-local", { baseUrl });
 }
 
 /** An `up` that applies a group's new slots needs that group's admin credential; say so before starting. */
@@ -154,31 +258,34 @@ async function recordAttempt(attempt: Attempt): Promise<void> {
  * The ARNs of the secrets that already exist in AWS (they are adopted, the others created), by name. Invokes run
  * during previews too.
  */
-async function existingSecrets(plan: RotationPlan, settings: Settings, provider: aws.Provider): Promise<ReadonlyMap<string, string>> {
+async function existingSecrets(settings: Settings, provider: aws.Provider): Promise<ReadonlyMap<string, string>> {
     // ListSecrets' `name` filter is a case-insensitive prefix match
     // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html); names are compared exactly below.
     const found = await aws.secretsmanager.getSecrets({ filters: [{ name: "name", values: [settings.aws.secretPrefix] }] }, { provider });
     const byName = new Map<string, string>();
     (found.names ?? []).forEach((name, i) => {
         const arn = found.arns?.[i];
-        if (arn && plan.secrets.some((s) => s.awsSecretId === name)) byName.set(name, arn);
+        if (arn && name.startsWith(settings.aws.secretPrefix)) byName.set(name, arn);
     });
     return byName;
 }
 
 /** Turns a plan into resources. Decides nothing the plan has not decided. */
-function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existing: ReadonlyMap<string, string>): ProgramOutputs {
-    const credentials = declareCredentials(plan);
+function declareResources(plan: RotationPlan, providers: Providers, existing: ReadonlyMap<string, string>): ProgramOutputs {
+    const awsProvider = providers.aws;
+    const awsName = (name: string) => plan.secrets.find((s) => s.spec.name === name)?.awsSecretId ?? name;
+    const credentials = declareCredentials(plan, providers.cloudflare, { provider: awsProvider, arnOf: (name) => existing.get(awsName(name)) });
     const render = (recipe: ValueRecipe) => renderValue(recipe, credentials);
     const appliers = declareAppliers(plan, credentials);
     const after = (groups: readonly Group[]) => groups.flatMap((g) => appliers[g] ?? []);
 
+    // Adopting publishes nothing: the values in use stay exactly as they are, in both stores.
     const awsStore = new AwsSecretStore(
         "aws",
         {
             stack: pulumi.getStack(),
             kmsKeyId: plan.aws.kmsKeyId,
-            secrets: plan.secrets.map((s) => ({
+            secrets: (plan.publishes ? plan.secrets : []).map((s) => ({
                 name: s.spec.name,
                 secretId: s.awsSecretId,
                 existingArn: existing.get(s.awsSecretId),
@@ -192,17 +299,8 @@ function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existin
     const storeWrites: pulumi.Resource[] = [...awsStore.resources];
 
     const k8sStores = new Map<string, KubernetesSecretStore>();
-    let k8sProvider: k8s.Provider | undefined;
-    if (plan.kubernetes) {
-        k8sProvider = new k8s.Provider("k8s", {
-            context: plan.kubernetes.context,
-            // pulumi-kubernetes provider/pkg/provider/provider.go: "patch resources require Server-Side Apply mode".
-            enableServerSideApply: true,
-            // Replace the provider (and so every object) only if the stack itself changes, never because the
-            // kubeconfig path or context name differs between an SRE's laptop and CI.
-            clusterIdentifier: `buywhere-${pulumi.getStack()}`,
-            ...(plan.kubernetes.secretMutable ? { enableSecretMutable: true } : {}),
-        });
+    const k8sProvider = providers.k8s;
+    if (plan.kubernetes && k8sProvider) {
         for (const store of plan.kubernetes.stores) {
             const k8sStore = new KubernetesSecretStore(
                 store.name,
@@ -212,6 +310,7 @@ function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existin
                     mode: store.mode,
                     values: Object.fromEntries(plan.secrets.map((s) => [s.k8sKey, render(s.recipe.k8s)])),
                     writeSerial: store.writeSerial,
+                    importExisting: store.importExisting,
                     after: after(GROUPS),
                 },
                 { providers: [k8sProvider] },
@@ -242,25 +341,45 @@ function declareResources(plan: RotationPlan, awsProvider: aws.Provider, existin
         // Committed only when every resource of the run succeeded (see recordAttempt for the engine's rule).
         rotationState: pulumi.all(all.map((r) => r.urn)).apply(() => plan.nextState),
         rotationAttempt: null,
-        secrets: Object.fromEntries(plan.secrets.map((s) => [s.spec.name, secretOutput(plan, s, awsStore.versions[s.spec.name].versionId)])),
+        secrets: Object.fromEntries(
+            plan.secrets.map((s) => [
+                s.spec.name,
+                secretOutput(plan, s, awsStore.versions[s.spec.name]?.versionId ?? pulumi.output(plan.groups[s.spec.group].next.adopted?.versions[s.spec.name] ?? "")),
+            ]),
+        ),
         restarts: Object.fromEntries(plan.restarts.map((r) => [r.id, { trigger: r.trigger, restarts: r.restarts }])),
     };
 }
 
-type Credentials = ReadonlyMap<string, Credential>;
+interface Credentials {
+    readonly bySlot: ReadonlyMap<string, Credential>;
+    /** An adopted slot's copy of each secret it holds, by `<group>/<slot>/<secret>`. */
+    readonly adopted: ReadonlyMap<string, pulumi.Output<string>>;
+}
 const credentialKey = (group: Group, slot: Slot) => `${group}/${slot}`;
 
-function declareCredentials(plan: RotationPlan): Credentials {
-    const out = new Map<string, Credential>();
+function declareCredentials(
+    plan: RotationPlan,
+    cloudflareProvider: cloudflare.Provider | undefined,
+    adopted: NonNullable<CredentialSlotsArgs["adopted"]>,
+): Credentials {
+    const bySlot = new Map<string, Credential>();
+    const adoptedValues = new Map<string, pulumi.Output<string>>();
+    // A component's `providers` reach its children by package (the R2 tokens): @pulumi/pulumi resource.js, a child
+    // starts from its parent's `__providers` and takes the one of its package.
+    const opts = cloudflareProvider ? { providers: [cloudflareProvider] } : undefined;
     for (const group of GROUPS) {
-        const slots = new CredentialSlots(`${group}-slots`, { slots: plan.credentials.filter((c) => c.group === group) }).credentials;
-        for (const [slot, credential] of Object.entries(slots) as [Slot, Credential][]) out.set(credentialKey(group, slot), credential);
+        const slots = new CredentialSlots(`${group}-slots`, { slots: plan.credentials.filter((c) => c.group === group), adopted }, opts);
+        for (const [slot, credential] of Object.entries(slots.credentials) as [Slot, Credential][]) bySlot.set(credentialKey(group, slot), credential);
+        for (const [slot, values] of Object.entries(slots.adoptedValues) as [Slot, Record<string, pulumi.Output<string>>][]) {
+            for (const [secret, value] of Object.entries(values)) adoptedValues.set(`${credentialKey(group, slot)}/${secret}`, value);
+        }
     }
-    return out;
+    return { bySlot, adopted: adoptedValues };
 }
 
 function credential(ref: CredentialRef, credentials: Credentials): pulumi.Output<string> {
-    const value = credentials.get(credentialKey(ref.group, ref.slot))?.[ref.field];
+    const value = credentials.bySlot.get(credentialKey(ref.group, ref.slot))?.[ref.field];
     if (value === undefined) throw new Error(`the plan refers to ${ref.group} slot ${ref.slot}'s ${ref.field}, which no credential has`);
     return value;
 }
@@ -302,6 +421,11 @@ function renderValue(recipe: ValueRecipe, credentials: Credentials): pulumi.Outp
             return pulumi.secret(credential(recipe.password, credentials).apply((p) => postgresUrl(recipe.parts, p)));
         case "redisUrl":
             return pulumi.secret(credential(recipe.password, credentials).apply((p) => redisUrl(recipe.parts, p)));
+        case "adopted": {
+            const value = credentials.adopted.get(`${credentialKey(recipe.group, recipe.slot)}/${recipe.secret}`);
+            if (value === undefined) throw new Error(`the plan publishes ${recipe.secret} from ${recipe.group}'s adopted slot ${recipe.slot}, which holds no such value`);
+            return pulumi.secret(value);
+        }
     }
 }
 

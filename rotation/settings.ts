@@ -65,6 +65,11 @@ const awsSchema = obj({
      * account (`allowedAccountIds`), and the stack's IAM policy names it in every ARN.
      */
     accountId: pattern(/^\d{12}$/, "an AWS account id (12 digits)").optional(),
+    /**
+     * A local AWS endpoint (moto, LocalStack) for Secrets Manager, ECS and STS: set on the stack's AWS provider
+     * (`endpoints`) and given to the ECS redeploy hook. Only for the `local` stack, where it is required and loopback.
+     */
+    endpoint: httpUrl.optional(),
     kmsKeyId: pattern(/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/, "a KMS key id, ARN or alias").optional(),
 });
 
@@ -173,8 +178,45 @@ const databaseSchema = obj({
         // Setting other parameters never drops TLS: sslmode defaults to verify-full unless set.
         .transform((params) => ({ sslmode: "verify-full", ...params }))
         .default({ sslmode: "verify-full" }),
+    /**
+     * The legacy application user in use before the alternating roles: `bootstrap` moves its ownership and
+     * privileges to the group role (README, "Migrating from the legacy application user"); `adopt` takes its
+     * credential as the adopted slot.
+     */
+    legacyUser: pattern(PG_IDENT, "a PostgreSQL role name").optional(),
+    /** The least-privilege role rotation logs in as (ROTATION_PG_ADMIN_URL's user): `bootstrap` creates it and grants it what rotation needs. */
+    rotatorRole: appRole.optional(),
+    /** Each slot role must also log in through `replicaHost` before anything is published. */
+    proveReplica: z.boolean({ error: typeError("must be true or false") }).default(false),
+    /** A read/write canary as each slot role on `rotation_canary` (created by `bootstrap`) before anything is published. */
+    canary: z.boolean({ error: typeError("must be true or false") }).default(false),
+    /**
+     * PgBouncer in `auth_file` mode (the one SCRAM pass-through setup that works on Aurora): the applier writes each
+     * slot role's verifier into the userlist, RELOADs PgBouncer through its admin console (`adminUser`) at
+     * `pgbouncerHost`:`pgbouncerPort` and logs in through it. `authFile`: a key of a Kubernetes Secret PgBouncer's pods mount, or a file path.
+     */
+    pgbouncer: obj({
+        authFile: obj({
+            secret: obj({
+                namespace: pattern(DNS_LABEL, "a Kubernetes namespace name"),
+                name: pattern(DNS_SUBDOMAIN, "a Kubernetes Secret name"),
+                key: pattern(/^[-._a-zA-Z0-9]{1,253}$/, "a Secret key"),
+            }).optional(),
+            path: pattern(/^\/[^\0\n]+$/, "an absolute file path").optional(),
+        }).refine((a) => (a.secret === undefined) !== (a.path === undefined), { error: "must give exactly one of `secret` (namespace, name, key) or `path`" }),
+        /** PgBouncer's admin console user (in `admin_users`); its line in the auth_file holds its password in plain text. */
+        adminUser: pattern(/^[A-Za-z0-9_.-]{1,63}$/, "a PgBouncer user name"),
+        /** How long the new userlist may take to reach every PgBouncer pod (a mounted Secret follows the kubelet's sync). */
+        reloadTimeoutSeconds: int(5, 3600).default(120),
+    }).optional(),
 })
     .superRefine((db, ctx) => {
+        if (db.legacyUser !== undefined && [db.groupRole, db.roles.a, db.roles.b, db.rotatorRole].includes(db.legacyUser)) {
+            ctx.addIssue({ code: "custom", path: ["legacyUser"], message: `${JSON.stringify(db.legacyUser)} must differ from the group role, both login roles and the rotator role` });
+        }
+        if (db.rotatorRole !== undefined && [db.groupRole, db.roles.a, db.roles.b].includes(db.rotatorRole)) {
+            ctx.addIssue({ code: "custom", path: ["rotatorRole"], message: `${JSON.stringify(db.rotatorRole)} must differ from the group role and both login roles` });
+        }
         if (db.groupRole === db.roles.a || db.groupRole === db.roles.b) {
             ctx.addIssue({ code: "custom", path: ["groupRole"], message: `${JSON.stringify(db.groupRole)} must differ from both login roles in \`${NAMESPACE}:database.roles\`` });
         }
@@ -314,10 +356,17 @@ const r2Schema = obj({
         .array(pattern(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "an R2 bucket name"), { error: "must be a list of R2 buckets" })
         .min(1, { error: "must list at least one bucket" })
         .superRefine(unique((b: string) => b, "bucket")),
+    /**
+     * The Cloudflare API's base URL (the Cloudflare provider's `baseUrl`, default `https://api.cloudflare.com/client/v4`).
+     * Only for the `local` stack, where it is required and loopback (the sandbox's Cloudflare token-API double).
+     */
+    apiBaseUrl: httpUrl.optional(),
     /** Cloudflare permission group ids granted on those buckets (e.g. R2 Storage Bucket Item Read and Write). */
     permissionGroupIds: z
         .array(oneOf(R2_PERMISSION_GROUPS), { error: `must be a list of R2 permission group ids from ${listAllowed(R2_PERMISSION_GROUPS)}` })
         .min(1, { error: "must list at least one permission group" }),
+    /** How long a new token may take to be accepted by R2 on every bucket (hooks/r2Probe.ts; default 120). */
+    probeTimeoutSeconds: int(1, 900).optional(),
 });
 
 const healthSchema = obj({
@@ -353,6 +402,15 @@ const schema = obj({
             .max(PROVIDERS.length - 1, { error: "cannot hold back every provider: the rotation would publish nowhere" })
             .superRefine(unique((p: string) => p, "provider")),
     ).default({}),
+    /**
+     * Lets the stack's first deployment generate every slot (a raw `pulumi up`, or a CLI run without
+     * `--first-deployment`): only for an environment where nothing uses these secrets yet. Otherwise a stack without
+     * recorded state must be adopted first (`secrets-rotation adopt`). Ignored once the stack has state.
+     */
+    // A top-level config value reaches the program as a string (`pulumi.runtime.allConfig()`), "true" or "false".
+    firstDeployment: z
+        .preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: typeError("must be true or false") }))
+        .default(false),
     /** Bump to restart consumers without rotating: all of them, one provider's (`aws`, `k8s`) or one group's. */
     restartStamps: closedMap(RESTART_SCOPES, "scope", stamp).default({}),
     /** Rotation period per group (for `status`: next due, overdue). Default monthly. */
@@ -372,9 +430,11 @@ const schema = obj({
 type Parsed = z.output<typeof schema>;
 
 /** The validated settings of one stack, with environment overrides applied. */
-export interface Settings extends Omit<Parsed, "policy" | "kubernetes"> {
+export interface Settings extends Omit<Parsed, "policy" | "kubernetes" | "r2"> {
     readonly policy: Readonly<Record<Group, PolicyPeriod>>;
     readonly kubernetes?: Parsed["kubernetes"];
+    /** `endpoint`: where the R2 probe sends its S3 requests instead of the account's endpoint (`R2_ENDPOINT_ENV`, tests only). */
+    readonly r2: Parsed["r2"] & { readonly endpoint?: string };
 }
 
 export type DatabaseSettings = Parsed["database"];
@@ -430,11 +490,19 @@ function checkEnvironment(settings: Settings, env: EnvOverrides, stack: string |
     if (!settings.redis.tls && !local) {
         throw new RotationInputError(`${NAMESPACE}:redis.tls`, `\`${NAMESPACE}:redis.tls\` false is allowed only for the \`${LOCAL_STACK}\` stack: the Redis password would cross the network in clear`);
     }
+    checkR2Endpoint(env, local, stack);
     const ts = new URL(settings.typesense.url);
     if (ts.protocol !== "https:" && !isLoopbackHost(ts.hostname)) {
         throw new RotationInputError(`${NAMESPACE}:typesense.url`, `\`${NAMESPACE}:typesense.url\` must be https:// (the admin key would cross the network in clear)`);
     }
-    if (!local) {
+    if (local) {
+        checkLoopbackOnly(settings, env);
+    } else {
+        for (const [key, value] of [["aws.endpoint", settings.aws.endpoint], ["r2.apiBaseUrl", settings.r2.apiBaseUrl]] as const) {
+            if (value !== undefined) {
+                throw new RotationInputError(`${NAMESPACE}:${key}`, `\`${NAMESPACE}:${key}\` is allowed only for the \`${LOCAL_STACK}\` stack: it would send stack ${stack ?? "?"}'s calls somewhere else than the real service`);
+            }
+        }
         for (const [name, value] of Object.entries(env)) {
             if (/^AWS_ENDPOINT_URL(_|$)/.test(name) && nonEmpty(value) !== undefined && value !== env.ROTATION_ALLOW_AWS_ENDPOINT) {
                 throw new RotationInputError(
@@ -443,6 +511,72 @@ function checkEnvironment(settings: Settings, env: EnvOverrides, stack: string |
                 );
             }
         }
+    }
+}
+
+/**
+ * The `local` stack reaches only this machine: every host it composes or dials, every URL it calls and every AWS
+ * endpoint (stack file and `AWS_ENDPOINT_URL*`) must be loopback (`isLoopbackHost`: localhost, 127.0.0.0/8, ::1), and
+ * AWS and Cloudflare must be redirected there (`rotation:aws.endpoint`, `rotation:r2.apiBaseUrl`), or their calls
+ * would go to the real services with whatever credentials the shell holds.
+ */
+function checkLoopbackOnly(settings: Settings, env: EnvOverrides): void {
+    const refuse = (key: string, what: string) =>
+        new RotationInputError(key, `\`${key}\` ${what} is not a loopback address: the \`${LOCAL_STACK}\` stack reaches only this machine (localhost, 127.0.0.0/8, ::1)`);
+    const host = (key: string, value: string) => {
+        if (!isLoopbackHost(value)) throw refuse(`${NAMESPACE}:${key}`, JSON.stringify(value));
+    };
+    const url = (key: string, value: string | undefined, required: string) => {
+        if (value === undefined) throw new RotationInputError(`${NAMESPACE}:${key}`, `\`${NAMESPACE}:${key}\` is required for the \`${LOCAL_STACK}\` stack: ${required}`);
+        if (!isLoopbackHost(new URL(value).hostname)) throw refuse(`${NAMESPACE}:${key}`, JSON.stringify(value));
+    };
+    url("aws.endpoint", settings.aws.endpoint, "a local AWS endpoint (moto), or Secrets Manager and ECS calls would go to AWS");
+    url("r2.apiBaseUrl", settings.r2.apiBaseUrl, "a local Cloudflare API (the sandbox's double), or R2 tokens would be issued by Cloudflare");
+    host("database.host", settings.database.host);
+    host("database.replicaHost", settings.database.replicaHost);
+    host("database.pgbouncerHost", settings.database.pgbouncerHost);
+    host("redis.host", settings.redis.host);
+    url("typesense.url", settings.typesense.url, "");
+    settings.health.urls.forEach((u, i) => url(`health.urls[${i}]`, u, ""));
+    for (const [name, value] of Object.entries(env)) {
+        if (/^AWS_ENDPOINT_URL(_|$)/.test(name) && nonEmpty(value) !== undefined) {
+            let hostname = "";
+            try {
+                hostname = new URL(value!).hostname;
+            } catch {
+                // not a URL: refused below
+            }
+            if (!isLoopbackHost(hostname)) throw refuse(name, `(environment variable) ${JSON.stringify(value)}`);
+        }
+    }
+}
+
+/** Redirects the R2 probe's S3 requests (hooks/r2Probe.ts) away from `https://<account>.r2.cloudflarestorage.com`. */
+export const R2_ENDPOINT_ENV = "ROTATION_R2_ENDPOINT";
+/** Names the same endpoint to allow it for a stack other than `local` (tests), as ROTATION_ALLOW_AWS_ENDPOINT does. */
+export const ALLOW_R2_ENDPOINT_ENV = "ROTATION_ALLOW_R2_ENDPOINT";
+
+/**
+ * `ROTATION_R2_ENDPOINT` follows the rule of `AWS_ENDPOINT_URL*`: an http(s) URL, loopback for the `local` stack, and
+ * for any other stack only when `ROTATION_ALLOW_R2_ENDPOINT` names the same endpoint (tests), since it would prove the
+ * new key against something else than R2.
+ */
+function checkR2Endpoint(env: EnvOverrides, local: boolean, stack: string | undefined): void {
+    const value = nonEmpty(env[R2_ENDPOINT_ENV]);
+    if (value === undefined) return;
+    let hostname: string | undefined;
+    try {
+        const u = new URL(value);
+        hostname = u.protocol === "https:" || u.protocol === "http:" ? u.hostname : undefined;
+    } catch {
+        hostname = undefined;
+    }
+    if (hostname === undefined) throw new RotationInputError(R2_ENDPOINT_ENV, `environment variable \`${R2_ENDPOINT_ENV}\` ${JSON.stringify(value)} is not an http(s) URL`);
+    if (local ? !isLoopbackHost(hostname) : value !== env[ALLOW_R2_ENDPOINT_ENV]) {
+        throw new RotationInputError(
+            R2_ENDPOINT_ENV,
+            `environment variable \`${R2_ENDPOINT_ENV}\` would prove stack ${stack ?? "?"}'s R2 keys against ${JSON.stringify(value)} instead of R2; it is allowed only for the \`${LOCAL_STACK}\` stack (loopback) or when \`${ALLOW_R2_ENDPOINT_ENV}\` names the same endpoint, for tests`,
+        );
     }
 }
 
@@ -503,6 +637,7 @@ function applyEnv(parsed: Parsed, env: EnvOverrides, values: Record<string, unkn
             ...k8s,
             context: context ?? k8s.context,
         },
+        r2: nonEmpty(env[R2_ENDPOINT_ENV]) === undefined ? parsed.r2 : { ...parsed.r2, endpoint: env[R2_ENDPOINT_ENV] },
     };
 }
 

@@ -21,7 +21,13 @@ export interface Step {
  */
 export function describeSteps(plan: RotationPlan): Step[] {
     const steps: Step[] = [];
-    if (plan.mode.kind !== "normal") {
+    if (plan.mode.kind === "adopt") {
+        steps.push({
+            kind: "resume",
+            target: "values in use",
+            detail: "adopt: every group's slot a takes the values in use today (AWSCURRENT, equal to the Kubernetes Secret's); nothing is published differently and nothing restarts",
+        });
+    } else if (plan.mode.kind !== "normal") {
         steps.push({
             kind: "resume",
             target: "unfinished run",
@@ -37,6 +43,15 @@ export function describeSteps(plan: RotationPlan): Step[] {
         const note = held.length > 0 ? `; ${held.join(", ")}` : "";
         const slots = g.regenerate.map((s) => plan.credentials.find((c) => c.group === group && c.slot === s)!);
         switch (g.change) {
+            case "adopt":
+                steps.push({
+                    kind: "generate",
+                    target: group,
+                    detail: `adopt at ${g.next.stamp}: slot a keeps the values in use (${Object.entries(g.next.adopted?.versions ?? {})
+                        .map(([name, v]) => `${name} version ${v}`)
+                        .join(", ") || "read at run time"}); generate ${slotList(slots)}, valid beside it; a active`,
+                });
+                break;
             case "initial":
                 steps.push({ kind: "generate", target: group, detail: `first deployment: generate ${slotList(slots)} at ${g.next.stamp}; a active` });
                 break;
@@ -133,7 +148,9 @@ function describeApplier(run: ApplierRun): string {
         case "elasticacheApply":
             return `ElastiCache user ${String(i.userId)} (${String(i.user)}): ModifyUser to hold exactly the passwords of slots a and b, wait until active, AUTH with both`;
         case "typesenseApply":
-            return `Typesense ${String(i.url)}: register slot ${String(i.slot)}'s key, then delete that slot's previous key`;
+            return `Typesense ${String(i.url)}: register slot ${String(i.slot)}'s key, prove it with a search on each collection (retried while the cluster propagates it), then delete that slot's previous key`;
+        case "r2Probe":
+            return `R2: prove slot ${String(i.slot)}'s new key with signed S3 requests on ${(i.buckets as string[]).join(", ")} (HeadBucket${i.write ? ", then put, get and delete a probe object" : ""}), retried while the token propagates, before it is published`;
     }
 }
 

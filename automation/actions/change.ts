@@ -13,7 +13,9 @@ import { Step, describeSteps } from "../../rotation/steps";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { ChangeCounts, EngineError } from "../engine";
-import { EXIT, ExitCode } from "../errors";
+import { CliError, EXIT, ExitCode } from "../errors";
+import { judgeRequests, judgeStackFileStamps } from "../judge";
+import { recordState } from "../lastState";
 import { changeSummary, stepList } from "../render";
 import { engineFailure, readStackState } from "../stackState";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestsFor } from "../request";
@@ -36,11 +38,18 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp };
     let requests = requestsFor(input);
     const settings = loadSettings(stack, io.env);
-    const engine = io.engine();
     const now = io.now();
+    // What needs no state is judged before the engine is built: no Pulumi CLI, backend or AWS is needed to refuse it.
+    judgeStackFileStamps(stack, settings, now);
+    judgeRequests(input, settings, requests, now);
     const title = commandLine(command, args);
     const guarded = GUARDED_STACKS.includes(stack) && !args.yes && io.env.CI !== "true";
+    if (guarded && !args.dryRun) {
+        // Refused before anything runs, so nothing is audited: a refusal that changed nothing is not an event.
+        throw new CliError(EXIT.usage, `a live run against ${stack} needs --yes (or CI=true); nothing was run (preview it with --dry-run)`);
+    }
     const previewOnly = args.dryRun || guarded;
+    const engine = io.engine();
 
     let { stored } = await readStackState(engine, stack);
     // A revoke whose first run committed and whose retire did not finish resumes with the retire.
@@ -108,7 +117,7 @@ async function runOne(ctx: CliContext, run: Run): Promise<Report> {
     const started = Date.now();
     const engine = io.engine();
     for (const w of plan.warnings) progress(io, `warning: ${w}`);
-    if (plan.mode.kind !== "normal") progress(io, `${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
+    if (plan.mode.kind === "resume" || plan.mode.kind === "abandon") progress(io, `${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     const steps = describeSteps(plan);
 
     const audit = (outcome: Outcome, changes: ChangeCounts, error?: string) =>
@@ -126,7 +135,10 @@ async function runOne(ctx: CliContext, run: Run): Promise<Report> {
     try {
         // Ctrl-C before the engine started: start nothing.
         if (io.signal.aborted) throw new EngineError("cancelled", "the operation was cancelled before Pulumi started");
-        changes = (previewOnly ? await engine.preview(stack, runOpts) : await engine.up(stack, runOpts)).changes;
+        const ran = previewOnly ? await engine.preview(stack, runOpts) : await engine.up(stack, runOpts);
+        changes = ran.changes;
+        // What this run committed, kept for `status` and `plan rollback` when the backend cannot be read (lastState.ts).
+        if (!previewOnly && ran.outputs !== undefined) recordState(io.env, stack, ran.outputs, new Date(), (m) => progress(io, `warning: ${m}`));
     } catch (err) {
         if (!(err instanceof EngineError)) throw err;
         // Whether the run was cancelled is decided by the interrupt, not by how the failure is labelled: the

@@ -26,6 +26,7 @@ import { TypesenseKeysDouble, startTypesenseKeysDouble } from "./emulator/typese
 import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./moto";
 import { Postgres, startPostgres } from "./postgres";
 import { RedisServer, startRedis } from "./redis";
+import { R2KeyGrant, R2S3Double, startR2S3Double } from "./r2S3Double";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -87,6 +88,10 @@ export interface RotationWorld {
     readonly pg: Postgres;
     readonly redis: RedisServer;
     readonly typesense: TypesenseKeysDouble;
+    /** R2S3Double: the R2 probe's S3 endpoint, answering for the Cloudflare token double's active tokens. */
+    readonly r2: R2S3Double;
+    /** From now on, an R2 token is refused for this long after it was issued, as one that has not propagated (default 0). */
+    setR2PropagationMs(ms: number): void;
     readonly health: Server;
     readonly healthUrl: string;
     readonly sm: SecretsManagerClient;
@@ -123,6 +128,19 @@ export interface RotationWorld {
     stop(): Promise<void>;
 }
 
+/** The staging stack file's bucket (`rotation:r2.buckets`). */
+const R2_BUCKET = "buywhere-staging-assets";
+const R2_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6";
+
+/** What an active token of the emulator's Cloudflare double may do on R2 (its policy's buckets and permission groups). */
+function r2Grant(emu: EngineEmulator | undefined, id: string, propagationMs: number): R2KeyGrant | undefined {
+    const t = emu?.cloudflare.active().find((x) => x.id === id);
+    if (!t) return undefined;
+    const policies = t.policies as { permissionGroups: { id: string }[]; resources: string }[];
+    const buckets = policies.flatMap((p) => Object.keys(JSON.parse(p.resources) as Record<string, string>).map((r) => r.replace(/^com\.cloudflare\.edge\.r2\.bucket\.[0-9a-f]{32}_default_/, "")));
+    return { secretAccessKey: t.valueSha256, buckets, activeAt: Date.parse(t.issuedOn) + propagationMs, write: policies.some((p) => p.permissionGroups.some((g) => g.id === R2_ITEM_WRITE)) };
+}
+
 function specs(n: number | readonly ConsumerSpec[] | undefined, staging: readonly ConsumerSpec[], name: (i: number) => string): readonly ConsumerSpec[] {
     if (n === undefined) return staging;
     if (typeof n !== "number") return n;
@@ -133,6 +151,11 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
     const deploymentSpecs = specs(opts.deployments, STAGING_DEPLOYMENTS, (i) => `buywhere-consumer-${i}`);
     const serviceSpecs = specs(opts.ecsServices, STAGING_SERVICES, (i) => `buywhere-service-${i}-staging`);
     const [moto, pg, redis, typesense] = await Promise.all([startMoto(), startPostgres(), startRedis(), startTypesenseKeysDouble("typesense-admin-for-tests")]);
+    // R2's S3 endpoint for the R2 probe: a key is what the current emulator's Cloudflare token double issued (id, SHA-256
+    // of the value), scoped to the buckets and permission groups of the token's policy; revoked tokens are unknown.
+    let emuRef: EngineEmulator | undefined;
+    let r2PropagationMs = 0;
+    const r2 = await startR2S3Double({ buckets: [R2_BUCKET], keys: (id) => r2Grant(emuRef, id, r2PropagationMs) });
     let healthStatus = 200;
     const health = createServer((_, res) => {
         res.statusCode = healthStatus;
@@ -164,11 +187,16 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         ROTATION_REDIS_ADMIN_URL: redis.adminUrl,
         ROTATION_TYPESENSE_ADMIN_KEY: typesense.adminKey,
         CLOUDFLARE_API_TOKEN: "cloudflare-admin-for-tests",
+        ROTATION_R2_ENDPOINT: r2.endpoint,
+        ROTATION_ALLOW_R2_ENDPOINT: r2.endpoint,
     };
     delete env[REQUEST_ENV];
     const withConsumes = (s: ConsumerSpec) => (s.consumes ? { consumes: [...s.consumes] } : {});
     // The staging stack file, pointed at the local servers (hosts in URLs are only composed, never dialled).
     const config: Record<string, unknown> = {
+        // A fresh world: nothing uses its secrets yet, so its first deployment may generate every slot (the guard and
+        // `adopt` are tested by test/adopt.test.ts, which sets this to false).
+        "rotation:firstDeployment": true,
         // The world's Redis is a self-run redis-server (ACL SETUSER with the admin URL), not the stack file's
         // ElastiCache (test/elasticacheApply.test.ts covers that kind against a double of its API).
         "rotation:redis": { kind: "acl", host: "buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com", port: 6379, user: "buywhere-api", tls: true },
@@ -231,6 +259,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         return created;
     };
     let emu = newEmulator();
+    emuRef = emu;
 
     const timings: Record<string, number> = {};
     const runEnv = (o: WorldRunOptions): NodeJS.ProcessEnv => {
@@ -249,6 +278,10 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         pg,
         redis,
         typesense,
+        r2,
+        setR2PropagationMs(ms) {
+            r2PropagationMs = ms;
+        },
         health,
         healthUrl,
         sm,
@@ -329,6 +362,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         },
         async freshStack() {
             emu = newEmulator();
+            emuRef = emu;
             const listed = await sm.send(new ListSecretsCommand({ Filters: [{ Key: "name", Values: [AWS_PREFIX] }], MaxResults: 100 }));
             for (const secret of listed.SecretList ?? []) {
                 const name = secret.Name!.slice(AWS_PREFIX.length);
@@ -340,7 +374,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
             sm.destroy();
             ecs.destroy();
             await new Promise((r) => health.close(r));
-            await Promise.all([moto.stop(), pg.stop(), redis.stop(), typesense.stop()]);
+            await Promise.all([moto.stop(), pg.stop(), redis.stop(), typesense.stop(), r2.stop()]);
             for (const dir of backendDirs) rmSync(dir, { recursive: true, force: true });
         },
     };

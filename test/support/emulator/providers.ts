@@ -266,7 +266,13 @@ const localCommand: EmulatedProvider = {
 /* ------------------------------------------------------------------------------------------------------------ */
 
 function localEndpoint(req: ProviderRequest): string {
-    const endpoint = req.host.awsEndpoint ?? req.host.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? req.host.env.AWS_ENDPOINT_URL;
+    // An explicit provider's `endpoints` win over the environment, as in terraform-provider-aws
+    // (https://registry.terraform.io/providers/hashicorp/aws/latest/docs/guides/custom-service-endpoints).
+    // @pulumi/aws provider.js sends `endpoints` JSON-encoded (`pulumi.output(args?.endpoints).apply(JSON.stringify)`).
+    const raw = req.config.endpoints;
+    const endpoints = (typeof raw === "string" ? JSON.parse(raw) : raw) as Record<string, string | undefined>[] | undefined;
+    const configured = endpoints?.find((e) => e.secretsmanager)?.secretsmanager;
+    const endpoint = configured ?? req.host.awsEndpoint ?? req.host.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? req.host.env.AWS_ENDPOINT_URL;
     if (!endpoint || !/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\/?$/.test(endpoint)) {
         throw new ProviderError(`the engine emulator only talks to a local AWS endpoint (moto); got ${endpoint ? "a non-local one" : "none"}`);
     }
@@ -333,6 +339,25 @@ const secretVersion: EmulatedProvider = {
                     hasSecretStringWo: false,
                 },
             };
+        } finally {
+            client.destroy();
+        }
+    },
+    async read(req, id) {
+        // Import and read (terraform-provider-aws internal/service/secretsmanager/secret_version.go
+        // resourceSecretVersionRead): the id is `<secret_id>|<version_id>`; GetSecretValue by that VersionId; sets
+        // secret_id (the id's first part), secret_string, version_id, version_stages, arn.
+        const [secretId, versionId] = id.split("|");
+        if (!secretId || !versionId) throw new ProviderError(`unexpected format for ID (${id}), expected secret_id|version_id`);
+        const { client, region } = secretsManager(req);
+        try {
+            const read = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionId: versionId })).catch((err) => {
+                if (err?.name === "ResourceNotFoundException") return undefined;
+                throw new ProviderError(`reading Secrets Manager Secret Version (${id}): ${awsError("GetSecretValue", err)}`);
+            });
+            if (!read) return undefined;
+            const inputs = { secretId, secretString: read.SecretString ?? "", versionStages: read.VersionStages ?? [] };
+            return { id, inputs, outputs: { ...inputs, arn: read.ARN, secretArn: read.ARN, region, versionId: read.VersionId, hasSecretStringWo: false } };
         } finally {
             client.destroy();
         }
@@ -614,6 +639,16 @@ function kubernetesProvider(kind: string): EmulatedProvider {
             const manager = (plain(old.outputs) as Record<string, any>).__fieldManager ?? "pulumi-kubernetes";
             return { outputs: await write(req, manager, false) };
         },
+        async read(req, id) {
+            // `<Kind>.get(name, id)` and `import`: a namespaced object's id is `<namespace>/<name>`
+            // (pulumi-kubernetes provider/pkg/provider/provider.go Read: ParseFqName); the live object is the state.
+            const [namespace, name] = id.includes("/") ? id.split("/", 2) : [undefined, id];
+            const apiVersion = isDeployment ? "apps/v1" : "v1";
+            const live = req.host.kubernetes.get(cluster(req), apiVersion, realKind, namespace, name);
+            if (!live) return undefined;
+            const { status: _status, ...inputs } = live as Record<string, any>;
+            return { id, inputs, outputs: { ...live, __fieldManager: "pulumi-kubernetes" } };
+        },
         async delete(req, old) {
             const o = plain(old.outputs) as Record<string, any>;
             if (isPatch) req.host.kubernetes.relinquish(cluster(req), o.apiVersion, realKind, o.metadata?.namespace, o.metadata?.name, o.__fieldManager);
@@ -637,19 +672,48 @@ const accountToken: EmulatedProvider = {
     diff: keyDiff(["accountId"]),
     async create(req) {
         if (!req.host.env.CLOUDFLARE_API_TOKEN) throw new ProviderError("the Cloudflare provider needs CLOUDFLARE_API_TOKEN in its environment");
+        if (req.config.baseUrl) {
+            const token = await cloudflareApi(req, "POST", `/accounts/${req.inputs.accountId}/tokens`, { name: req.inputs.name, policies: req.inputs.policies });
+            return { id: token.id, outputs: { ...req.inputs, value: token.value, status: token.status, issuedOn: token.issued_on, modifiedOn: token.modified_on, lastUsedOn: "" } };
+        }
         const { token, value } = req.host.cloudflare.issue(req.inputs.accountId, req.inputs.name, req.inputs.policies);
         return { id: token.id, outputs: { ...req.inputs, value, status: "active", issuedOn: token.issuedOn, modifiedOn: token.modifiedOn, lastUsedOn: "" } };
     },
     async update(req, old) {
         if (!req.host.env.CLOUDFLARE_API_TOKEN) throw new ProviderError("the Cloudflare provider needs CLOUDFLARE_API_TOKEN in its environment");
+        if (req.config.baseUrl) {
+            const token = await cloudflareApi(req, "PUT", `/accounts/${req.inputs.accountId}/tokens/${old.id}`, { name: req.inputs.name, policies: req.inputs.policies });
+            return { outputs: { ...(plain(old.outputs) as Record<string, any>), ...req.inputs, modifiedOn: token.modified_on } };
+        }
         const token = req.host.cloudflare.update(old.id!, req.inputs.name, req.inputs.policies);
         return { outputs: { ...(plain(old.outputs) as Record<string, any>), ...req.inputs, modifiedOn: token.modifiedOn } };
     },
     async delete(req, old) {
         if (!req.host.env.CLOUDFLARE_API_TOKEN) throw new ProviderError("the Cloudflare provider needs CLOUDFLARE_API_TOKEN in its environment");
+        if (req.config.baseUrl) {
+            await cloudflareApi(req, "DELETE", `/accounts/${(plain(old.outputs) as Record<string, any>).accountId}/tokens/${old.id}`);
+            return;
+        }
         req.host.cloudflare.revoke(old.id!);
     },
 };
+
+/**
+ * An explicit Cloudflare provider with `baseUrl` (the `local` stack) calls that API over HTTP with the bearer token
+ * CLOUDFLARE_API_TOKEN (test/support/cloudflareTokensDouble.ts serves it); the v4 envelope's `result` is returned.
+ */
+async function cloudflareApi(req: ProviderRequest, method: string, path: string, body?: unknown): Promise<Record<string, any>> {
+    const base = String(req.config.baseUrl).replace(/\/$/, "");
+    if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(`${base}/`)) throw new ProviderError("the engine emulator only talks to a local Cloudflare API (a double)");
+    const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${req.host.env.CLOUDFLARE_API_TOKEN}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const doc = (await res.json()) as { success: boolean; errors: { code: number; message: string }[]; result: Record<string, any> };
+    if (!doc.success) throw new ProviderError(`${method} ${path}: ${res.status} ${doc.errors.map((e) => `${e.message} (${e.code})`).join("; ")}`);
+    return doc.result;
+}
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* provider resources                                                                                            */
@@ -734,8 +798,37 @@ const getSecrets: EmulatedInvoke = async (args, req) => {
     }
 };
 
+/**
+ * aws.secretsmanager.getSecretVersion (terraform-provider-aws `internal/service/secretsmanager/secret_version_data_source.go`):
+ * GetSecretValue of `secret_id` at `version_id`, else at `version_stage` (default AWSCURRENT); returns the value, the
+ * version id and stages; id `<secret arn>|<stage or version>`. A missing secret fails the invoke.
+ */
+const getSecretVersion: EmulatedInvoke = async (args, req) => {
+    const { client } = secretsManager({ ...req, inputs: {}, urn: "", name: "", type: "" });
+    try {
+        const stage = args.versionId ? undefined : (args.versionStage ?? "AWSCURRENT");
+        const read = await client.send(new GetSecretValueCommand({ SecretId: args.secretId, VersionId: args.versionId, VersionStage: stage })).catch((err) => {
+            throw new ProviderError(`reading Secrets Manager Secret (${args.secretId}) version (${args.versionId ?? stage}): ${awsError("GetSecretValue", err)}`);
+        });
+        return {
+            arn: read.ARN,
+            createdDate: read.CreatedDate?.toISOString(),
+            id: `${read.ARN}|${args.versionId ?? stage}`,
+            secretId: args.secretId,
+            secretString: read.SecretString ?? "",
+            secretBinary: read.SecretBinary ? Buffer.from(read.SecretBinary).toString("base64") : "",
+            versionId: read.VersionId,
+            versionStage: stage,
+            versionStages: read.VersionStages ?? [],
+        };
+    } finally {
+        client.destroy();
+    }
+};
+
 const INVOKES: Record<string, EmulatedInvoke> = {
     "aws:secretsmanager/getSecrets:getSecrets": getSecrets,
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": getSecretVersion,
 };
 
 export function invokeFor(token: string): EmulatedInvoke | undefined {

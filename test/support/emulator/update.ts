@@ -356,6 +356,36 @@ export class EmulatedUpdate {
         });
     }
 
+    /**
+     * A read of a provider's resource (`<Resource>.get(name, id)`): the provider's Read by id; recorded as external
+     * (pulumi/pulumi pkg/resource/deploy/step.go ReadStep: "Unlike most steps, Read steps run during previews").
+     */
+    private async readCustom(req: resproto.ReadResourceRequest, urn: string, started: number): Promise<ResourceState> {
+        const provider = providerFor(req.getType());
+        if (!provider.read) throw new ProviderError(`the engine emulator does not emulate reads of ${req.getType()}`);
+        const providerRef = req.getProvider() || undefined;
+        const read = await provider.read(
+            { urn, name: req.getName(), type: req.getType(), inputs: {}, config: this.providerConfig(providerRef, req.getType()), host: this.s.host },
+            req.getId(),
+        );
+        if (!read) throw new ProviderError(`reading resource ${req.getType()} '${req.getId()}': not found`);
+        const state: ResourceState = {
+            urn,
+            type: req.getType(),
+            custom: true,
+            id: read.id,
+            parent: req.getParent() || undefined,
+            provider: providerRef,
+            inputs: read.inputs,
+            outputs: this.secretOutputs(provider, { additionalSecretOutputs: req.getAdditionalsecretoutputsList() } as unknown as Goal, read.inputs, read.outputs),
+            dependencies: req.getDependenciesList(),
+            external: true,
+        } as ResourceState;
+        this.news.set(urn, state);
+        this.record(state, "read", started);
+        return state;
+    }
+
     private onReadResource(req: resproto.ReadResourceRequest, cb: Callback): void {
         if (this.closed || this.stopReason) return cb(shutDown("resource monitor shut down while sending resource read"));
         const urn = this.urnOf(req.getParent(), req.getType(), req.getName());
@@ -366,7 +396,7 @@ export class EmulatedUpdate {
             // Builtin provider (pulumi/pulumi `pkg/resource/deploy/builtins.go` readStackReference): the named
             // stack's recorded outputs and the names of those holding secrets. Reads run in previews too
             // (`step.go`: "Unlike most steps, Read steps run during previews").
-            if (req.getType() !== "pulumi:pulumi:StackReference") throw new Error(`the engine emulator does not emulate reads of ${req.getType()}`);
+            if (req.getType() !== "pulumi:pulumi:StackReference") return this.readCustom(req, urn, started);
             const inputs = compact((req.getProperties()?.toJavaScript() ?? {}) as WireMap);
             const name = String(plain(inputs.name));
             const outputs = this.s.readStackOutputs(name);
