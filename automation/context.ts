@@ -22,6 +22,18 @@ export interface CliContext {
     readonly io: CliIo;
     /** Set by the command that ran. */
     exitCode: ExitCode;
+    /** The options the command being parsed declares (recorded by its builder), for the checks and messages of main.ts. */
+    parsing?: CommandOptions;
+}
+
+/** A command's declared options, as yargs holds them after its builder ran. */
+export interface CommandOptions {
+    readonly command: string;
+    /** Every option name the command takes (globals included). */
+    readonly names: readonly string[];
+    readonly booleans: readonly string[];
+    /** Options that may be given more than once (`--service`). */
+    readonly arrays: readonly string[];
 }
 
 /** Options every command accepts. */
@@ -29,7 +41,8 @@ export interface GlobalArgs {
     readonly stack?: string;
     readonly json: boolean;
     readonly verbose: boolean;
-    readonly yes: boolean;
+    /** Declared only by the commands that change a stack (`rotate`, `rollback`, ...): the others refuse it. */
+    readonly yes?: boolean;
 }
 
 /** Progress goes to stderr; results go to stdout. */

@@ -45,8 +45,12 @@ export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string
         throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
     }
     const config = (doc as { config?: unknown } | null)?.config;
-    if (config === undefined || config === null || typeof config !== "object") {
+    if (config === undefined || config === null) {
         throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml has no \`config:\` mapping`);
+    }
+    if (typeof config !== "object" || Array.isArray(config)) {
+        const what = Array.isArray(config) ? "a list" : `a ${typeof config} (${JSON.stringify(config)})`;
+        throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml: \`config:\` is ${what}, not a mapping of \`rotation:<key>: <value>\``);
     }
     return config as Record<string, unknown>;
 }
@@ -57,6 +61,8 @@ export function loadSettings(stack: string, env: EnvOverrides, dir = PROJECT_DIR
         return parseSettings(readStackConfig(stack, dir), env, stack);
     } catch (err) {
         if (err instanceof RotationInputError) {
+            // An environment variable is named as itself (and the stack file it conflicts with by name), not as the file.
+            if (/^[A-Z][A-Z0-9_]*$/.test(err.key)) throw new CliError(EXIT.usage, err.message.replace("in the stack file", `in Pulumi.${stack}.yaml`));
             throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml: ${err.message}`);
         }
         throw err;

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sandbox } from "./support/cli";
+import { sandbox, seedDeployed } from "./support/cli";
 
 const STAMP = /^\d{4}-\d{2}-\d{2}T\d{4}Z$/;
 
@@ -122,19 +122,25 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(audit[2].actor).toMatch(/\S/);
     });
 
-    it("production without --yes shows the preview and stops with exit 2; --yes or CI=true runs it", async () => {
+    it("production without --yes is refused before anything runs (exit 2, nothing audited); --dry-run previews; --yes or CI=true runs it", async () => {
         const s = sandbox();
+        seedDeployed(s, "production");
         const refused = await s.run(["rotate-all", "--stack", "production"]);
-        expect(refused.code).toBe(2);
-        expect(refused.stdout).toContain("Would do (nothing was changed)");
-        expect(refused.stderr.trim().split("\n").pop()).toBe("error: not applied: a live run against production needs --yes (or CI=true)");
-        expect(s.calls().map((c) => c.op)).toEqual(["outputs", "preview"]);
-        expect(s.audit()[0]).toMatchObject({ outcome: "refused", error: "not applied: a live run against production needs --yes (or CI=true)" });
+        expect([refused.code, refused.stdout, refused.stderr]).toEqual([
+            2,
+            "",
+            "error: a live run against production needs --yes (or CI=true); nothing was run (preview it with --dry-run)\n",
+        ]);
+        expect(s.calls()).toEqual([]);
+        expect(s.audit()).toEqual([]);
 
+        const preview = await s.run(["rotate-all", "--stack", "production", "--dry-run", "--stamp", "2026-11-20T0900Z"]);
+        expect(preview.code, preview.stderr).toBe(0);
+        expect(preview.stdout).toContain("Would do (nothing was changed)");
         expect((await s.run(["rotate-all", "--stack", "production", "--yes", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
         expect((await s.run(["rotate", "--service", "jwt", "--stack", "production", "--stamp", "2026-11-21T0900Z"], { CI: "true" })).code).toBe(0);
         expect(s.calls().filter((c) => c.op === "up")).toHaveLength(2);
-        expect(s.audit().map((a) => a.outcome)).toEqual(["refused", "succeeded", "succeeded"]);
+        expect(s.audit().map((a) => a.outcome)).toEqual(["dry-run", "succeeded", "succeeded"]);
     });
 
     it("rotate --provider aws holds Kubernetes; rotating again is refused until --provider k8s catches it up", async () => {
@@ -228,10 +234,10 @@ describe("CLI: bad input changes nothing", () => {
         [["rotate", "--stack", "staging"], 2, "error: rotate needs --service <group> (one or more); use rotate-all for every group"],
         [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: production, staging)'],
         [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
-        [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: Unknown argument: force (see --help)"],
-        [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: Unknown argument: service (see --help)"],
+        [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: --force is not an option of `rotate`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --service, --provider"],
+        [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: --service is not an option of `rotate-all`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp (see"],
         [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: cannot roll back jwt: the stack has never been deployed$/],
-        [["launch"], 2, "error: Unknown argument: launch (see --help)"],
+        [["launch"], 2, 'error: unknown command "launch": commands are rotate, rotate-all, restart, rollback, retire, revoke, status, history, plan, preflight, policy, bootstrap'],
         [[], 2, "error: a command is required (see --help)"],
     ])("%j exits %i with one line", async (args, code, message) => {
         const s = sandbox();
@@ -259,7 +265,7 @@ describe("CLI: bad input changes nothing", () => {
         const s = sandbox();
         const r = await s.run(["plan", "rotate-all", "--stack", "staging"], { AWS_REGION: "mars" });
         expect(r.code).toBe(2);
-        expect(r.stderr).toBe('error: Pulumi.staging.yaml: environment variable `AWS_REGION` "mars" is not an AWS region\n');
+        expect(r.stderr).toBe('error: environment variable `AWS_REGION` "mars" is not an AWS region\n');
     });
 
     it("a stack missing from the backend exits 3; another update in progress exits 4 and is audited", async () => {

@@ -20,18 +20,22 @@ export async function runHistory(ctx: CliContext, args: HistoryArgs): Promise<vo
     const { io } = ctx;
     if (args.verify) return verify(ctx, args);
     const stack = requireStack(args.stack);
-    let updates: UpdateRecord[];
+    // The audit trail needs no backend: when the backend cannot be read (no Pulumi CLI, no login, unreachable), say
+    // so and show the audit trail alone. A stack the backend says does not exist stays exit 3.
+    let updates: UpdateRecord[] | undefined;
     try {
         updates = await io.engine().history(stack, args.limit);
     } catch (err) {
-        if (err instanceof EngineError) throw engineFailure(err, stack);
-        throw err;
+        if (!(err instanceof EngineError)) throw err;
+        const failure = engineFailure(err, stack);
+        if (failure.code !== EXIT.failed) throw failure;
+        progress(io, `warning: could not read stack ${stack}'s updates from the Pulumi backend (${failure.message}); showing the audit trail only`);
     }
     const audit = readAudit(io.env)
         .filter((r) => r.stack === stack)
         .slice(-args.limit)
         .reverse();
-    result(io, args.json, () => humanHistory(stack, updates, audit), () => ({ stack, updates, audit }));
+    result(io, args.json, () => humanHistory(stack, updates, audit), () => ({ stack, updates: updates ?? null, audit }));
     ctx.exitCode = EXIT.ok;
 }
 
@@ -55,10 +59,10 @@ function verify(ctx: CliContext, args: HistoryArgs): void {
     ctx.exitCode = intact ? EXIT.ok : EXIT.failed;
 }
 
-function humanHistory(stack: string, updates: readonly UpdateRecord[], audit: readonly AuditRecord[]): string {
+function humanHistory(stack: string, updates: readonly UpdateRecord[] | undefined, audit: readonly AuditRecord[]): string {
     const u = table(
         ["VERSION", "KIND", "RESULT", "STARTED", "CHANGES"],
-        updates.map((x) => [String(x.version), x.kind, x.result, x.startTime, changeSummary(x.changes)]),
+        (updates ?? []).map((x) => [String(x.version), x.kind, x.result, x.startTime, changeSummary(x.changes)]),
     );
     const a = table(
         ["TIME", "ACTOR", "COMMAND", "OUTCOME", "STAMPS"],
@@ -72,5 +76,6 @@ function humanHistory(stack: string, updates: readonly UpdateRecord[], audit: re
                 .join(", ") || "—",
         ]),
     );
-    return `Updates of stack ${stack} (newest first):\n${updates.length ? u : "  none\n"}\nAudit trail for ${stack} (newest first):\n${audit.length ? a : "  none\n"}`;
+    const shown = updates === undefined ? "  (not read: the Pulumi backend could not be reached)\n" : updates.length ? u : "  none\n";
+    return `Updates of stack ${stack} (newest first):\n${shown}\nAudit trail for ${stack} (newest first):\n${audit.length ? a : "  none\n"}`;
 }

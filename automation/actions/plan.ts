@@ -15,6 +15,8 @@ import { CliContext, GlobalArgs, result } from "../context";
 import { CliError, EXIT } from "../errors";
 import { stepList } from "../render";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestFor } from "../request";
+import { judgeStackFileStamps, storedStampProblem } from "../judge";
+import { RecordedState, readRecordedState } from "../lastState";
 import { loadSettings, requireStack } from "../stacks";
 
 export interface PlanArgs extends GlobalArgs {
@@ -32,13 +34,22 @@ export async function runPlan(ctx: CliContext, args: PlanArgs): Promise<void> {
     const request = requestFor(input);
     const settings = loadSettings(stack, io.env);
     const now = io.now();
-    const exact = args.state !== undefined;
+    judgeStackFileStamps(stack, settings, now);
+    // A rollback depends on which slot is active, which the stack file does not say: without --state it is planned
+    // from the state this machine's last run recorded (lastState.ts), or refused naming the --state it needs.
+    const recorded = args.state === undefined && args.command === "rollback" ? readRecordedState(io.env, stack) : undefined;
+    const exact = args.state !== undefined || recorded !== undefined;
     let stored: StoredState;
-    if (exact) {
-        stored = readState(args.state!);
+    if (args.state !== undefined) {
+        stored = readState(args.state, now);
+    } else if (recorded !== undefined) {
+        stored = parseRecorded(recorded, now);
     } else {
         if (args.command === "rollback") {
-            throw new CliError(EXIT.usage, "plan rollback needs the stack's state: pass --state <file> (from `pulumi stack output --json --stack " + stack + "`)");
+            throw new CliError(
+                EXIT.usage,
+                `plan rollback needs the stack's state, and none is recorded on this machine: pass --state <file>, written by \`pulumi stack output --json --stack ${stack} > <file>\``,
+            );
         }
         stored = { committed: planOrRefuse(planRotation({ settings, stored: {}, now, stack }), input).nextState };
     }
@@ -52,16 +63,38 @@ export async function runPlan(ctx: CliContext, args: PlanArgs): Promise<void> {
         args.json,
         () =>
             `Plan for \`${title}\` on stack ${stack}` +
+            (recorded ? ` (from the state recorded ${recorded.recordedAt} in ${recorded.file}; pass --state for the backend's)` : "") +
             (exact ? "" : " (offline: assumes the stack file's stamps are deployed, slot a active; pass --state for exact slots)") +
             `:\n${stepList(steps)}` +
             plan.warnings.map((w) => `warning: ${w}\n`).join(""),
-        () => ({ command: args.command, stack, exact, request, steps, warnings: plan.warnings }),
+        () => ({ command: args.command, stack, exact, ...(recorded ? { stateRecordedAt: recorded.recordedAt } : {}), request, steps, warnings: plan.warnings }),
     );
     ctx.exitCode = EXIT.ok;
 }
 
+/** The recorded state, judged like a --state file. */
+function parseRecorded(recorded: RecordedState & { readonly file: string }, now: Date): StoredState {
+    let stored: StoredState;
+    try {
+        stored = parseStored(recorded.outputs.rotationState, recorded.outputs.rotationAttempt);
+    } catch (err) {
+        throw new CliError(EXIT.usage, `${recorded.file}: ${(err as Error).message}; pass --state <file> instead`);
+    }
+    const problem = storedStampProblem(stored, now);
+    if (problem) throw new CliError(EXIT.usage, `${recorded.file}: ${problem}; pass --state <file> instead`);
+    return stored;
+}
+
 /** The stored state in a `--state` file: `pulumi stack output --json`, or its `rotationState` alone. */
-function readState(file: string): StoredState {
+function readState(file: string, now: Date): StoredState {
+    const stored = parseStateFile(file);
+    // The planner compares stamps; one that is no stamp, or of a future period, is this file's problem, named as such.
+    const problem = storedStampProblem(stored, now);
+    if (problem) throw new CliError(EXIT.usage, `--state ${file}: ${problem}`);
+    return stored;
+}
+
+function parseStateFile(file: string): StoredState {
     let value: unknown;
     try {
         value = JSON.parse(readFileSync(file, "utf8"));

@@ -12,13 +12,22 @@ import { CliContext, GlobalArgs, progress, result } from "../context";
 import { CliError, EXIT } from "../errors";
 import { table } from "../render";
 import { SecretStatus, secretStatuses } from "../secretStatus";
+import type { StackOutputs } from "../engine";
+import { judgeStackFileStamps } from "../judge";
+import { readRecordedState, recordState } from "../lastState";
 import { readStackState } from "../stackState";
+import { RotationState, parseStored } from "../../rotation/state";
 import { loadSettings, requireStack } from "../stacks";
 
 export interface StatusReport {
     readonly stack: string;
     readonly time: string;
     readonly inPolicy: boolean;
+    /**
+     * Where the stamps and slots come from: the Pulumi backend; the state this machine last recorded (lastState.ts)
+     * when the backend could not be read; or nowhere (`unknown`: AWS facts only).
+     */
+    readonly stateFrom: "backend" | "recorded" | "unknown";
     /** AWS API calls made. */
     readonly awsCalls: number;
     readonly secrets: readonly SecretStatus[];
@@ -57,8 +66,9 @@ export async function runStatus(ctx: CliContext, args: GlobalArgs): Promise<void
     const stack = requireStack(args.stack);
     const settings = loadSettings(stack, io.env);
     const now = io.now();
+    judgeStackFileStamps(stack, settings, now);
 
-    const { outputs, state } = await readStackState(io.engine(), stack);
+    const { outputs, state, from } = await stateForStatus(ctx, stack, now);
 
     const client = new SecretsManagerClient(awsClientConfig(settings.aws.region));
     let listing;
@@ -69,18 +79,52 @@ export async function runStatus(ctx: CliContext, args: GlobalArgs): Promise<void
     } finally {
         client.destroy();
     }
-    if (state === undefined) progress(io, `stack ${stack} has no rotation state yet: it was never deployed`);
+    if (state === undefined && from === "backend") progress(io, `stack ${stack} has no rotation state yet: it was never deployed`);
 
-    const secrets = secretStatuses(state, outputs, listing.entries, settings.aws.secretPrefix, settings.policy, now);
+    const secrets = secretStatuses(state, outputs, listing.entries, settings.aws.secretPrefix, settings.policy, now).map((s) =>
+        from === "unknown" ? { ...s, problems: s.problems.map((p) => (p === NEVER_ROTATED ? "stamp unknown: the Pulumi backend could not be read" : p)) } : s,
+    );
     const report: StatusReport = {
         stack,
         time: now.toISOString(),
+        stateFrom: from,
         inPolicy: secrets.every((s) => s.problems.length === 0),
         awsCalls: listing.calls,
         secrets,
     };
     result(io, args.json, () => humanStatus(report), () => report);
     ctx.exitCode = report.inPolicy ? EXIT.ok : EXIT.outOfPolicy;
+}
+
+/** What `secretStatuses` says of a secret whose group has no state. */
+const NEVER_ROTATED = "never rotated by this stack";
+
+/**
+ * The stack's state from the backend; when the backend cannot be read (no Pulumi CLI, no login, unreachable), the
+ * state this machine last recorded, saying so on stderr. A stack the backend says does not exist stays exit 3.
+ */
+async function stateForStatus(ctx: CliContext, stack: string, now: Date): Promise<{ outputs: StackOutputs; state?: RotationState; from: StatusReport["stateFrom"] }> {
+    const { io } = ctx;
+    try {
+        const read = await readStackState(io.engine(), stack);
+        recordState(io.env, stack, read.outputs, now, (m) => progress(io, `warning: ${m}`));
+        return { ...read, from: "backend" };
+    } catch (err) {
+        if (!(err instanceof CliError) || err.code !== EXIT.failed) throw err;
+        const why = `could not read stack ${stack}'s state from the Pulumi backend (${err.message})`;
+        const recorded = readRecordedState(io.env, stack);
+        if (recorded !== undefined) {
+            try {
+                const stored = parseStored(recorded.outputs.rotationState, recorded.outputs.rotationAttempt);
+                progress(io, `warning: ${why}; stamps and slots below are as recorded at ${recorded.recordedAt} in ${recorded.file}`);
+                return { outputs: recorded.outputs, state: stored.committed, from: "recorded" };
+            } catch {
+                // Not a state this program wrote: treated as none.
+            }
+        }
+        progress(io, `warning: ${why}, and none is recorded on this machine; stamps and slots are unknown, AWS facts only`);
+        return { outputs: {}, from: "unknown" };
+    }
 }
 
 function humanStatus(r: StatusReport): string {

@@ -2,19 +2,22 @@ import type { Argv, CommandModule } from "yargs";
 import type { ChangeArgs } from "../actions/change";
 import { CliContext, GlobalArgs } from "../context";
 import { ChangeCommand, PROVIDER_CHOICES } from "../request";
-import { lazy, serviceOption, stampOption } from "./shared";
+import { lazy, serviceOption, stampOption, yesOption } from "./shared";
 
 interface Spec {
     readonly command: ChangeCommand;
     readonly describe: string;
     readonly service: boolean;
     readonly provider: boolean;
+    /** Takes `--stamp` (the commands that start a new period); the others refuse it as an unknown option. */
+    readonly stamp?: boolean;
     readonly examples: readonly [string, string][];
 }
 
 const SPECS: readonly Spec[] = [
     {
         command: "rotate",
+        stamp: true,
         describe: "Rotate the named groups: new stamp, regenerate each group's inactive slot, publish, restart, health-check",
         service: true,
         provider: true,
@@ -26,6 +29,7 @@ const SPECS: readonly Spec[] = [
     },
     {
         command: "rotate-all",
+        stamp: true,
         describe: "Rotate every group (the monthly rotation)",
         service: false,
         provider: false,
@@ -33,6 +37,7 @@ const SPECS: readonly Spec[] = [
     },
     {
         command: "restart",
+        stamp: true,
         describe: "Restart consumers without rotating (bumps a restart stamp)",
         service: true,
         provider: true,
@@ -68,7 +73,8 @@ export function changeCommands(ctx: CliContext): CommandModule<GlobalArgs, Chang
             command: spec.command,
             describe: spec.describe,
             builder: (y: Argv<GlobalArgs>) => {
-                let b = stampOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
+                let b = yesOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
+                if (spec.stamp) b = stampOption(b) as typeof b;
                 if (spec.service) b = serviceOption(b) as typeof b;
                 if (spec.provider) {
                     b = b.option("provider", {

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import type { HistoryArgs } from "../actions/history";
 import { CliContext, GlobalArgs } from "../context";
+import { CliError, EXIT } from "../errors";
 import { lazy } from "./shared";
 
 /** `status`: per secret, policy and AWS facts; exit 5 when something needs attention. */
@@ -20,7 +21,18 @@ export function historyCommand(ctx: CliContext): CommandModule<GlobalArgs, Histo
         describe: "Show past rotations: the stack's updates and the audit trail (never secrets); --verify checks the audit file's hash chain",
         builder: (y: Argv<GlobalArgs>) =>
             y
-                .option("limit", { type: "number", default: 20, describe: "how many entries of each" })
+                .option("limit", {
+                    type: "string",
+                    default: "20",
+                    describe: "how many entries of each (1 to 1000)",
+                    // Judged here, before the backend is asked: yargs' `number` type would pass "abc" on as NaN.
+                    coerce: (v: string) => {
+                        if (!/^\d{1,4}$/.test(String(v)) || Number(v) < 1 || Number(v) > 1000) {
+                            throw new CliError(EXIT.usage, `--limit ${JSON.stringify(String(v))} is not a whole number from 1 to 1000`);
+                        }
+                        return Number(v);
+                    },
+                })
                 .option("verify", {
                     type: "boolean",
                     default: false,

@@ -47,12 +47,33 @@ export interface LazyCommand<A> {
     readonly load: () => Action<A>;
 }
 
-/** A yargs command module whose handler lazy-loads its implementation. */
+/**
+ * A yargs command module whose handler lazy-loads its implementation. Its builder records the options the command
+ * declares (yargs `getOptions()` after the builder ran: only the matched command's builder runs), so main.ts can refuse
+ * a single-valued option given twice, a boolean given a value other than true/false, and word an unknown option.
+ */
 export function lazy<A>(ctx: CliContext, spec: LazyCommand<A>): CommandModule<GlobalArgs, A> {
+    const name = spec.command.split(" ")[0];
     return {
         command: spec.command,
         describe: spec.describe,
-        builder: spec.builder,
+        builder: (y: Argv<GlobalArgs>) => {
+            const built = spec.builder(y);
+            const o = (built as unknown as { getOptions(): { key: Record<string, unknown>; boolean: string[]; array: string[] } }).getOptions();
+            const hidden = ["help", "version"];
+            ctx.parsing = {
+                command: name,
+                names: Object.keys(o.key).filter((k) => !hidden.includes(k)),
+                booleans: o.boolean.filter((k) => !hidden.includes(k)),
+                arrays: [...o.array],
+            };
+            return built;
+        },
         handler: (args) => spec.load()(ctx, args),
     };
+}
+
+/** `--yes`, for the commands that change a stack: a live run against production needs it (or CI=true). */
+export function yesOption<T>(y: Argv<T>) {
+    return y.option("yes", { type: "boolean", default: false, describe: "confirm a live run against production (CI=true also confirms)" });
 }

@@ -4,10 +4,13 @@
  * API); or through the real `bin/secrets-rotation.js` when a test asks for it.
  */
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { AuditRecord } from "../../automation/audit";
+import { loadSettings } from "../../automation/stacks";
+import { planRotation } from "../../rotation/plan";
+import type { RotationRequest } from "../../rotation/request";
 import type { StandInCall } from "./standInEngine";
 import { ROOT } from "./pulumiProgram";
 
@@ -98,4 +101,26 @@ export function projectWith(files: Readonly<Record<string, string>>): string {
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
     return dir;
+}
+
+/** No Pulumi CLI anywhere: PATH holds only node's own directory (as on a laptop before Pulumi is installed). */
+export const NO_PULUMI_PATH = dirname(process.execPath);
+
+/**
+ * Gives the stand-in engine's backend a stack deployed at its stack file's stamps (slot a active everywhere), without
+ * running the CLI: the state the planner commits for a first deployment. `firstDeployment: true` says that nothing uses
+ * the secrets yet (a planner that does not know the flag ignores it).
+ */
+export function seedDeployed(s: Sandbox, stack: string): void {
+    const planned = planRotation({
+        settings: loadSettings(stack, {}),
+        stored: {},
+        now: new Date(),
+        request: { firstDeployment: true } as RotationRequest,
+        stack,
+    });
+    if (planned.refusal) throw new Error(`cannot seed ${stack}: ${planned.refusal.kind}`);
+    const dir = join(s.dir, "engine");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${stack}.json`), JSON.stringify({ outputs: { rotationState: planned.plan.nextState, secrets: {} }, history: [] }, null, 2));
 }
