@@ -133,6 +133,45 @@ const adminSecretPair =
     (input: { readonly adminSecretArn?: string; readonly adminEndpoint?: string }): string | undefined =>
         (input.adminSecretArn === undefined) === (input.adminEndpoint === undefined) ? undefined : `${arnEnv} and ${endpointEnv} must be given together`;
 
+/** `host:port` in the environment (`"db-ro.example.com:5432"`). */
+const hostPort = () =>
+    z.codec(z.string(), z.object({ host: z.string(), port: z.number() }), {
+        decode: (s, ctx) => {
+            const m = /^([A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(s);
+            if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+                ctx.issues.push({ code: "custom", input: s, message: `must be host:port (got ${JSON.stringify(s)})` });
+                return z.NEVER;
+            }
+            return { host: m[1], port: Number(m[2]) };
+        },
+        encode: (v) => `${v.host}:${v.port}`,
+    });
+
+/** PgBouncer in auth_file mode, as JSON in the environment (the stack file's `rotation:database.pgbouncer`). */
+const pgbouncerMode = z.object({
+    host: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/),
+    port: z.number().int().min(1).max(65535),
+    adminUser: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/),
+    database: z.string().regex(PG_IDENT),
+    authFile: z.union([
+        z.object({ path: z.string().regex(/^\/[^\0\n]+$/) }).strict(),
+        z.object({ secret: z.object({ namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/), name: z.string().regex(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/), key: z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/) }).strict() }).strict(),
+    ]),
+    reloadTimeoutSeconds: z.number().int().min(1).max(3600),
+}).strict();
+const pgbouncerJson = () =>
+    z.codec(z.string(), pgbouncerMode, {
+        decode: (s, ctx) => {
+            try {
+                return JSON.parse(s);
+            } catch {
+                ctx.issues.push({ code: "custom", input: s, message: "must be JSON" });
+                return z.NEVER;
+            }
+        },
+        encode: (v) => JSON.stringify(v),
+    });
+
 /** `postgresApply`: set one slot role's password (SCRAM verifier computed client-side) and prove the login. */
 export const postgresApplyContract = {
     hook: "postgresApply",
@@ -142,6 +181,12 @@ export const postgresApplyContract = {
         password: secret(field("PG_PASSWORD", scramSafe())),
         /** After applying, end every open session of the role (a retired, possibly leaked credential). */
         endSessions: optional(field("PG_END_SESSIONS", flag())),
+        /** The replica endpoint (Aurora `cluster-ro-`) the role must also log in through before anything is published. */
+        replica: optional(field("PG_REPLICA", hostPort())),
+        /** PgBouncer in auth_file mode: write the verifier into its userlist, RELOAD, log in through it (hooks/pgbouncerAuthFile.ts). */
+        pgbouncer: optional(field("PG_PGBOUNCER", pgbouncerJson())),
+        /** A read/write canary as the role on `rotation_canary` (created by `bootstrap`). */
+        canary: optional(field("PG_CANARY", flag())),
         adminSecretArn: adminSecretArn("ROTATION_PG_ADMIN_SECRET_ARN"),
         adminEndpoint: adminEndpoint("PG_ADMIN_ENDPOINT"),
     },

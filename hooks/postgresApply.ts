@@ -19,8 +19,9 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { Client, ClientConfig } from "pg";
 import { PG_IDENT } from "../rotation/rules";
 import { adminCredentialOf } from "./adminSecret";
-import { fromEnv, hookSecrets, postgresApplyContract } from "./contracts";
-import { GuardrailError, HookInputError, Log, SourceError, firstErrorLine, runHook } from "./hookRuntime";
+import { FieldValue, fromEnv, hookSecrets, postgresApplyContract } from "./contracts";
+import { GuardrailError, HookInputError, Log, SourceError, firstErrorLine, runHook, sleep } from "./hookRuntime";
+import { PgBouncerTarget, authFileStore, logsInThroughPgBouncer, reloadAndProve, setUserlistEntry, userlistSecret, verifierMatches } from "./pgbouncerAuthFile";
 import { isLoopbackHost, readCaBundle, tlsHint } from "./transport";
 
 const ADMIN_ENV = postgresApplyContract.adminEnv;
@@ -51,9 +52,9 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
 /** The query parameters the admin URL may carry; any other is refused rather than silently ignored. */
 const URL_PARAMS = ["sslmode", "application_name"];
 
-function invalidUrl(): HookInputError {
+function invalidUrl(name: string = ADMIN_ENV): HookInputError {
     // Never the URL itself, nor a driver's message about it: it holds the admin password.
-    return new HookInputError(`${ADMIN_ENV} is not a valid postgres:// URL`);
+    return new HookInputError(`${name} is not a valid postgres:// URL`);
 }
 
 /**
@@ -83,14 +84,16 @@ function invalidUrl(): HookInputError {
  *
  * @throws HookInputError naming the variable (exit code 2), before any connection is attempted
  */
-export function pgConnection(adminUrl: string, env: NodeJS.ProcessEnv = process.env): ClientConfig {
+export function pgConnection(adminUrl: string, env: NodeJS.ProcessEnv = process.env, urlEnv: string = ADMIN_ENV, caEnv: string = PG_CA_ENV): ClientConfig {
+    const ADMIN_ENV = urlEnv; // the variable the messages name (the PgBouncer admin console's URL follows the same rules)
+    const PG_CA_ENV = caEnv;
     let url: URL;
     try {
         url = new URL(adminUrl);
     } catch {
-        throw invalidUrl();
+        throw invalidUrl(ADMIN_ENV);
     }
-    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw invalidUrl();
+    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw invalidUrl(ADMIN_ENV);
     const names = [...url.searchParams.keys()];
     for (const name of names) {
         if (!URL_PARAMS.includes(name)) {
@@ -103,7 +106,7 @@ export function pgConnection(adminUrl: string, env: NodeJS.ProcessEnv = process.
         try {
             return decodeURIComponent(s);
         } catch {
-            throw invalidUrl();
+            throw invalidUrl(ADMIN_ENV);
         }
     };
     const host = decode(url.hostname).replace(/^\[(.*)\]$/, "$1");
@@ -265,8 +268,98 @@ async function checkSlotRole(admin: Client, role: string): Promise<void> {
 }
 
 /**
- * Sets the slot role's password (if it is not already that) and proves the role logs in with it. Refuses a
- * privileged role (`refusePrivilegedRole`) before anything else, and every link without TLS that `pgConnection` refuses.
+ * Why the server refused `ALTER ROLE ... PASSWORD` or a login, in words naming the likely cause, from the SQLSTATE
+ * (https://www.postgresql.org/docs/16/errcodes-appendix.html) and the server's message:
+ * - 42501 "must be a member of rds_password to alter passwords": `rds.restrict_password_commands` is on and the
+ *   rotator lacks `rds_password` ("only those database users that have been granted the rds_password role can manage
+ *   passwords", https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.RestrictPasswordMgmt.html);
+ * - 42501 otherwise: no CREATEROLE, or on PostgreSQL 16+ no ADMIN OPTION on the slot role ("permission denied to
+ *   alter role ... Only roles with the CREATEROLE attribute and the ADMIN option on role ... may alter this role";
+ *   PG 16 release notes: "Restrict the privileges of CREATEROLE and its ability to modify other roles",
+ *   https://www.postgresql.org/docs/16/release-16.html; https://www.postgresql.org/docs/16/sql-createrole.html);
+ * - 28000 "no pg_hba.conf entry": pg_hba.conf has no line for this host, user and SSL state
+ *   (https://www.postgresql.org/docs/16/client-authentication-problems.html);
+ * - 28P01: a wrong password.
+ */
+export function likelyCause(err: unknown, role: string): string {
+    const code = (err as { code?: string }).code ?? "";
+    const message = firstErrorLine(err);
+    if (code === "42501" && /rds_password/.test(message)) {
+        return `: rds.restrict_password_commands is on and the rotator is not a member of rds_password (GRANT rds_password TO <rotator>; see \`secrets-rotation bootstrap --print\`)`;
+    }
+    if (code === "42501") {
+        return `: the rotator needs CREATEROLE and, on PostgreSQL 16+, ADMIN OPTION on ${role} (GRANT ${role} TO <rotator> WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; see \`secrets-rotation bootstrap --print\`)`;
+    }
+    if (code === "28000" && /pg_hba/.test(message)) return ": pg_hba.conf has no entry for this host, user and SSL state (use sslmode=verify-full, and a hostssl line for the role)";
+    if (code === "28P01") return ": wrong password";
+    return "";
+}
+
+/** Where else the slot role must log in before anything is published. */
+export interface SlotProofs {
+    /** The replica (Aurora `cluster-ro-`) endpoint: logged in through with the admin URL's TLS settings. */
+    readonly replica?: { readonly host: string; readonly port: number };
+    /** PgBouncer in auth_file mode: the verifier goes into its userlist, every instance reloads and is logged in through. */
+    readonly pgbouncer?: PgBouncerTarget;
+    /** A read/write canary as the slot role on `rotation_canary` (created by `bootstrap`, owned by the group role). */
+    readonly canary?: boolean;
+    /** How long the replica may take to accept the new password (Aurora readers share storage; a short lag). */
+    readonly replicaTimeoutMs?: number;
+}
+
+/** The table `bootstrap` creates for the read/write canary, owned by the group role. */
+export const CANARY_TABLE = "rotation_canary";
+
+async function proveReplica(adminUrl: string, role: string, password: string, replica: { host: string; port: number }, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const client = new Client({ ...loginConfig(adminUrl, role, password, env), host: replica.host, port: replica.port });
+        try {
+            await client.connect();
+            await client.query("SELECT 1");
+            return;
+        } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code !== "28P01" || Date.now() > deadline) {
+                throw new SourceError(`${role} does not log in through the replica ${replica.host}:${replica.port}: ${pgErrorLine(err)}${likelyCause(err, role)}`);
+            }
+        } finally {
+            await client.end().catch(() => undefined);
+        }
+        await sleep(1_000);
+    }
+}
+
+/**
+ * The read/write canary: as the slot role (its session acts as the group role, `bootstrap`'s `SET role`), write a
+ * row, read it back and delete it, in a transaction that is rolled back, on the canary table. Proves the role can
+ * read and write what the group role owns before its credential is published.
+ */
+async function canary(adminUrl: string, role: string, password: string, env: NodeJS.ProcessEnv): Promise<void> {
+    const client = new Client(loginConfig(adminUrl, role, password, env));
+    try {
+        await client.connect();
+        await client.query("BEGIN");
+        await client.query(`INSERT INTO ${CANARY_TABLE} (slot_role, written_at) VALUES ($1, now())`, [role]);
+        const read = await client.query(`SELECT count(*)::int AS n FROM ${CANARY_TABLE} WHERE slot_role = $1`, [role]);
+        if (read.rows[0].n < 1) throw new SourceError(`the read/write canary as ${role} did not read back its row`);
+        await client.query(`DELETE FROM ${CANARY_TABLE} WHERE slot_role = $1`, [role]);
+        await client.query("ROLLBACK");
+    } catch (err) {
+        if (err instanceof SourceError) throw err;
+        const code = (err as { code?: string }).code;
+        const hint = code === "42P01" ? `: the table does not exist; run \`secrets-rotation bootstrap\`` : code === "42501" ? ": the group role lacks privileges on it; run `secrets-rotation bootstrap`" : "";
+        throw new SourceError(`the read/write canary as ${role} failed: ${pgErrorLine(err)}${hint}`);
+    } finally {
+        await client.end().catch(() => undefined);
+    }
+}
+
+/**
+ * Sets the slot role's password (if it is not already that) and proves the role logs in with it: through the admin
+ * URL's host, then (when given) the replica, PgBouncer (after writing the same verifier into its auth_file and
+ * reloading it) and the read/write canary. Refuses a privileged role (`refusePrivilegedRole`) before anything else,
+ * and every link without TLS that `pgConnection` refuses. Any failure is an error: nothing is published.
  */
 export async function applyPostgresSlot(
     adminUrl: string,
@@ -274,30 +367,54 @@ export async function applyPostgresSlot(
     password: string,
     log: Log = () => undefined,
     env: NodeJS.ProcessEnv = process.env,
+    proofs: SlotProofs = {},
 ): Promise<ApplyResult> {
     const quoted = quoteIdent(role);
     pgConnection(adminUrl, env); // a refused link is refused before anything connects
+    const bouncer = proofs.pgbouncer;
+    let changed = false;
     const admin = await connectAdmin(adminUrl, env);
     try {
         await checkSlotRole(admin, role);
-        if (await canLogIn(adminUrl, role, password, env)) {
-            log(`${role} already logs in with this slot's password; nothing to change`);
-            return { role, changed: false };
+        const loggedIn = await canLogIn(adminUrl, role, password, env);
+        // PgBouncer's line must be the server's verifier, which no role can read on Aurora: reuse the line when it is
+        // one of this password (then setting it again changes nothing), else set a new one on both.
+        const listed = bouncer ? userlistSecret(await bouncer.store.read(), role) : undefined;
+        const reusable = listed !== undefined && verifierMatches(listed, password) ? listed : undefined;
+        const bouncerOk = bouncer ? reusable !== undefined && (await logsInThroughPgBouncer(bouncer, role, password)) : true;
+        if (loggedIn && bouncerOk) {
+            log(`${role} already logs in with this slot's password${bouncer ? " (directly and through PgBouncer)" : ""}; nothing to change`);
+        } else {
+            const verifier = reusable ?? scramVerifier(password);
+            // ALTER ROLE takes no bind parameters; the verifier is base64 and '$', ':' only, so a literal is safe. A
+            // password already in SCRAM form is stored as it is, whatever password_encryption says:
+            // https://www.postgresql.org/docs/15/sql-createrole.html (PASSWORD).
+            await admin.query(`ALTER ROLE ${quoted} WITH LOGIN PASSWORD '${verifier}'`).catch((err: unknown) => {
+                throw new SourceError(`could not set the password of ${role}: ${pgErrorLine(err)}${likelyCause(err, role)}`);
+            });
+            changed = true;
+            if (bouncer) {
+                const wrote = await bouncer.store.update((text) => setUserlistEntry(text, role, verifier));
+                log(`${wrote ? "wrote" : "kept"} ${role}'s verifier in PgBouncer's ${bouncer.store.describe}`);
+            }
         }
-        // ALTER ROLE takes no bind parameters; the verifier is base64 and '$', ':' only, so a literal is safe. A
-        // password already in SCRAM form is stored as it is, whatever password_encryption says:
-        // https://www.postgresql.org/docs/15/sql-createrole.html (PASSWORD).
-        await admin.query(`ALTER ROLE ${quoted} WITH LOGIN PASSWORD '${scramVerifier(password)}'`).catch((err: unknown) => {
-            throw new Error(`could not set the password of ${role}: ${pgErrorLine(err)}`);
-        });
     } finally {
         await admin.end().catch(() => undefined);
     }
-    if (!(await canLogIn(adminUrl, role, password, env))) {
+    if (changed && !(await canLogIn(adminUrl, role, password, env))) {
         throw new SourceError(`${role} does not log in with its new password after ALTER ROLE (check pg_hba.conf and password_encryption)`);
     }
-    log(`set the password of ${role} and logged in with it`);
-    return { role, changed: true };
+    if (proofs.replica) {
+        await proveReplica(adminUrl, role, password, proofs.replica, proofs.replicaTimeoutMs ?? 30_000, env);
+        log(`${role} logs in through the replica ${proofs.replica.host}:${proofs.replica.port}`);
+    }
+    if (bouncer && changed) await reloadAndProve(bouncer, role, password, log);
+    if (proofs.canary) {
+        await canary(adminUrl, role, password, env);
+        log(`read/write canary as ${role} on ${CANARY_TABLE} passed`);
+    }
+    if (changed) log(`set the password of ${role} and logged in with it`);
+    return { role, changed };
 }
 
 /**
@@ -400,13 +517,41 @@ export async function terminatePostgresSessions(adminUrl: string, role: string, 
     }
 }
 
+/**
+ * The proofs a run's inputs ask for (PG_REPLICA, PG_PGBOUNCER, PG_CANARY), as `applyPostgresSlot` takes them.
+ * PgBouncer is reached with the admin URL's TLS settings, checked against PgBouncer's own host name.
+ */
+export function slotProofs(
+    adminUrl: string,
+    input: { readonly replica?: { host: string; port: number }; readonly pgbouncer?: PgBouncerMode; readonly canary?: boolean },
+    env: NodeJS.ProcessEnv = process.env,
+): SlotProofs {
+    const b = input.pgbouncer;
+    return {
+        replica: input.replica,
+        canary: input.canary,
+        pgbouncer: b && {
+            host: b.host,
+            port: b.port,
+            ssl: pgConnection(adminUrl, env).ssl,
+            database: b.database,
+            adminUser: b.adminUser,
+            store: authFileStore(b.authFile, env),
+            timeoutMs: b.reloadTimeoutSeconds * 1000,
+        },
+    };
+}
+
+/** PG_PGBOUNCER as the contract decodes it. */
+export type PgBouncerMode = NonNullable<FieldValue<typeof postgresApplyContract, "pgbouncer">>;
+
 if (require.main === module) {
     runHook("postgres-apply", hookSecrets(postgresApplyContract, process.env), async (log) => {
         const input = fromEnv(postgresApplyContract, process.env);
         const { role, password, endSessions } = input;
         // ROTATION_PG_ADMIN_URL, or the secret `rotation:adminSecrets.database` names (hooks/adminSecret.ts).
         const adminUrl = await adminCredentialOf(postgresApplyContract, input, "url", process.env);
-        await applyPostgresSlot(adminUrl, role, password, log);
+        await applyPostgresSlot(adminUrl, role, password, log, process.env, slotProofs(adminUrl, input));
         if (endSessions) {
             // A password change leaves open sessions open (authentication happens at connect); end them.
             const { terminated } = await terminatePostgresSessions(adminUrl, role);
