@@ -24,6 +24,8 @@ export interface CliContext {
     exitCode: ExitCode;
     /** The options the command being parsed declares (recorded by its builder), for the checks and messages of main.ts. */
     parsing?: CommandOptions;
+    /** The warnings printed so far (render.ts `warningLines`): each once per command. */
+    warned?: Set<string>;
 }
 
 /** A command's declared options, as yargs holds them after its builder ran. */

@@ -33,3 +33,22 @@ export function changeSummary(changes: ChangeCounts): string {
             .join(", ") || "none"
     );
 }
+
+/**
+ * The planner's warnings as the CLI prints them: each with the command that clears it, and each at most once per
+ * command (`shown` carries what was printed: a revoke plans two runs from the same stack file). A warning about a
+ * stack-file key that has no effect is cleared by removing the key; `pulumi config rm --path` removes a key inside a
+ * map (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_rm/), and the bracket form names a group with a
+ * hyphen (`api-key`) as one key.
+ */
+export function warningLines(warnings: readonly string[], stack: string, shown: Set<string>): string[] {
+    const lines: string[] = [];
+    for (const w of warnings) {
+        if (shown.has(w)) continue;
+        shown.add(w);
+        const key = /^`(rotation):(\w+)\.([a-z0-9-]+)` .* has no effect$/.exec(w);
+        const clear = key ? `; clear it with \`pulumi config rm --path '${key[1]}:${key[2]}["${key[3]}"]' --stack ${stack}\`` : "";
+        lines.push(`warning: ${w}${clear}`);
+    }
+    return lines;
+}

@@ -93,7 +93,9 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
         }
         throw err;
     }
-    for (const warning of plan.warnings) {
+    // A CLI run (it sets REQUEST_ENV) prints the plan's warnings itself, once per command with the command that clears
+    // them (automation/render.ts `warningLines`); a raw `pulumi up` gets them from here.
+    for (const warning of ctx.env[REQUEST_ENV] === undefined ? plan.warnings : []) {
         pulumi.log.warn(warning);
     }
     if (plan.mode.kind === "resume" || plan.mode.kind === "abandon") {

@@ -174,6 +174,24 @@ describe("conventions", () => {
         }
     });
 
+    it("a warning is printed once per command, with the command that clears it", async () => {
+        const project = projectWith({ "Pulumi.bad.yaml": withConfig({ "rotation:groupStamps": { "api-key": "2026-10" } }) });
+        const s = sandbox();
+        seedDeployed(s, "bad", project);
+        const env = { ...s.env, ROTATION_STANDIN_STACKS: "bad" };
+        const expected =
+            "warning: `rotation:groupStamps.api-key` 2026-10 is older than `rotation:stamp` and has no effect; clear it with `pulumi config rm --path 'rotation:groupStamps[\"api-key\"]' --stack bad`";
+        // revoke plans two runs from the same stack file: one warning.
+        const revoke = await runCli(["revoke", "--service", "jwt", "--stack", "bad"], env, undefined, join(project, "test", "support", "standInBin.ts"));
+        expect(revoke.code, revoke.stderr).toBe(0);
+        expect(revoke.stderr.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([expected]);
+        const plan = await runCli(["plan", "rotate-all", "--stack", "bad"], env, undefined, join(project, "test", "support", "standInBin.ts"));
+        expect(plan.stdout.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([expected]);
+        // Commands that act on nothing the warning is about do not repeat it.
+        const history = await runCli(["history", "--stack", "bad"], env, undefined, join(project, "test", "support", "standInBin.ts"));
+        expect(history.stderr).toBe("");
+    });
+
     it("a second on-demand rotation in the same minute is refused saying exactly when the next is allowed", () => {
         const input = { command: "rotate", stack: "staging", services: ["jwt"], provider: "all" } as const;
         const refusal = { kind: "stamp-not-later", group: "jwt", stamp: "2026-11-25T1630Z", last: "2026-11-25T1630Z", source: { kind: "request" } } as const;
@@ -182,6 +200,63 @@ describe("conventions", () => {
         );
         // An explicit --stamp is the user's choice: no on-demand hint.
         expect(() => planOrRefuse({ refusal }, { ...input, stamp: "2026-11-25T1630Z" })).toThrow(/a rotation needs a later stamp$/);
+    });
+});
+
+describe("status, history and plan rollback without a Pulumi backend (no Pulumi CLI on PATH)", () => {
+    let moto: Moto;
+    beforeAll(async () => {
+        moto = await startMoto();
+    }, 60_000);
+    afterAll(async () => moto?.stop());
+
+    it("work from AWS and the state this machine last recorded, saying what they could not read", async () => {
+        const s = sandbox();
+        seedDeployed(s, "staging");
+        const rotated = await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);
+        expect(rotated.code, rotated.stderr).toBe(0);
+        // The run recorded what it committed beside the audit file, with no secret in it (the outputs are not secret).
+        const recordedFile = join(s.dir, "last-state.staging.json");
+        const recorded = JSON.parse(readFileSync(recordedFile, "utf8"));
+        expect(recorded.outputs.rotationState.groups.jwt).toMatchObject({ stamp: "2026-11-20T0900Z", active: "b" });
+
+        const offline = { ...s.env, ...moto.env, PATH: NO_PULUMI_PATH, HOME: s.dir };
+        const status = await runCli(["status", "--stack", "staging", "--json"], offline, undefined, REAL_BIN);
+        expect(status.stderr).toMatch(
+            /^warning: could not read stack staging's state from the Pulumi backend \(the Pulumi CLI is not installed or not on PATH [^)]*\)\); stamps and slots below are as recorded at \S+ in \S+last-state\.staging\.json\n$/,
+        );
+        expect(status.code).toBe(5); // nothing exists in this moto: every secret is missing in AWS
+        const report = JSON.parse(status.stdout);
+        expect(report.stateFrom).toBe("recorded");
+        const jwt = report.secrets.find((x: { name: string }) => x.name === "JWT_SECRET_KEY");
+        expect(jwt).toMatchObject({ stamp: "2026-11-20T0900Z", activeSlot: "b" });
+        expect(jwt.problems).toEqual(["missing in AWS"]);
+        expect(report.awsCalls).toBe(1);
+
+        const history = await runCli(["history", "--stack", "staging", "--json"], offline, undefined, REAL_BIN);
+        expect(history.code).toBe(0);
+        expect(history.stderr).toMatch(/^warning: could not read stack staging's updates from the Pulumi backend \(the Pulumi CLI is not installed[^\n]*; showing the audit trail only\n$/);
+        const doc = JSON.parse(history.stdout);
+        expect(doc.updates).toBeNull();
+        expect(doc.audit.map((a: { command: string; outcome: string }) => [a.command, a.outcome])).toEqual([["rotate --service jwt --stamp 2026-11-20T0900Z", "succeeded"]]);
+
+        const plan = await runCli(["plan", "rollback", "--service", "jwt", "--stack", "staging", "--json"], offline, undefined, REAL_BIN);
+        expect([plan.code, plan.stderr]).toEqual([0, ""]);
+        const planned = JSON.parse(plan.stdout);
+        expect(planned).toMatchObject({ exact: true, stateRecordedAt: recorded.recordedAt });
+        expect(planned.steps[0].detail).toMatch(/^roll back to slot a \(no regeneration\)/);
+    });
+
+    it("with no recorded state, status shows AWS facts only and says the stamps are unknown", async () => {
+        const s = sandbox();
+        const offline = { ...s.env, ...moto.env, PATH: NO_PULUMI_PATH, HOME: s.dir };
+        const status = await runCli(["status", "--stack", "staging", "--json"], offline, undefined, REAL_BIN);
+        expect(status.stderr).toMatch(/, and none is recorded on this machine; stamps and slots are unknown, AWS facts only\n$/);
+        expect(status.code).toBe(5);
+        const report = JSON.parse(status.stdout);
+        expect(report.stateFrom).toBe("unknown");
+        expect(report.secrets[0].problems).toEqual(["stamp unknown: the Pulumi backend could not be read", "missing in AWS"]);
+        expect(filesUnder(s.dir)).toEqual([]);
     });
 });
 

@@ -31,10 +31,24 @@ describe("what each command loads", () => {
     // With the Pulumi CLI made unreachable (PATH holds only node's directory, HOME is empty), so the real
     // Automation API engine is loaded and fails the same way on every machine.
     it("status with the real engine loads the Automation API but not @pulumi/aws or the program (Pulumi CLI made unreachable)", async () => {
-        const env = { PATH: dirname(process.execPath), HOME: sandbox().dir };
+        // No AWS either (nothing listens on port 9; no instance metadata): status says what it could not read from the
+        // backend, then fails on AWS, its other source.
+        const env = {
+            PATH: dirname(process.execPath),
+            HOME: sandbox().dir,
+            AWS_EC2_METADATA_DISABLED: "true",
+            AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+            AWS_SECRET_ACCESS_KEY: "not-a-real-secret-key",
+            AWS_MAX_ATTEMPTS: "1",
+            AWS_ENDPOINT_URL: "http://127.0.0.1:9",
+            ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:9",
+        };
         const { code, stderr, modules } = await modulesLoadedBy(["status", "--stack", "staging"], env);
         expect(code).toBe(1);
-        expect(stderr).toBe("error: the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)\n");
+        expect(stderr.split("\n").filter(Boolean)).toEqual([
+            "warning: could not read stack staging's state from the Pulumi backend (the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)), and none is recorded on this machine; stamps and slots are unknown, AWS facts only",
+            expect.stringMatching(/^error: could not list secrets under buywhere\/staging\/ in ap-southeast-1: /),
+        ]);
         expect(has(modules, "/@pulumi/pulumi/automation/")).toBe(true);
         expect(has(modules, "/@pulumi/aws/")).toBe(false);
         expect(has(modules, "/@pulumi/kubernetes/")).toBe(false);

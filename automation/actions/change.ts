@@ -16,7 +16,7 @@ import { ChangeCounts, EngineError } from "../engine";
 import { CliError, EXIT, ExitCode } from "../errors";
 import { judgeRequests, judgeStackFileStamps } from "../judge";
 import { recordState } from "../lastState";
-import { changeSummary, stepList } from "../render";
+import { changeSummary, stepList, warningLines } from "../render";
 import { engineFailure, readStackState } from "../stackState";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestsFor } from "../request";
 import { loadSettings, requireStack } from "../stacks";
@@ -116,7 +116,7 @@ async function runOne(ctx: CliContext, run: Run): Promise<Report> {
     const { command, args, stack, title, settings, plan, request, now, guarded, previewOnly } = run;
     const started = Date.now();
     const engine = io.engine();
-    for (const w of plan.warnings) progress(io, `warning: ${w}`);
+    for (const line of warningLines(plan.warnings, stack, (ctx.warned ??= new Set()))) progress(io, line);
     if (plan.mode.kind === "resume" || plan.mode.kind === "abandon") progress(io, `${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     const steps = describeSteps(plan);
 

@@ -13,7 +13,7 @@ import { StoredState, parseStored } from "../../rotation/state";
 import { describeSteps } from "../../rotation/steps";
 import { CliContext, GlobalArgs, result } from "../context";
 import { CliError, EXIT } from "../errors";
-import { stepList } from "../render";
+import { stepList, warningLines } from "../render";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestFor } from "../request";
 import { judgeStackFileStamps, storedStampProblem } from "../judge";
 import { RecordedState, readRecordedState } from "../lastState";
@@ -51,7 +51,9 @@ export async function runPlan(ctx: CliContext, args: PlanArgs): Promise<void> {
                 `plan rollback needs the stack's state, and none is recorded on this machine: pass --state <file>, written by \`pulumi stack output --json --stack ${stack} > <file>\``,
             );
         }
-        stored = { committed: planOrRefuse(planRotation({ settings, stored: {}, now, stack }), input).nextState };
+        // The assumption "the stack file's stamps are deployed" is a first deployment that happened: the planner's
+        // guard against a first deployment replacing credentials in use has nothing to guard here.
+        stored = { committed: planOrRefuse(planRotation({ settings, stored: {}, now, stack, request: { firstDeployment: true } }), input).nextState };
     }
     const plan = planOrRefuse(planRotation({ settings, stored, now, request, stack }), input);
     const steps = describeSteps(plan);
@@ -66,7 +68,7 @@ export async function runPlan(ctx: CliContext, args: PlanArgs): Promise<void> {
             (recorded ? ` (from the state recorded ${recorded.recordedAt} in ${recorded.file}; pass --state for the backend's)` : "") +
             (exact ? "" : " (offline: assumes the stack file's stamps are deployed, slot a active; pass --state for exact slots)") +
             `:\n${stepList(steps)}` +
-            plan.warnings.map((w) => `warning: ${w}\n`).join(""),
+            warningLines(plan.warnings, stack, new Set()).map((line) => `${line}\n`).join(""),
         () => ({ command: args.command, stack, exact, ...(recorded ? { stateRecordedAt: recorded.recordedAt } : {}), request, steps, warnings: plan.warnings }),
     );
     ctx.exitCode = EXIT.ok;

@@ -111,9 +111,9 @@ export const NO_PULUMI_PATH = dirname(process.execPath);
  * running the CLI: the state the planner commits for a first deployment. `firstDeployment: true` says that nothing uses
  * the secrets yet (a planner that does not know the flag ignores it).
  */
-export function seedDeployed(s: Sandbox, stack: string): void {
+export function seedDeployed(s: Sandbox, stack: string, project = ROOT): void {
     const planned = planRotation({
-        settings: loadSettings(stack, {}),
+        settings: loadSettings(stack, {}, project),
         stored: {},
         now: new Date(),
         request: { firstDeployment: true } as RotationRequest,
