@@ -6,6 +6,8 @@
  * SDK's standard sources (AWS_MAX_ATTEMPTS, the profile's `max_attempts`, default 3); endpoints likewise
  * (AWS_ENDPOINT_URL, used by the tests to reach moto).
  */
-export function awsClientConfig(region: string): { readonly region: string; readonly retryMode: "adaptive" } {
-    return { region, retryMode: "adaptive" };
+export function awsClientConfig(region: string, endpoint?: string): { readonly region: string; readonly retryMode: "adaptive"; readonly endpoint?: string } {
+    // The `local` stack's `rotation:aws.endpoint` (moto): given to the client, it wins over AWS_ENDPOINT_URL* and the
+    // shared config (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+    return endpoint === undefined ? { region, retryMode: "adaptive" } : { region, retryMode: "adaptive", endpoint };
 }

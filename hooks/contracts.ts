@@ -260,6 +260,8 @@ const ecsRedeployFields = {
     pollSeconds: field("ECS_POLL_SECONDS", positive()),
     /** The account the service must be in: the hook refuses credentials of any other (STS GetCallerIdentity). */
     accountId: optional(field("ECS_ACCOUNT_ID", matching(/^\d{12}$/, "an AWS account id (12 digits)"))),
+    /** A local AWS endpoint for ECS and STS (`rotation:aws.endpoint`, the `local` stack only); default AWS's own. */
+    endpoint: optional(field("ECS_AWS_ENDPOINT", httpUrl)),
 };
 
 /** `ecsRedeploy`: force a new deployment of one service and wait until it is stable. */

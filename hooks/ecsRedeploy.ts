@@ -7,7 +7,7 @@
  * same trigger (a rerun after an interrupted `up`), it finds the tag on a stable service and changes nothing.
  *
  * Inputs: `ecsRedeployContract` (hooks/contracts.ts); the usual AWS credential variables; AWS_ENDPOINT_URL(_ECS) to
- * point at another endpoint.
+ * point at another endpoint, or `ECS_AWS_ENDPOINT` (the `local` stack's `rotation:aws.endpoint`), which wins.
  */
 import "./isolateEnv"; // first: strips every admin credential before any library loads
 import {
@@ -214,9 +214,12 @@ export async function requireAccount(sts: STSClient, expected: string): Promise<
 
 if (require.main === module) {
     runHook("ecs-redeploy", hookSecrets(ecsRedeployContract, process.env), async (log) => {
-        const { region, accountId, ...input } = fromEnv(ecsRedeployContract, process.env);
-        if (accountId !== undefined) await requireAccount(new STSClient({ region }), accountId);
-        const client = new ECSClient({ region, retryMode: "adaptive", maxAttempts: 8 });
+        const { region, accountId, endpoint, ...input } = fromEnv(ecsRedeployContract, process.env);
+        // An endpoint given to a client wins over AWS_ENDPOINT_URL* and the shared config
+        // (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html): the local stack's calls stay on it.
+        const at = endpoint === undefined ? {} : { endpoint };
+        if (accountId !== undefined) await requireAccount(new STSClient({ region, ...at }), accountId);
+        const client = new ECSClient({ region, retryMode: "adaptive", maxAttempts: 8, ...at });
         await redeployAndWait({ ...input, client, log });
     });
 }

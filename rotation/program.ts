@@ -27,7 +27,7 @@ import { RotationInputError } from "./errors";
 import { CredentialRef, PerProvider, RotationPlan, SecretPlan, ValueRecipe, planRotation } from "./plan";
 import { CONFIG_TERMS, RefusalError } from "./refusals";
 import { REQUEST_ENV, parseRequest } from "./request";
-import { EnvOverrides, Settings, parseSettings } from "./settings";
+import { EnvOverrides, LOCAL_STACK, Settings, parseSettings } from "./settings";
 import { RotationRequest } from "./request";
 import { ATTEMPT_OUTPUT, Attempt, RotationState, STATE_OUTPUT, StoredState, parseStored, pendingAttempt } from "./state";
 
@@ -103,6 +103,7 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     }
     if (!pulumi.runtime.isDryRun()) {
         requireAdminCredentials(plan, ctx.env, settings);
+        requireLocalR2Endpoint(plan, settings);
         if (plan.attempt) await recordAttempt(plan.attempt);
     }
     providers ??= declareProviders(settings);
@@ -202,6 +203,16 @@ function localAwsEndpoint(endpoint: string | undefined): Partial<aws.ProviderArg
  */
 function localCloudflare(baseUrl: string | undefined): cloudflare.Provider | undefined {
     return baseUrl === undefined ? undefined : new cloudflare.Provider("cloudflare-local", { baseUrl });
+}
+
+/**
+ * The `local` stack probes new R2 keys only against a local S3 endpoint (ROTATION_R2_ENDPOINT, loopback-checked by
+ * rotation/settings.ts): without it the probe would try them at `<account>.r2.cloudflarestorage.com`.
+ */
+function requireLocalR2Endpoint(plan: RotationPlan, settings: Settings): void {
+    if (pulumi.getStack() === LOCAL_STACK && plan.groups.r2.regenerate.length > 0 && settings.r2.endpoint === undefined) {
+        throw new pulumi.RunError(`environment variable \`ROTATION_R2_ENDPOINT\` is required for the \`${LOCAL_STACK}\` stack: a local S3 endpoint for the R2 probe (\`npm run sandbox\` prints it)`);
+    }
 }
 
 /** An `up` that applies a group's new slots needs that group's admin credential; say so before starting. */

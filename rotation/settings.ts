@@ -532,6 +532,15 @@ function checkLoopbackOnly(settings: Settings, env: EnvOverrides): void {
     };
     url("aws.endpoint", settings.aws.endpoint, "a local AWS endpoint (moto), or Secrets Manager and ECS calls would go to AWS");
     url("r2.apiBaseUrl", settings.r2.apiBaseUrl, "a local Cloudflare API (the sandbox's double), or R2 tokens would be issued by Cloudflare");
+    // Both would call AWS APIs with no endpoint of the stack's: the ElastiCache API, and Secrets Manager from the hooks.
+    if (settings.redis.kind === "elasticache") {
+        throw new RotationInputError(`${NAMESPACE}:redis.kind`, `\`${NAMESPACE}:redis.kind\` elasticache is not for the \`${LOCAL_STACK}\` stack: the sandbox runs a self-run Redis (\`acl\`)`);
+    }
+    if (Object.keys(settings.adminSecrets).length > 0) {
+        throw new RotationInputError(`${NAMESPACE}:adminSecrets`, `\`${NAMESPACE}:adminSecrets\` is not for the \`${LOCAL_STACK}\` stack: the hooks would read them from AWS; the sandbox's admin credentials come from the environment`);
+    }
+    // The R2 probe's S3 endpoint comes from the environment (loopback-checked below); a run that would probe without
+    // it is refused by the program (rotation/program.ts requireLocalR2Endpoint).
     host("database.host", settings.database.host);
     host("database.replicaHost", settings.database.replicaHost);
     host("database.pgbouncerHost", settings.database.pgbouncerHost);
@@ -539,7 +548,7 @@ function checkLoopbackOnly(settings: Settings, env: EnvOverrides): void {
     url("typesense.url", settings.typesense.url, "");
     settings.health.urls.forEach((u, i) => url(`health.urls[${i}]`, u, ""));
     for (const [name, value] of Object.entries(env)) {
-        if (/^AWS_ENDPOINT_URL(_|$)/.test(name) && nonEmpty(value) !== undefined) {
+        if ((/^AWS_ENDPOINT_URL(_|$)/.test(name) || name === "ROTATION_R2_ENDPOINT") && nonEmpty(value) !== undefined) {
             let hostname = "";
             try {
                 hostname = new URL(value!).hostname;

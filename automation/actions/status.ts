@@ -70,7 +70,7 @@ export async function runStatus(ctx: CliContext, args: GlobalArgs): Promise<void
 
     const { outputs, state, from } = await stateForStatus(ctx, stack, now);
 
-    const client = new SecretsManagerClient(awsClientConfig(settings.aws.region));
+    const client = new SecretsManagerClient(awsClientConfig(settings.aws.region, settings.aws.endpoint));
     let listing;
     try {
         listing = await listSecretsUnder(client, settings.aws.secretPrefix);

@@ -16,14 +16,15 @@ export interface Moto {
 /** The number of running tasks moto reports for every ECS service it creates. */
 export const MOTO_RUNNING_TASKS = 2;
 
-export async function startMoto(): Promise<Moto> {
-    const external = process.env.MOTO_ENDPOINT;
+/** @param opts.port a fixed port (the sandbox's, from Pulumi.local.yaml): always a server of its own, never MOTO_ENDPOINT's. */
+export async function startMoto(opts: { port?: number } = {}): Promise<Moto> {
+    const external = opts.port === undefined ? process.env.MOTO_ENDPOINT : undefined;
     let child: ChildProcess | undefined;
     let endpoint: string;
     if (external) {
         endpoint = external.replace(/\/$/, "");
     } else {
-        const port = await freePort();
+        const port = opts.port ?? (await freePort());
         endpoint = `http://127.0.0.1:${port}`;
         child = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], {
             env: { ...process.env, MOTO_ECS_SERVICE_RUNNING: String(MOTO_RUNNING_TASKS) },

@@ -46,8 +46,9 @@ async function ensureDatabase(serverUrl: string, name: string): Promise<void> {
     }
 }
 
-export async function startPostgres(): Promise<Postgres> {
-    const external = process.env.PG_TEST_ADMIN_URL;
+/** @param opts.port a fixed port (the sandbox's, from Pulumi.local.yaml): always a cluster of its own, never PG_TEST_ADMIN_URL's. */
+export async function startPostgres(opts: { port?: number } = {}): Promise<Postgres> {
+    const external = opts.port === undefined ? process.env.PG_TEST_ADMIN_URL : undefined;
     if (external) {
         await ensureDatabase(external, "buywhere");
         const u = new URL(external);
@@ -61,7 +62,7 @@ export async function startPostgres(): Promise<Postgres> {
     writeFileSync(join(dir, "pwfile"), password, { mode: 0o600 });
     if (process.getuid?.() === 0) execFileSync("chown", ["-R", "postgres:postgres", dir]);
     asPostgres(join(BIN, "initdb"), ["-D", join(dir, "data"), "-U", "admin", "--auth=scram-sha-256", `--pwfile=${join(dir, "pwfile")}`, "-E", "UTF8"]);
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     asPostgres(join(BIN, "pg_ctl"), [
         "-D", join(dir, "data"), "-l", join(dir, "server.log"), "-w", "-t", "60",
         "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c log_statement=all`,

@@ -26,12 +26,15 @@ export interface RedisServer {
     stop(): Promise<void>;
 }
 
-/** @param extraConfig lines appended to the server's config file (e.g. `rename-command ACL ""`). */
-export async function startRedis(extraConfig: readonly string[] = []): Promise<RedisServer> {
+/**
+ * @param extraConfig lines appended to the server's config file (e.g. `rename-command ACL ""`).
+ * @param port a fixed port (the sandbox's, from Pulumi.local.yaml): always a server of its own, never REDIS_TEST_URL's.
+ */
+export async function startRedis(extraConfig: readonly string[] = [], port?: number): Promise<RedisServer> {
     const external = process.env.REDIS_TEST_URL;
-    if (external && extraConfig.length === 0) return { adminUrl: external, stop: async () => undefined };
+    if (external && extraConfig.length === 0 && port === undefined) return { adminUrl: external, stop: async () => undefined };
     const dir = mkdtempSync(join(tmpdir(), "rotation-redis-"));
-    const port = await freePort();
+    port ??= await freePort();
     const password = randomBytes(12).toString("hex");
     writeFileSync(
         join(dir, "redis.conf"),

@@ -1,0 +1,44 @@
+/**
+ * `npm run sandbox`: starts the `local` stack's servers on 127.0.0.1 (test/support/localSandbox.ts), prints the
+ * variables a `pulumi up --stack local` or `secrets-rotation ... --stack local` needs as `export` lines on stdout,
+ * and stops and deletes every server on Ctrl-C (SIGINT) or SIGTERM.
+ *
+ * The printed admin URLs and keys are secrets, printed on purpose: each is random, made at this start, and valid only
+ * on a throwaway server bound to 127.0.0.1 that is deleted when the sandbox stops (rotation/settings.ts refuses any
+ * non-loopback address in Pulumi.local.yaml). No credential of a real environment is ever involved.
+ */
+import { LOCAL_STACK } from "../rotation/settings";
+import { exportLines, startLocalSandbox } from "../test/support/localSandbox";
+
+async function main(): Promise<number> {
+    const log = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
+    let sandbox;
+    try {
+        sandbox = await startLocalSandbox({ log });
+    } catch (err) {
+        process.stderr.write(`sandbox: could not start: ${(err as Error).message.split("\n")[0]}\n`);
+        return 1;
+    }
+    process.stdout.write(
+        [
+            `# The ${LOCAL_STACK} sandbox is up. In another shell, export these (throwaway credentials of loopback servers):`,
+            exportLines(sandbox.env),
+            `# A passphrase for the local backend's stack (no real secret is kept there):`,
+            `export PULUMI_CONFIG_PASSPHRASE=''`,
+            `# then: pulumi login --local && pulumi stack init ${LOCAL_STACK}   (once)`,
+            `#       ./bin/secrets-rotation.js rotate-all --stack ${LOCAL_STACK}`,
+            "",
+        ].join("\n"),
+    );
+    log("running; Ctrl-C stops every server and deletes its data");
+    await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+    });
+    log("stopping");
+    await sandbox.stop();
+    log("stopped");
+    return 0;
+}
+
+main().then((code) => process.exit(code));

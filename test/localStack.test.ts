@@ -1,0 +1,210 @@
+/**
+ * The `local` stack (Pulumi.local.yaml) against the sandbox an SRE starts with `npm run sandbox`: the same start code
+ * (test/support/localSandbox.ts) brings up moto, PostgreSQL, Redis, the Typesense and Cloudflare doubles and the
+ * health endpoint on the stack file's loopback addresses and bootstraps them with the CLI; the ENGINE EMULATOR
+ * (test/support/engineEmulator.ts, not Pulumi) then runs the real program as `secrets-rotation ... --stack local`
+ * would: a first deployment, a full rotation, a failed rotation and its rollback. The run's environment holds no
+ * AWS_ENDPOINT_URL: every AWS call reaches moto through the stack's own provider endpoints (`rotation:aws.endpoint`),
+ * every R2 token is issued by the Cloudflare double through the provider's `baseUrl` (`rotation:r2.apiBaseUrl`).
+ * Also: the stack file validates, and anything non-loopback in it is refused.
+ */
+import { DescribeServicesCommand, ECSClient, ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
+import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import Redis from "ioredis";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { TRIGGER_TAG } from "../hooks/ecsRedeploy";
+import { GROUPS } from "../rotation/catalog";
+import { REQUEST_ENV, RotationRequest, encodeRequest } from "../rotation/request";
+import { LOCAL_STACK, parseSettings } from "../rotation/settings";
+import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
+import { LocalSandbox, startLocalSandbox } from "./support/localSandbox";
+import { ROOT } from "./support/pulumiProgram";
+
+const stackFile = () => (parse(readFileSync(join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> }).config;
+
+describe("the local stack file", () => {
+    it("validates like the others, and every address in it is loopback", () => {
+        const s = parseSettings(stackFile(), {}, LOCAL_STACK);
+        expect(s.aws.endpoint).toBe("http://127.0.0.1:14566");
+        expect(s.r2.apiBaseUrl).toBe("http://127.0.0.1:18787/client/v4");
+        expect(s.kubernetes).toBeUndefined(); // Kubernetes off by default
+        expect(s.redis.tls).toBe(false);
+    });
+
+    const withKey = (key: string, patch: Record<string, unknown>) => ({ ...stackFile(), [key]: { ...(stackFile()[key] as object), ...patch } });
+    it.each([
+        ["rotation:database", { host: "db.internal.example" }, "`rotation:database.host` \"db.internal.example\" is not a loopback address"],
+        ["rotation:database", { replicaHost: "10.0.0.5" }, "`rotation:database.replicaHost` \"10.0.0.5\" is not a loopback address"],
+        ["rotation:redis", { host: "cache.example" }, "`rotation:redis.host` \"cache.example\" is not a loopback address"],
+        ["rotation:typesense", { url: "https://search.example" }, "`rotation:typesense.url` \"https://search.example\" is not a loopback address"],
+        ["rotation:health", { urls: ["http://127.0.0.1:18080/health", "http://api.example/health"] }, "`rotation:health.urls[1]` \"http://api.example/health\" is not a loopback address"],
+        ["rotation:aws", { endpoint: "https://secretsmanager.ap-southeast-1.amazonaws.com" }, "`rotation:aws.endpoint` \"https://secretsmanager.ap-southeast-1.amazonaws.com\" is not a loopback address"],
+        ["rotation:aws", { endpoint: undefined }, "`rotation:aws.endpoint` is required for the `local` stack"],
+        ["rotation:r2", { apiBaseUrl: undefined }, "`rotation:r2.apiBaseUrl` is required for the `local` stack"],
+        ["rotation:r2", { apiBaseUrl: "https://api.cloudflare.com/client/v4" }, "`rotation:r2.apiBaseUrl` \"https://api.cloudflare.com/client/v4\" is not a loopback address"],
+    ])("refuses %s with %j", (key, patch, message) => {
+        expect(() => parseSettings(withKey(key, patch), {}, LOCAL_STACK)).toThrow(message);
+    });
+
+    it("refuses an AWS_ENDPOINT_URL* that is not loopback, and the local-only keys on any other stack", () => {
+        expect(() => parseSettings(stackFile(), { AWS_ENDPOINT_URL_ECS: "https://ecs.example" }, LOCAL_STACK)).toThrow(
+            '`AWS_ENDPOINT_URL_ECS` (environment variable) "https://ecs.example" is not a loopback address',
+        );
+        expect(parseSettings(stackFile(), { AWS_ENDPOINT_URL: "http://localhost:14566" }, LOCAL_STACK).aws.endpoint).toBe("http://127.0.0.1:14566");
+        const staging = (parse(readFileSync(join(ROOT, "Pulumi.staging.yaml"), "utf8")) as { config: Record<string, any> }).config;
+        expect(() => parseSettings({ ...staging, "rotation:aws": { ...staging["rotation:aws"], endpoint: "http://127.0.0.1:14566" } }, {}, "staging")).toThrow(
+            "`rotation:aws.endpoint` is allowed only for the `local` stack",
+        );
+        expect(() => parseSettings({ ...staging, "rotation:r2": { ...staging["rotation:r2"], apiBaseUrl: "http://127.0.0.1:18787/client/v4" } }, {}, "staging")).toThrow(
+            "`rotation:r2.apiBaseUrl` is allowed only for the `local` stack",
+        );
+    });
+});
+
+describe("the local stack under the engine emulator (not Pulumi), against the sandbox's real servers", () => {
+    let sandbox: LocalSandbox;
+    let emu: EngineEmulator;
+    let env: NodeJS.ProcessEnv;
+    let sm: SecretsManagerClient;
+    let ecs: ECSClient;
+    const dirs: string[] = [];
+    const prefix = "buywhere/local/";
+
+    beforeAll(async () => {
+        const audit = mkdtempSync(join(tmpdir(), "local-audit-"));
+        dirs.push(audit);
+        sandbox = await startLocalSandbox({ env: { ROTATION_AUDIT_FILE: join(audit, "audit.jsonl") } });
+        // What an SRE's shell holds after exporting the sandbox's variables: no AWS endpoint of any kind.
+        env = { ...process.env, ...sandbox.env, ROTATION_AUDIT_FILE: join(audit, "audit.jsonl") };
+        for (const name of Object.keys(env)) if (/^AWS_ENDPOINT_URL|^ROTATION_ALLOW_AWS_ENDPOINT$|^MOTO_ENDPOINT$/.test(name) || name === REQUEST_ENV) delete env[name];
+        const backendDir = mkdtempSync(join(tmpdir(), "local-backend-"));
+        dirs.push(backendDir);
+        emu = new EngineEmulator({ backendDir, projectDir: ROOT, env });
+        const aws = { region: "ap-southeast-1", endpoint: sandbox.moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } };
+        sm = new SecretsManagerClient(aws);
+        ecs = new ECSClient(aws);
+    }, 180_000);
+
+    afterAll(async () => {
+        sm?.destroy();
+        ecs?.destroy();
+        await sandbox?.stop();
+        for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+
+    /** `secrets-rotation <command> --stack local` as the CLI hands it to the engine: the request in the environment. */
+    const up = (request: RotationRequest, now: Date) => emu.up(LOCAL_STACK, { env: { ...env, [REQUEST_ENV]: encodeRequest(request) }, now });
+    const ROTATE_ALL: RotationRequest = { rotate: { groups: [...GROUPS], scheduled: true } };
+    const current = async (name: string) => (await sm.send(new GetSecretValueCommand({ SecretId: `${prefix}${name}` }))).SecretString!;
+    const published = async () => Object.fromEntries(await Promise.all(["DATABASE_URL", "REDIS_URL", "TYPESENSE_API_KEY", "R2_ACCESS_KEY_ID", "JWT_SECRET_KEY"].map(async (n) => [n, await current(n)] as const)));
+    /** A real login to the sandbox's PostgreSQL with the URL's role and password (the URL asks for TLS, which the sandbox's server lacks). */
+    const canLogIn = async (url: string) => {
+        const u = new URL(url);
+        expect(u.hostname).toBe("127.0.0.1");
+        const c = new Client({ host: "127.0.0.1", port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: "buywhere" });
+        c.on("error", () => undefined);
+        try {
+            await c.connect();
+            await c.query("SELECT 1");
+            return true;
+        } catch {
+            return false;
+        } finally {
+            await c.end().catch(() => undefined);
+        }
+    };
+    const canAuth = async (url: string) => {
+        const u = new URL(url);
+        expect(u.protocol).toBe("redis:"); // tls: false, the local stack only
+        const r = new Redis({ host: u.hostname, port: Number(u.port), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        r.on("error", () => undefined);
+        try {
+            await r.connect();
+            return (await r.call("AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password))) === "OK";
+        } catch {
+            return false;
+        } finally {
+            r.disconnect();
+        }
+    };
+    const ecsTrigger = async (service: string) => {
+        const arn = (await ecs.send(new DescribeServicesCommand({ cluster: "buywhere-api", services: [service] }))).services![0].serviceArn!;
+        return (await ecs.send(new ListTagsForResourceCommand({ resourceArn: arn }))).tags?.find((t) => t.key === TRIGGER_TAG)?.value;
+    };
+    const liveTokens = () => sandbox.cloudflare.tokens().map((t) => t.id).sort();
+
+    const NOV = new Date("2026-11-25T12:00:00Z");
+    const DEC = new Date("2026-12-02T12:00:00Z");
+    const JAN = new Date("2027-01-04T12:00:00Z");
+    let deployed: UpdateResult;
+    let first: Record<string, string>;
+    let rotated: UpdateResult;
+    let second: Record<string, string>;
+
+    it("rotate-all on the fresh stack deploys it: secrets in moto, credentials valid at the sandbox's servers, tokens from the Cloudflare double, ECS services redeployed", async () => {
+        deployed = await up(ROTATE_ALL, NOV);
+        expect(deployed.errors).toEqual([]);
+        expect(deployed.result).toBe("succeeded");
+        const names = (await sm.send(new ListSecretsCommand({ MaxResults: 100 }))).SecretList!.map((s) => s.Name!).filter((n) => n.startsWith(prefix));
+        expect(names.length).toBeGreaterThanOrEqual(13);
+        first = await published();
+        expect(await canLogIn(first.DATABASE_URL)).toBe(true);
+        expect(await canAuth(first.REDIS_URL)).toBe(true);
+        expect(sandbox.typesense.keys.map((k) => k.value)).toContain(first.TYPESENSE_API_KEY);
+        // Issued by the double through the provider's baseUrl, not by the emulator's own token store.
+        expect(liveTokens()).toHaveLength(2);
+        expect(liveTokens()).toContain(first.R2_ACCESS_KEY_ID);
+        expect(emu.cloudflare.tokens()).toEqual([]);
+        for (const service of ["buywhere-api-local", "buywhere-worker-local"]) expect(await ecsTrigger(service)).toMatch(/./);
+        expect(deployed.outputs.rotationState?.value).toBeDefined();
+    }, 180_000);
+
+    it("a full rotation a month later regenerates one slot per group; the new credentials work and so do the old", async () => {
+        const triggers = await Promise.all(["buywhere-api-local", "buywhere-worker-local"].map(ecsTrigger));
+        const tokensBefore = liveTokens();
+        rotated = await up(ROTATE_ALL, DEC);
+        expect(rotated.errors).toEqual([]);
+        expect(rotated.result).toBe("succeeded");
+        const replaced = rotated.steps.filter((s) => s.op === "replace" && (s.type === "random:index/randomPassword:RandomPassword" || s.type === "cloudflare:index/accountToken:AccountToken")).map((s) => s.name).sort();
+        expect(replaced).toEqual(["api-key-slots-b", "database-slots-b", "jwt-slots-b", "r2-slots-b", "redis-slots-b", "typesense-slots-b"]);
+        second = await published();
+        for (const key of Object.keys(first)) expect(second[key], key).not.toBe(first[key]);
+        expect(await canLogIn(second.DATABASE_URL)).toBe(true);
+        expect(await canLogIn(first.DATABASE_URL)).toBe(true); // pods still on slot a keep working
+        expect(await canAuth(second.REDIS_URL)).toBe(true);
+        expect(await canAuth(first.REDIS_URL)).toBe(true);
+        // Slot b's token was replaced at the double (create before delete); slot a's is kept.
+        expect(liveTokens()).toHaveLength(2);
+        expect(liveTokens()).toContain(first.R2_ACCESS_KEY_ID);
+        expect(liveTokens()).toContain(second.R2_ACCESS_KEY_ID);
+        expect(liveTokens()).not.toEqual(tokensBefore);
+        const after = await Promise.all(["buywhere-api-local", "buywhere-worker-local"].map(ecsTrigger));
+        after.forEach((t, i) => expect(t).not.toBe(triggers[i]));
+    }, 180_000);
+
+    it("a rotation whose health check fails commits nothing; rollback puts back what was committed and it still works", async () => {
+        sandbox.setHealthStatus(503);
+        const failed = await up(ROTATE_ALL, JAN);
+        expect(failed.result).toBe("failed");
+        expect(failed.errors.map((e) => e.urn?.split("::").pop())).toEqual(["health-check"]);
+        expect(failed.outputs.rotationState).toEqual(rotated.outputs.rotationState);
+        const during = await published();
+        expect(during.DATABASE_URL).not.toBe(second.DATABASE_URL); // the failed run had published slot a's new value
+        expect(await canLogIn(second.DATABASE_URL)).toBe(true); // the committed credential still works
+
+        sandbox.setHealthStatus(200);
+        const rolledBack = await up({ rollback: { groups: [...GROUPS] } }, JAN);
+        expect(rolledBack.errors).toEqual([]);
+        expect(rolledBack.result).toBe("succeeded");
+        const after = await published();
+        expect(after).toEqual(second);
+        expect(await canLogIn(after.DATABASE_URL)).toBe(true);
+        expect(await canAuth(after.REDIS_URL)).toBe(true);
+        expect(liveTokens()).toContain(after.R2_ACCESS_KEY_ID);
+    }, 180_000);
+});
