@@ -340,10 +340,10 @@ async function canary(adminUrl: string, role: string, password: string, env: Nod
     try {
         await client.connect();
         await client.query("BEGIN");
-        await client.query(`INSERT INTO ${CANARY_TABLE} (slot_role, written_at) VALUES ($1, now())`, [role]);
-        const read = await client.query(`SELECT count(*)::int AS n FROM ${CANARY_TABLE} WHERE slot_role = $1`, [role]);
+        await client.query(`INSERT INTO public.${CANARY_TABLE} (slot_role, written_at) VALUES ($1, now())`, [role]);
+        const read = await client.query(`SELECT count(*)::int AS n FROM public.${CANARY_TABLE} WHERE slot_role = $1`, [role]);
         if (read.rows[0].n < 1) throw new SourceError(`the read/write canary as ${role} did not read back its row`);
-        await client.query(`DELETE FROM ${CANARY_TABLE} WHERE slot_role = $1`, [role]);
+        await client.query(`DELETE FROM public.${CANARY_TABLE} WHERE slot_role = $1`, [role]);
         await client.query("ROLLBACK");
     } catch (err) {
         if (err instanceof SourceError) throw err;
@@ -417,26 +417,166 @@ export async function applyPostgresSlot(
     return { role, changed };
 }
 
+/** What `bootstrap` sets up besides the alternating roles (the stack file's `rotation:database` keys). */
+export interface BootstrapExtras {
+    /** `rotatorRole`: the least-privilege role rotation logs in as. */
+    readonly rotator?: string;
+    /** `legacyUser`: the application user whose ownership and privileges move to the group role. */
+    readonly legacyUser?: string;
+    /** `canary`: create the read/write canary table, owned by the group role. */
+    readonly canary?: boolean;
+}
+
+/** A string literal for SQL (identifiers here are validated by `quoteIdent`, so they hold no quote). */
+const lit = (name: string) => `'${quoteIdent(name).slice(1, -1)}'`;
+
+/**
+ * The rotator: a role that logs in (its password is set by the operator, never by this program), with exactly what
+ * rotation needs:
+ * - CREATEROLE, to `ALTER ROLE ... PASSWORD` the slot roles (https://www.postgresql.org/docs/16/sql-alterrole.html:
+ *   "Attributes not mentioned in the command retain their previous settings. ... the current user must have the
+ *   CREATEROLE attribute");
+ * - on PostgreSQL 16+ also ADMIN OPTION on each slot role: "A role with CREATEROLE privilege can alter and drop roles
+ *   which have been granted to the CREATEROLE user with the ADMIN option"
+ *   (https://www.postgresql.org/docs/16/role-attributes.html; release notes 16, "Restrict the privileges of
+ *   CREATEROLE and its ability to modify other roles", https://www.postgresql.org/docs/16/release-16.html), granted
+ *   with INHERIT FALSE and SET FALSE so the rotator gets no access to the application's data
+ *   (https://www.postgresql.org/docs/16/sql-grant.html). PostgreSQL 15 has neither the requirement nor those options,
+ *   and a plain GRANT there would let the rotator inherit the group role's privileges, so nothing is granted there;
+ * - `rds_password` where the role exists (RDS/Aurora): with `rds.restrict_password_commands` on, "only those database
+ *   users that have been granted the rds_password role can manage passwords"
+ *   (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.RestrictPasswordMgmt.html);
+ * - `pg_signal_backend`, which `revoke` needs to end a retired role's sessions
+ *   (https://www.postgresql.org/docs/16/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL).
+ * The server version and RDS's role are tested by the statements themselves, so `--print` shows the same SQL that runs.
+ */
+export function rotatorSql(rotator: string, roles: readonly string[]): string[] {
+    const r = quoteIdent(rotator);
+    return [
+        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${lit(rotator)}) THEN CREATE ROLE ${r} LOGIN CREATEROLE; END IF; END $$`,
+        `DO $$ BEGIN IF NOT (SELECT rolcreaterole AND rolcanlogin FROM pg_roles WHERE rolname = ${lit(rotator)}) THEN ALTER ROLE ${r} LOGIN CREATEROLE; END IF; END $$`,
+        `DO $$ BEGIN IF current_setting('server_version_num')::int >= 160000 THEN EXECUTE 'GRANT ${roles.map(quoteIdent).join(", ")} TO ${r} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE'; END IF; END $$`,
+        `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_password') THEN EXECUTE 'GRANT rds_password TO ${r}'; END IF; END $$`,
+        `GRANT pg_signal_backend TO ${r}`,
+    ];
+}
+
+/**
+ * Moves what the legacy application user owns and was granted to the group role, so both slot roles (members of it)
+ * can do what the application did, and the legacy user keeps working as a member of the group role:
+ * 1. every privilege granted to the legacy user on tables, views, sequences, schemas, routines and this database is
+ *    granted to the group role too (read from the ACLs with `aclexplode`,
+ *    https://www.postgresql.org/docs/16/functions-info.html#FUNCTIONS-ACLITEM-FN-TABLE), and its role memberships
+ *    (`bootstrapPostgres` refuses, before this, a legacy user that is or reaches a privileged role);
+ * 2. `REASSIGN OWNED BY <legacy> TO <group>`: ownership of every object of this database
+ *    (https://www.postgresql.org/docs/16/sql-reassign-owned.html: "REASSIGN OWNED requires membership on both the
+ *    source role(s) and the target role"; it acts on the current database only);
+ * 3. `GRANT <group> TO <legacy>`: the legacy login keeps its access to the objects it no longer owns;
+ * 4. `ALTER DEFAULT PRIVILEGES FOR ROLE <legacy>`: what it creates from now on (e.g. a migration run with the legacy
+ *    credential) is usable by the group role (https://www.postgresql.org/docs/16/sql-alterdefaultprivileges.html).
+ * Column privileges are not copied. The group role is never granted to anyone but the slot roles and the legacy user,
+ * and nothing is ever granted the legacy user's role.
+ */
+export function legacySql(legacy: string, groupRole: string): string[] {
+    const l = quoteIdent(legacy);
+    const g = quoteIdent(groupRole);
+    const grant = (catalog: string, acl: string, what: string, kindExpr: string) =>
+        `FOR r IN SELECT ${kindExpr} AS kind, ${what} AS obj, a.privilege_type FROM ${catalog}, aclexplode(${acl}) a WHERE a.grantee = ${lit(legacy)}::regrole LOOP EXECUTE format('GRANT %s ON %s %s TO %I', r.privilege_type, r.kind, r.obj, ${lit(groupRole)}); END LOOP;`;
+    return [
+        `DO $$ DECLARE r record; BEGIN ` +
+            grant("pg_class c", "c.relacl", "c.oid::regclass::text", "CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END") +
+            " " +
+            grant("pg_namespace n", "n.nspacl", "quote_ident(n.nspname)", "'SCHEMA'") +
+            " " +
+            grant("pg_proc p", "p.proacl", "p.oid::regprocedure::text", "'ROUTINE'") +
+            " " +
+            grant("pg_database d", "d.datacl", "quote_ident(d.datname)", "'DATABASE'").replace("WHERE a.grantee", "WHERE d.datname = current_database() AND a.grantee") +
+            ` FOR r IN SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = ${lit(legacy)}::regrole AND g.rolname <> ${lit(groupRole)} LOOP EXECUTE format('GRANT %I TO %I', r.rolname, ${lit(groupRole)}); END LOOP; END $$`,
+        `REASSIGN OWNED BY ${l} TO ${g}`,
+        `GRANT ${g} TO ${l}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${l} GRANT ALL ON TABLES TO ${g}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${l} GRANT ALL ON SEQUENCES TO ${g}`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE ${l} GRANT EXECUTE ON ROUTINES TO ${g}`,
+    ];
+}
+
 /**
  * Idempotent bootstrap of the alternating roles: a NOLOGIN group role that owns the objects, two login roles in
  * it whose sessions act as the group role (so what they create is owned by the group, not by one slot's role):
  * `ALTER ROLE ... SET role` is a per-role session default applied at login
  * (https://www.postgresql.org/docs/15/sql-alterrole.html), and objects are owned by the current role
- * (https://www.postgresql.org/docs/15/sql-set-role.html).
+ * (https://www.postgresql.org/docs/15/sql-set-role.html). Then, as the stack file asks, the rotator (`rotatorSql`),
+ * the legacy user's migration (`legacySql`) and the canary table, owned by the group role.
  */
-export function bootstrapSql(groupRole: string, roles: readonly string[], database: string): string[] {
+export function bootstrapSql(groupRole: string, roles: readonly string[], database: string, extras: BootstrapExtras = {}): string[] {
+    return bootstrapSections(groupRole, roles, database, extras).flatMap((s) => s.sql);
+}
+
+/** The bootstrap statements by purpose, each with a one-line title (`bootstrap --print` shows them so). */
+export function bootstrapSections(groupRole: string, roles: readonly string[], database: string, extras: BootstrapExtras = {}): { readonly title: string; readonly sql: string[] }[] {
     const g = quoteIdent(groupRole);
     const db = quoteIdent(database);
-    return [
-        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${groupRole}') THEN CREATE ROLE ${g} NOLOGIN; END IF; END $$`,
-        `GRANT CONNECT ON DATABASE ${db} TO ${g}`,
-        ...roles.flatMap((r) => [
-            `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE ${quoteIdent(r)} LOGIN; END IF; END $$`,
-            `ALTER ROLE ${quoteIdent(r)} LOGIN`,
-            `GRANT ${g} TO ${quoteIdent(r)}`,
-            `ALTER ROLE ${quoteIdent(r)} SET role = '${groupRole}'`,
-        ]),
+    const sections = [
+        {
+            title: `the group role ${groupRole} and the alternating login roles ${roles.join(", ")}`,
+            sql: [
+                `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${groupRole}') THEN CREATE ROLE ${g} NOLOGIN; END IF; END $$`,
+                `GRANT CONNECT ON DATABASE ${db} TO ${g}`,
+                ...roles.flatMap((r) => [
+                    `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE ${quoteIdent(r)} LOGIN; END IF; END $$`,
+                    `ALTER ROLE ${quoteIdent(r)} LOGIN`,
+                    `GRANT ${g} TO ${quoteIdent(r)}`,
+                    `ALTER ROLE ${quoteIdent(r)} SET role = '${groupRole}'`,
+                ]),
+            ],
+        },
     ];
+    if (extras.rotator) {
+        sections.push({
+            title: `the rotator ${extras.rotator}: CREATEROLE; ADMIN OPTION on the slot roles (PostgreSQL 16+); rds_password (RDS, for rds.restrict_password_commands); pg_signal_backend (revoke). Set its password yourself`,
+            sql: rotatorSql(extras.rotator, roles),
+        });
+    }
+    if (extras.legacyUser) {
+        sections.push({
+            title: `the legacy user ${extras.legacyUser}'s grants, memberships and objects move to ${groupRole}; it stays a member and keeps logging in`,
+            sql: legacySql(extras.legacyUser, groupRole),
+        });
+    }
+    if (extras.canary) {
+        sections.push({
+            title: `the read/write canary table, owned by ${groupRole}`,
+            sql: [
+                `CREATE TABLE IF NOT EXISTS public.${CANARY_TABLE} (slot_role name NOT NULL, written_at timestamptz NOT NULL)`,
+                `ALTER TABLE public.${CANARY_TABLE} OWNER TO ${g}`,
+            ],
+        });
+    }
+    return sections;
+}
+
+/**
+ * The checks before any bootstrap statement: a rotator that is SUPERUSER is no least-privilege role; a legacy user
+ * must exist (else bad input, exit 2) and must not be, or reach, a privileged role (`refusePrivilegedRole`: the
+ * admin's own role, e.g. the RDS master user, a superuser, rds_superuser...), whose objects and memberships would
+ * otherwise be handed to the application's group role.
+ */
+async function checkBootstrapRoles(admin: Client, groupRole: string, roles: readonly string[], extras: BootstrapExtras): Promise<void> {
+    for (const role of [groupRole, ...roles]) await refusePrivilegedRole(admin, role);
+    if (extras.rotator) {
+        const r = await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [extras.rotator]);
+        if (r.rows[0]?.rolsuper) throw new GuardrailError(`refusing rotator role ${extras.rotator}: it is SUPERUSER; rotation needs a role with CREATEROLE only`);
+    }
+    if (extras.legacyUser) {
+        const l = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [extras.legacyUser]);
+        if (l.rowCount === 0) throw new HookInputError(`legacy user ${extras.legacyUser} (rotation:database.legacyUser) does not exist on the server; nothing changed`);
+        try {
+            await refusePrivilegedRole(admin, extras.legacyUser);
+        } catch (err) {
+            if (!(err instanceof GuardrailError)) throw err;
+            throw new GuardrailError(`${err.message.replace(/^refusing role /, "refusing legacy user ")}; its objects and memberships must not go to the group role (nothing changed)`);
+        }
+    }
 }
 
 /**
@@ -449,18 +589,19 @@ export async function bootstrapPostgres(
     roles: readonly string[],
     database: string,
     env: NodeJS.ProcessEnv = process.env,
+    extras: BootstrapExtras = {},
 ): Promise<void> {
-    const sql = bootstrapSql(groupRole, roles, database);
+    const sql = bootstrapSql(groupRole, roles, database, extras);
     const admin = await connectAdmin(adminUrl, env);
     try {
-        for (const role of [groupRole, ...roles]) await refusePrivilegedRole(admin, role);
+        await checkBootstrapRoles(admin, groupRole, roles, extras);
         await admin.query("BEGIN");
         for (const statement of sql) await admin.query(statement);
         await admin.query("COMMIT");
     } catch (err) {
         await admin.query("ROLLBACK").catch(() => undefined);
-        if (err instanceof GuardrailError) throw err;
-        throw new Error(`bootstrap failed: ${pgErrorLine(err)}`);
+        if (err instanceof GuardrailError || err instanceof HookInputError) throw err;
+        throw new Error(`bootstrap failed: ${pgErrorLine(err)}${likelyCause(err, groupRole)}`);
     } finally {
         await admin.end().catch(() => undefined);
     }

@@ -5,7 +5,7 @@
  * (ROTATION_PG_ADMIN_URL, ROTATION_REDIS_ADMIN_URL), never from the command line. A run that reaches the servers
  * (succeeded or failed) leaves an audit record, like every command that changes something.
  */
-import { bootstrapPostgres, bootstrapSql } from "../../hooks/postgresApply";
+import { bootstrapPostgres, bootstrapSections, bootstrapSql } from "../../hooks/postgresApply";
 import { bootstrapRedisUser } from "../../hooks/redisApply";
 import { GuardrailError, HookInputError } from "../../hooks/hookRuntime";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
@@ -23,10 +23,15 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
     const settings = loadSettings(stack, io.env);
     const db = settings.database;
     const roles = [db.roles.a, db.roles.b];
-    const sql = bootstrapSql(db.groupRole, roles, db.name);
+    // The rotator, the legacy user's migration and the canary table, as the stack file asks (rotation:database).
+    const extras = { rotator: db.rotatorRole, legacyUser: db.legacyUser, canary: db.canary };
+    const sql = bootstrapSql(db.groupRole, roles, db.name, extras);
     const acl = `ACL SETUSER ${settings.redis.user} on resetpass ${settings.redis.aclRules.join(" ")}`;
     if (args.print) {
-        result(io, args.json, () => `-- PostgreSQL (database ${db.name}), as an admin:\n${sql.map((s) => `${s};`).join("\n")}\n\n# Redis, as an admin (only if the user does not exist yet):\n${acl}\n`, () => ({ stack, sql, redis: acl }));
+        const sections = bootstrapSections(db.groupRole, roles, db.name, extras)
+            .map((s) => `-- ${s.title}\n${s.sql.map((q) => `${q};`).join("\n")}`)
+            .join("\n");
+        result(io, args.json, () => `-- PostgreSQL (database ${db.name}), as an admin, in one transaction:\n${sections}\n\n# Redis, as an admin (only if the user does not exist yet):\n${acl}\n`, () => ({ stack, sql, redis: acl }));
         ctx.exitCode = EXIT.ok;
         return;
     }
@@ -46,15 +51,27 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
         });
     try {
         // The CLI's environment (CA bundles, TLS rules), not the process's: the same as the hooks would see.
-        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name, io.env);
+        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name, io.env, extras);
         progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
+        if (db.rotatorRole) progress(io, `PostgreSQL: rotator role ${db.rotatorRole} has what rotation needs (set its password yourself; it goes in ROTATION_PG_ADMIN_URL)`);
+        if (db.legacyUser) progress(io, `PostgreSQL: ownership and privileges of legacy user ${db.legacyUser} moved to ${db.groupRole}; ${db.legacyUser} is a member of it and still logs in`);
         const created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules, io.env);
         progress(io, `Redis: ACL user ${settings.redis.user} ${created ? "created" : "already exists"}`);
         result(
             io,
             args.json,
             () => `bootstrap of ${stack} done: PostgreSQL roles ${[db.groupRole, ...roles].join(", ")}; Redis user ${settings.redis.user} (${created ? "created" : "existed"})\n`,
-            () => ({ stack, postgres: { groupRole: db.groupRole, roles }, redis: { user: settings.redis.user, created } }),
+            () => ({
+                stack,
+                postgres: {
+                    groupRole: db.groupRole,
+                    roles,
+                    ...(db.rotatorRole ? { rotator: db.rotatorRole } : {}),
+                    ...(db.legacyUser ? { legacyUser: db.legacyUser } : {}),
+                    ...(db.canary ? { canary: "public.rotation_canary" } : {}),
+                },
+                redis: { user: settings.redis.user, created },
+            }),
         );
     } catch (err) {
         const message = (err as Error).message;
