@@ -433,13 +433,16 @@ const lit = (name: string) => `'${quoteIdent(name).slice(1, -1)}'`;
 /**
  * The rotator: a role that logs in (its password is set by the operator, never by this program), with exactly what
  * rotation needs:
- * - CREATEROLE, to `ALTER ROLE ... PASSWORD` the slot roles (https://www.postgresql.org/docs/16/sql-alterrole.html:
- *   "Attributes not mentioned in the command retain their previous settings. ... the current user must have the
- *   CREATEROLE attribute");
+ * - CREATEROLE, to `ALTER ROLE ... PASSWORD` the slot roles (https://www.postgresql.org/docs/16/sql-alterrole.html;
+ *   on PostgreSQL 15 a CREATEROLE role may alter any non-superuser role);
  * - on PostgreSQL 16+ also ADMIN OPTION on each slot role: "A role with CREATEROLE privilege can alter and drop roles
  *   which have been granted to the CREATEROLE user with the ADMIN option"
- *   (https://www.postgresql.org/docs/16/role-attributes.html; release notes 16, "Restrict the privileges of
- *   CREATEROLE and its ability to modify other roles", https://www.postgresql.org/docs/16/release-16.html), granted
+ *   (https://www.postgresql.org/docs/16/role-attributes.html); release notes 16, "Restrict the privileges of
+ *   CREATEROLE and its ability to modify other roles ... Such changes, including adding members, now require the role
+ *   requesting the change to have ADMIN OPTION permission" (https://www.postgresql.org/docs/16/release-16.html). The
+ *   role that creates the slot roles gets ADMIN OPTION on them (postgres commit cf5eb37c5, "When a CREATEROLE user who
+ *   is not a superuser creates a role, grant ADMIN OPTION on the newly-created role to the creator"), so the
+ *   bootstrap's admin can pass it on. Granted
  *   with INHERIT FALSE and SET FALSE so the rotator gets no access to the application's data
  *   (https://www.postgresql.org/docs/16/sql-grant.html). PostgreSQL 15 has neither the requirement nor those options,
  *   and a plain GRANT there would let the rotator inherit the group role's privileges, so nothing is granted there;
@@ -447,7 +450,9 @@ const lit = (name: string) => `'${quoteIdent(name).slice(1, -1)}'`;
  *   users that have been granted the rds_password role can manage passwords"
  *   (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.RestrictPasswordMgmt.html);
  * - `pg_signal_backend`, which `revoke` needs to end a retired role's sessions
- *   (https://www.postgresql.org/docs/16/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL).
+ *   (https://www.postgresql.org/docs/16/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL). On PostgreSQL 16+ a CREATEROLE
+ *   admin can grant it only if it holds it with ADMIN OPTION itself (commit cf5eb37c5: "they cannot grant a role such
+ *   as pg_execute_server_program unless they themselves possess it").
  * The server version and RDS's role are tested by the statements themselves, so `--print` shows the same SQL that runs.
  */
 export function rotatorSql(rotator: string, roles: readonly string[]): string[] {
