@@ -24,7 +24,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
     const parser = yargs([...argv])
         .scriptName("secrets-rotation")
         .usage("$0 <command> [options]\n\nZero-downtime rotation of the BuyWhere API's secrets (AWS Secrets Manager + Kubernetes).")
-        .option("stack", { type: "string", describe: "stack to act on (a Pulumi.<stack>.yaml): staging or production", global: true })
+        .option("stack", { type: "string", describe: "stack to act on (a Pulumi.<stack>.yaml): staging, production, or local (the sandbox)", global: true })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON document", global: true })
         .option("verbose", { type: "boolean", default: false, describe: "print stack traces with errors", global: true })
         .command(changeCommands(ctx))

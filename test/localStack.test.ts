@@ -11,7 +11,7 @@
 import { DescribeServicesCommand, ECSClient, ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
 import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import Redis from "ioredis";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -21,6 +21,7 @@ import { TRIGGER_TAG } from "../hooks/ecsRedeploy";
 import { GROUPS } from "../rotation/catalog";
 import { REQUEST_ENV, RotationRequest, encodeRequest } from "../rotation/request";
 import { LOCAL_STACK, parseSettings } from "../rotation/settings";
+import { sandbox as cliSandbox } from "./support/cli";
 import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
 import { LocalSandbox, startLocalSandbox } from "./support/localSandbox";
 import { ROOT } from "./support/pulumiProgram";
@@ -63,6 +64,28 @@ describe("the local stack file", () => {
         expect(() => parseSettings({ ...staging, "rotation:r2": { ...staging["rotation:r2"], apiBaseUrl: "http://127.0.0.1:18787/client/v4" } }, {}, "staging")).toThrow(
             "`rotation:r2.apiBaseUrl` is allowed only for the `local` stack",
         );
+    });
+});
+
+describe("the CLI and the local stack (stand-in engine)", () => {
+    it("a live run needs no --yes (production's safeguard), while production without it is still refused", async () => {
+        const s = cliSandbox();
+        // The stack exists in the (stand-in) backend, as after `pulumi stack init local`.
+        const local = await s.run(["rotate-all", "--stack", LOCAL_STACK], { ROTATION_STANDIN_STACKS: `staging,production,${LOCAL_STACK}` });
+        expect(local.stderr).not.toContain("--yes");
+        expect(local.code).toBe(0);
+        expect(s.calls().map((c) => `${c.op} ${c.stack}`)).toContain(`up ${LOCAL_STACK}`);
+        const production = await s.run(["rotate-all", "--stack", "production"]);
+        expect(production.code).toBe(2);
+        expect(production.stderr).toContain("needs --yes");
+    });
+
+    it("policy skips the local stack: exit 2, one line, nothing written", async () => {
+        const r = await cliSandbox().run(["policy", "--stack", LOCAL_STACK, "--write"]);
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe("error: the `local` stack has no policy: it runs on this machine against moto and test doubles, with no IAM role or cluster to grant anything to; nothing written\n");
+        expect(existsSync(join(ROOT, "policy", LOCAL_STACK))).toBe(false);
     });
 });
 

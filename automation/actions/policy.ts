@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { CiSettings, iamPolicy, kubernetesRbac, parseCiSettings, trustPolicy } from "../../rotation/accessPolicy";
-import { Settings } from "../../rotation/settings";
+import { LOCAL_STACK, Settings } from "../../rotation/settings";
 import { CliContext, GlobalArgs, progress, result } from "../context";
 import { CliError, EXIT } from "../errors";
 import { PROJECT_DIR, loadSettings, requireStack } from "../stacks";
@@ -43,6 +43,11 @@ export async function runPolicy(ctx: CliContext, args: PolicyArgs): Promise<void
     const { io } = ctx;
     const stack = requireStack(args.stack);
     const settings = loadSettings(stack, io.env);
+    if (stack === LOCAL_STACK) {
+        // Skipped on purpose: the local stack runs on this machine against moto and the doubles, under no IAM role and
+        // in no cluster, so there is nothing to grant; a policy/local/ would only look like one to apply somewhere.
+        throw new CliError(EXIT.usage, `the \`${LOCAL_STACK}\` stack has no policy: it runs on this machine against moto and test doubles, with no IAM role or cluster to grant anything to; nothing written`);
+    }
     if (settings.aws.accountId === undefined) {
         throw new CliError(EXIT.usage, `Pulumi.${stack}.yaml: \`rotation:aws.accountId\` is required to generate the stack's policy (every ARN names it)`);
     }
