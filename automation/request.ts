@@ -10,7 +10,7 @@ import { RotationRequest } from "../rotation/request";
 import { STAMP_FORMATS, onDemandStamp, parseStamp, tryParseStamp } from "../rotation/stamp";
 import { CliError, EXIT } from "./errors";
 
-export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback", "retire", "revoke"] as const;
+export const COMMANDS = ["rotate", "rotate-all", "restart", "rollback", "retire", "revoke", "adopt"] as const;
 export type ChangeCommand = (typeof COMMANDS)[number];
 
 export const PROVIDER_CHOICES = [...PROVIDERS, "all"] as const;
@@ -24,6 +24,11 @@ export interface CommandInput {
     readonly provider: ProviderChoice;
     /** An explicit stamp (`--stamp`); otherwise the planner takes one from the clock. */
     readonly stamp?: string;
+    /**
+     * `--first-deployment`: the stack has no state and nothing uses its secrets yet, so its first run may generate
+     * every slot (otherwise the planner refuses a stack without state: it must be adopted).
+     */
+    readonly firstDeployment?: boolean;
 }
 
 const usage = (message: string) => new CliError(EXIT.usage, message);
@@ -52,6 +57,13 @@ function requireServices(input: CommandInput): readonly Group[] {
 
 /** The request of a one-run command. @throws CliError (exit 2) for arguments the command does not take. */
 export function requestFor(input: CommandInput): RotationRequest {
+    const request = commandRequest(input);
+    if (input.firstDeployment !== true) return request;
+    if (input.command === "adopt") throw usage("adopt takes no --first-deployment: adopting is the first deployment of an environment in use");
+    return { ...request, firstDeployment: true };
+}
+
+function commandRequest(input: CommandInput): RotationRequest {
     const { command, services } = input;
     if (new Set(services).size !== services.length) throw usage(`--service ${services.find((s, i) => services.indexOf(s) !== i)} is given twice`);
     if (input.stamp !== undefined) {
@@ -78,6 +90,11 @@ export function requestFor(input: CommandInput): RotationRequest {
             return { retire: { groups: requireServices(input), endSessions: false } };
         case "revoke":
             throw new Error("revoke makes two requests: use requestsFor");
+        case "adopt":
+            if (services.length > 0) throw usage("adopt takes no --service: every group is adopted at once");
+            if (provider !== undefined) throw usage("adopt takes no --provider: both stores must already agree");
+            if (input.stamp !== undefined) throw usage("adopt takes no --stamp: the values in use are adopted at the stack file's stamp");
+            return { adopt: {} };
         case "rollback":
             if (services.length === 0) throw usage("rollback needs --service <group> (one or more)");
             if (provider !== undefined) throw usage("rollback takes no --provider: both providers move back together");

@@ -293,7 +293,9 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: 
     if (decided.kind === "normal" && request.adopt !== undefined && committed !== undefined) {
         throw new Refused({ kind: "already-deployed", serial: committed.serial });
     }
-    if (decided.kind === "normal" && committed === undefined && request.adopt === undefined && request.firstDeployment !== true && !settings.firstDeployment) {
+    // (A rollback or retire there is refused by the group it names: there is nothing to roll back or retire.)
+    const undoes = request.rollback !== undefined || request.retire !== undefined;
+    if (decided.kind === "normal" && committed === undefined && !undoes && request.adopt === undefined && request.firstDeployment !== true && !settings.firstDeployment) {
         throw new Refused({ kind: "first-contact" });
     }
     const mode: PlanMode = decided.kind === "normal" && request.adopt !== undefined ? { kind: "adopt" } : decided;

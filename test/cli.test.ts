@@ -15,7 +15,7 @@ const STAMP = /^\d{4}-\d{2}-\d{2}T\d{4}Z$/;
 async function deployed(...stacks: string[]) {
     const s = sandbox();
     for (const stack of stacks) {
-        const r = await s.run(["rotate-all", "--stack", stack, "--stamp", "2026-11-01T0000Z", "--yes"]);
+        const r = await s.run(["rotate-all", "--first-deployment", "--stack", stack, "--stamp", "2026-11-01T0000Z", "--yes"]);
         expect(r.code, r.stderr).toBe(0);
     }
     return s;
@@ -234,10 +234,10 @@ describe("CLI: bad input changes nothing", () => {
         [["rotate", "--stack", "staging"], 2, "error: rotate needs --service <group> (one or more); use rotate-all for every group"],
         [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: production, staging)'],
         [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
-        [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: --force is not an option of `rotate`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --service, --provider"],
-        [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: --service is not an option of `rotate-all`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp (see"],
+        [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: --force is not an option of `rotate`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --service, --first-deployment, --provider"],
+        [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: --service is not an option of `rotate-all`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --first-deployment (see"],
         [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: cannot roll back jwt: the stack has never been deployed$/],
-        [["launch"], 2, 'error: unknown command "launch": commands are rotate, rotate-all, restart, rollback, retire, revoke, status, history, plan, preflight, policy, bootstrap'],
+        [["launch"], 2, 'error: unknown command "launch": commands are rotate, rotate-all, restart, rollback, retire, revoke, adopt, status, history, plan, preflight, policy, bootstrap'],
         [[], 2, "error: a command is required (see --help)"],
     ])("%j exits %i with one line", async (args, code, message) => {
         const s = sandbox();
@@ -270,11 +270,11 @@ describe("CLI: bad input changes nothing", () => {
 
     it("a stack missing from the backend exits 3; another update in progress exits 4 and is audited", async () => {
         const s = sandbox();
-        const missing = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_STACKS: "production" });
+        const missing = await s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging"], { ROTATION_STANDIN_STACKS: "production" });
         expect(missing.code).toBe(3);
         expect(missing.stderr).toMatch(/^error: stack staging does not exist in the Pulumi backend/);
 
-        const busy = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "concurrent" });
+        const busy = await s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "concurrent" });
         expect(busy.code).toBe(4);
         expect(busy.stderr.trim().split("\n").pop()).toBe(
             "error: another update of stack staging is in progress; nothing was changed, retry when it has finished",
@@ -284,7 +284,7 @@ describe("CLI: bad input changes nothing", () => {
 
     it("a failed update exits 1 and is audited as failed", async () => {
         const s = sandbox();
-        const r = await s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "up" });
+        const r = await s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging"], { ROTATION_STANDIN_FAIL: "up" });
         expect(r.code).toBe(1);
         expect(r.stderr.trim().split("\n").pop()).toBe("error: error: up failed in the stand-in engine");
         expect(s.audit()).toMatchObject([{ outcome: "failed", error: "error: up failed in the stand-in engine" }]);
@@ -294,7 +294,7 @@ describe("CLI: bad input changes nothing", () => {
     it("Ctrl-C cancels a running update through the abort signal: non-zero exit, audited as cancelled", async () => {
         const s = sandbox();
         let pid = 0;
-        const running = s.run(["rotate", "--service", "jwt", "--stack", "staging"], { ROTATION_STANDIN_SLEEP_MS: "20000" }, { onSpawn: (p) => (pid = p) });
+        const running = s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging"], { ROTATION_STANDIN_SLEEP_MS: "20000" }, { onSpawn: (p) => (pid = p) });
         // Wait until the engine has been asked to run, then interrupt.
         for (let i = 0; i < 200 && !s.calls().some((c) => c.op === "up"); i++) await new Promise((r) => setTimeout(r, 50));
         process.kill(pid, "SIGINT");
@@ -310,7 +310,7 @@ describe("CLI: bad input changes nothing", () => {
 describe("CLI: history and audit sinks", () => {
     it("history lists the stack's updates and the audit trail, newest first", async () => {
         const s = sandbox();
-        expect((await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
+        expect((await s.run(["rotate", "--service", "redis", "--first-deployment", "--stack", "staging", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
         await s.run(["rotate", "--service", "redis", "--stack", "staging", "--stamp", "2026-11-21T0900Z", "--dry-run"]);
         const r = await s.run(["history", "--stack", "staging", "--json"]);
         expect(r.code).toBe(0);

@@ -20,12 +20,16 @@ import { changeSummary, stepList, warningLines } from "../render";
 import { engineFailure, readStackState } from "../stackState";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestsFor } from "../request";
 import { loadSettings, requireStack } from "../stacks";
+import { secretsToAdopt } from "../../rotation/adoption";
+import { awsClientConfig } from "../awsClient";
 
 export interface ChangeArgs extends GlobalArgs {
     readonly service: readonly string[];
     readonly provider: ProviderChoice;
     readonly stamp?: string;
     readonly dryRun: boolean;
+    /** `--first-deployment`: nothing uses the stack's secrets yet (see CommandInput.firstDeployment). */
+    readonly firstDeployment?: boolean;
 }
 
 /** Stacks whose live runs need `--yes` (or CI=true). */
@@ -35,7 +39,7 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const { io } = ctx;
     const stack = requireStack(args.stack);
     // Judge the arguments and the stack file before anything reaches the engine.
-    const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp };
+    const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp, firstDeployment: args.firstDeployment };
     let requests = requestsFor(input);
     const settings = loadSettings(stack, io.env);
     const now = io.now();
@@ -52,6 +56,8 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const engine = io.engine();
 
     let { stored } = await readStackState(engine, stack);
+    // adopt: what it reads, listed and judged before the engine runs (the program reads and judges again).
+    const adoption = command === "adopt" && stored.committed === undefined && pendingAttempt(stored) === undefined ? await readAdoptionVersions(settings) : undefined;
     // A revoke whose first run committed and whose retire did not finish resumes with the retire.
     if (requests.length > 1 && pendingAttempt(stored)?.request.retire !== undefined) requests = requests.slice(-1);
     const reports: Report[] = [];
@@ -65,7 +71,7 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
         );
     for (const [i, request] of requests.entries()) {
         const phase = requests.length > 1 ? ` (${i + 1}/${requests.length}: ${request.retire ? "retire the leaked slot" : "make the other slot current"})` : "";
-        const planned = planRotation({ settings, stored, now, request, stack });
+        const planned = planRotation({ settings, stored, now, request, stack, adoption });
         if (planned.refusal && reports.length > 0) flush();
         const plan = planOrRefuse(planned, input);
         if (previewOnly && i > 0) {
@@ -75,6 +81,9 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
             reports.push({ code: EXIT.ok, human: `Then${phase}, planned offline:\n${stepList(steps)}`, document: { command, stack, outcome: "planned", request, steps } });
             break;
         }
+        // A live adopt previews first: the program reads both stores there and refuses (exit 2, nothing changed)
+        // where they disagree, before the update registers anything.
+        if (command === "adopt" && !previewOnly) await adoptPreflight(ctx, stack, request);
         let report: Report;
         try {
             report = await runOne(ctx, { command, args, stack, title: `${title}${phase}`, settings, plan, request, now, guarded, previewOnly });
@@ -144,6 +153,9 @@ async function runOne(ctx: CliContext, run: Run): Promise<Report> {
         // Whether the run was cancelled is decided by the interrupt, not by how the failure is labelled: the
         // Automation API reports a cancelled `pulumi` as a plain CommandError (automation/cmd.js `exec`).
         const cause = io.signal.aborted && err.kind !== "cancelled" ? new EngineError("cancelled", "the operation was cancelled") : err;
+        // The program's refusal of the values an adopt read: bad input, nothing changed (not audited).
+        const adoptRefusal = command === "adopt" ? /cannot adopt: [^\n]*/.exec(cause.message)?.[0] : undefined;
+        if (adoptRefusal) throw new CliError(EXIT.usage, adoptRefusal);
         const failure = engineFailure(cause, stack);
         const outcome: Outcome = cause.kind === "concurrent" ? "concurrent" : cause.kind === "cancelled" ? "cancelled" : "failed";
         await audit(outcome, {}, failure.message);
@@ -167,6 +179,7 @@ function commandLine(command: ChangeCommand, args: ChangeArgs): string {
         ...args.service.map((s) => `--service ${s}`),
         args.provider !== "all" ? `--provider ${args.provider}` : "",
         args.stamp ? `--stamp ${args.stamp}` : "",
+        args.firstDeployment ? "--first-deployment" : "",
         args.dryRun ? "--dry-run" : "",
     ]
         .filter(Boolean)
@@ -215,4 +228,47 @@ function auditRecord(
         durationMs,
         ...(error ? { error } : {}),
     };
+}
+
+/**
+ * The AWSCURRENT version id of every secret an adopt run takes (DescribeSecret: names and version ids only, never a
+ * value), so the plan and the dry run list exactly what is adopted. A missing secret is refused here (exit 2).
+ */
+async function readAdoptionVersions(settings: Settings): Promise<{ versions: Record<string, string> }> {
+    const { DescribeSecretCommand, SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+    const client = new SecretsManagerClient(awsClientConfig(settings.aws.region, settings.aws.endpoint));
+    const versions: Record<string, string> = {};
+    try {
+        for (const name of secretsToAdopt()) {
+            const id = `${settings.aws.secretPrefix}${name}`;
+            const described = await client.send(new DescribeSecretCommand({ SecretId: id })).catch((err: Error) => {
+                if (err.name === "ResourceNotFoundException") return undefined;
+                throw new CliError(EXIT.failed, `cannot read Secrets Manager secret \`${id}\`: ${err.name}: ${err.message}`);
+            });
+            const current = Object.entries(described?.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes("AWSCURRENT"))?.[0];
+            if (current === undefined) {
+                throw new CliError(EXIT.usage, `cannot adopt: Secrets Manager secret \`${id}\` has no current value (AWSCURRENT); adopt takes the values in use, so every secret must exist`);
+            }
+            versions[name] = current;
+        }
+    } finally {
+        client.destroy();
+    }
+    return { versions };
+}
+
+/** The preview of a live adopt; a refusal of the values read is a usage error (exit 2): nothing was changed. */
+async function adoptPreflight(ctx: CliContext, stack: string, request: RotationRequest): Promise<void> {
+    const { io } = ctx;
+    progress(io, `reading the values in use on stack ${stack} (a preview: nothing is changed)...`);
+    try {
+        await io.engine().preview(stack, { request, onOutput: () => undefined, signal: io.signal });
+    } catch (err) {
+        if (err instanceof EngineError) {
+            const refusal = /cannot adopt: [^\n]*/.exec(err.message)?.[0];
+            if (refusal) throw new CliError(EXIT.usage, refusal);
+            throw engineFailure(err, stack);
+        }
+        throw err;
+    }
 }

@@ -58,6 +58,17 @@ const SPECS: readonly Spec[] = [
         examples: [["$0 retire --service api-key --stack production --yes", "the previous API key stops working now"]],
     },
     {
+        command: "adopt",
+        describe:
+            "First deployment of a stack whose secrets are in use: keep the values in use (both stores must agree) as slot a, generate slot b; nothing published, nobody restarted",
+        service: false,
+        provider: false,
+        examples: [
+            ["$0 adopt --dry-run --stack production", "list the secrets and versions it would adopt, and what it keeps"],
+            ["$0 adopt --stack production --yes", "adopt; the next rotation makes slot b current, the one after retires the adopted values"],
+        ],
+    },
+    {
         command: "revoke",
         describe: "A credential leaked: make the other slot current and restart onto it, then retire the leaked slot and end its open sessions",
         service: true,
@@ -76,6 +87,12 @@ export function changeCommands(ctx: CliContext): CommandModule<GlobalArgs, Chang
                 let b = yesOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
                 if (spec.stamp) b = stampOption(b) as typeof b;
                 if (spec.service) b = serviceOption(b) as typeof b;
+                if (spec.command !== "adopt") {
+                    b = b.option("first-deployment", {
+                        type: "boolean",
+                        describe: "the stack has no state and nothing uses its secrets yet: generate every slot (otherwise run adopt first)",
+                    }) as typeof b;
+                }
                 if (spec.provider) {
                     b = b.option("provider", {
                         choices: PROVIDER_CHOICES,
