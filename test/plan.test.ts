@@ -469,3 +469,83 @@ describe("rotation plan: unfinished runs", () => {
         );
     });
 });
+
+describe("rotation plan: adopting an environment in use (issue 10)", () => {
+    const ADOPT = { "rotation:firstDeployment": false };
+    const versions = { POSTGRES_PASSWORD: "v-pg", POSTGRES_USER: "v-user", DATABASE_URL: "v-url", JWT_SECRET_KEY: "v-jwt", REDIS_URL: "v-redis", BUYWHERE_API_KEY: "v-api" };
+    const adopt = () =>
+        planned(planRotation({ settings: settingsWith(ADOPT), stored: {}, now: NOW, request: { adopt: {} }, stack: "staging", adoption: { versions } }));
+
+    it("a stack without state refuses every run that would deploy it, unless it adopts or says nothing is in use", () => {
+        for (const request of [undefined, rotate(["jwt"]), { restart: { scopes: ["all" as const] } }, rotate([...GROUPS], { scheduled: true })]) {
+            expect(refused(run({}, { override: ADOPT, request })).kind).toBe("first-contact");
+        }
+        expect(describeRefusal(refused(run({}, { override: ADOPT })), CONFIG_TERMS)).toBe(
+            "the stack has no recorded state, and a first deployment would replace every credential in use: run `secrets-rotation adopt --stack <stack>` to take over the values in use today, or, only where nothing uses these secrets yet, set `rotation:firstDeployment: true` in the stack file",
+        );
+        // A rollback there is refused by the group it names.
+        expect(refused(run({}, { override: ADOPT, request: { rollback: { groups: ["jwt"] } } })).kind).toBe("nothing-to-roll-back");
+        // The explicit opt-ins: the request's, or the stack file's.
+        expect(planned(run({}, { override: ADOPT, request: { ...rotate([...GROUPS], { scheduled: true }), firstDeployment: true } })).groups.jwt.change).toBe("initial");
+        expect(planned(run({}, { override: { "rotation:firstDeployment": true } })).groups.jwt.change).toBe("initial");
+    });
+
+    it("adopt: slot a holds the values in use (by AWS version), slot b is generated and applied; nothing published, nobody restarted", () => {
+        const plan = adopt();
+        expect(plan.mode.kind).toBe("adopt");
+        expect(plan.publishes).toBe(false);
+        expect(plan.restarts).toEqual([]);
+        expect(plan.kubernetes?.stores).toEqual([]);
+        for (const g of GROUPS) {
+            expect(plan.groups[g].change).toBe("adopt");
+            expect(plan.groups[g].regenerate).toEqual(["b"]);
+            expect(plan.groups[g].next.generation).toEqual({ a: "adopted", b: "g1" });
+        }
+        expect(plan.groups.database.next.adopted).toEqual({ slot: "a", versions: { POSTGRES_PASSWORD: "v-pg", POSTGRES_USER: "v-user", DATABASE_URL: "v-url" } });
+        expect(plan.credentials.find((c) => c.name === "jwt-slots-a")).toMatchObject({ kind: "adopted", versions: { JWT_SECRET_KEY: "v-jwt" } });
+        // Appliers leave the legacy login and key alone; the Redis user holds the adopted password and the new one.
+        expect(plan.appliers.map((a) => a.name).filter((n) => n.endsWith("-a"))).toEqual([]);
+        expect(plan.appliers.find((a) => a.group === "redis")?.inputs).toMatchObject({ passwordA: { group: "redis", slot: "a" }, passwordB: { group: "redis", slot: "b" } });
+        // URLs and the role are published verbatim from the adopted versions while slot a is current.
+        expect(plan.secrets.find((s) => s.spec.name === "DATABASE_URL")?.recipe.aws).toEqual({ kind: "adopted", group: "database", slot: "a", secret: "DATABASE_URL", versionId: "v-url" });
+        expect(plan.secrets.every((s) => !s.changed.aws && !s.changed.k8s)).toBe(true);
+        expect(Object.keys(plan.nextState.consumers).sort()).toEqual([...ALL_CONSUMERS].sort());
+    });
+
+    it("adopt on a stack with state is refused; resuming an unfinished adopt needs the same ask", () => {
+        const f = planned(run({}));
+        expect(refused(planRotation({ settings: settingsWith(ADOPT), stored: committed(f), now: NOW, request: { adopt: {} }, stack: "staging" }))).toEqual({
+            kind: "already-deployed",
+            serial: 1,
+        });
+        const a = adopt();
+        const unfinished: StoredState = { attempt: a.attempt };
+        const resumed = planned(planRotation({ settings: settingsWith(ADOPT), stored: unfinished, now: NOW, request: { adopt: {} }, stack: "staging" }));
+        expect(resumed.mode.kind).toBe("resume");
+        expect(resumed.groups.jwt.next.adopted).toEqual(a.groups.jwt.next.adopted);
+        expect(refused(planRotation({ settings: settingsWith(ADOPT), stored: unfinished, now: NOW, request: rotate(["jwt"]), stack: "staging" })).kind).toBe("unfinished");
+    });
+
+    it("rotation 1 keeps the adopted values as previous; rotation 2 regenerates the adopted slot and forgets them", () => {
+        const a = adopt();
+        const dec = new Date("2026-12-02T00:00:00Z");
+        const r1 = planned(run(committed(a), { override: { ...ADOPT, "rotation:stamp": "2026-12" }, now: dec }));
+        expect(r1.groups.jwt.next).toMatchObject({ active: "b", generation: { a: "adopted", b: "g2" }, adopted: { slot: "a" } });
+        expect(r1.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY_PREVIOUS")?.recipe.aws).toEqual({ kind: "credential", ref: { group: "jwt", slot: "a", field: "secret" } });
+        expect(r1.publishes).toBe(true);
+        expect(restarting(r1).sort()).toEqual([...ALL_CONSUMERS].sort());
+        const jan = new Date("2027-01-04T00:00:00Z");
+        const r2 = planned(run(committed(r1), { override: { ...ADOPT, "rotation:stamp": "2027-01" }, now: jan }));
+        for (const g of GROUPS) {
+            expect(r2.groups[g].next.generation.a).toBe("g3");
+            expect(r2.groups[g].next.adopted).toBeUndefined();
+            expect(r2.groups[g].regenerate).toEqual(["a"]);
+        }
+        expect(r2.credentials.some((c) => c.kind === "adopted")).toBe(false);
+        // The legacy PostgreSQL login is not the slot role: slot a's applier now sets buywhere_app_a.
+        expect(r2.appliers.find((x) => x.name === "database-apply-a")?.inputs).toMatchObject({ role: "buywhere_app_a" });
+        // A rollback after rotation 1 makes the adopted values current again, verbatim.
+        const back = planned(run(committed(r1), { override: ADOPT, request: { rollback: { groups: ["database"] } }, now: dec }));
+        expect(back.secrets.find((s) => s.spec.name === "POSTGRES_USER")?.recipe.aws).toMatchObject({ kind: "adopted", secret: "POSTGRES_USER" });
+    });
+});
