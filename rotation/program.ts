@@ -12,6 +12,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { CONTRACTS } from "../hooks/contracts";
 import { requiredAdminEnv } from "./adminCredentials";
 import { Adoption, AwsCurrent, KubernetesCurrent, judgeAdoption, secretsToAdopt } from "./adoption";
@@ -24,6 +26,8 @@ import { DeploymentRestart, EcsServiceRestart, HealthGate } from "./components/r
 import { SourceApplier } from "./components/sourceApplier";
 import { postgresUrl, redisUrl } from "./connectionUrls";
 import { RotationInputError } from "./errors";
+import { contextServer, kubeconfigPaths } from "./kubeconfig";
+import { isLoopbackHost } from "./rules";
 import { CredentialRef, PerProvider, RotationPlan, SecretPlan, ValueRecipe, planRotation } from "./plan";
 import { CONFIG_TERMS, RefusalError } from "./refusals";
 import { REQUEST_ENV, parseRequest } from "./request";
@@ -74,6 +78,7 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     let existing: ReadonlyMap<string, string> | undefined;
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env, pulumi.getStack());
+        if (pulumi.getStack() === LOCAL_STACK) requireLoopbackCluster(settings, ctx.env);
         const request = parseRequest(ctx.env[REQUEST_ENV]);
         const stored = await readStored();
         // Only an adopt run reads the stores before planning (so its providers are registered before it can refuse);
@@ -203,6 +208,28 @@ function localAwsEndpoint(endpoint: string | undefined): Partial<aws.ProviderArg
  */
 function localCloudflare(baseUrl: string | undefined): cloudflare.Provider | undefined {
     return baseUrl === undefined ? undefined : new cloudflare.Provider("cloudflare-local", { baseUrl });
+}
+
+/**
+ * The `local` stack may use Kubernetes only on a cluster of this machine (kind, minikube, k3d): the kubeconfig
+ * context the provider will use (the same files and merge rules, rotation/kubeconfig.ts) must name a loopback server.
+ */
+function requireLoopbackCluster(settings: Settings, env: ProgramContext["env"]): void {
+    const kube = settings.kubernetes;
+    if (kube === undefined) return;
+    const key = "rotation:kubernetes.context";
+    const files = kubeconfigPaths(env.KUBECONFIG, env.HOME ?? homedir()).filter((f) => existsSync(f)).map((f) => readFileSync(f, "utf8"));
+    const found = contextServer(files, kube.context);
+    if ("problem" in found) throw new RotationInputError(key, `the \`${LOCAL_STACK}\` stack's Kubernetes cluster cannot be told: ${found.problem}`);
+    let host = "";
+    try {
+        host = new URL(found.server).hostname;
+    } catch {
+        // not a URL: refused below
+    }
+    if (!isLoopbackHost(host)) {
+        throw new RotationInputError(key, `the \`${LOCAL_STACK}\` stack's Kubernetes context talks to ${JSON.stringify(found.server)}, not a loopback address: the \`${LOCAL_STACK}\` stack reaches only this machine`);
+    }
 }
 
 /**

@@ -11,7 +11,7 @@
 import { DescribeServicesCommand, ECSClient, ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
 import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import Redis from "ioredis";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { TRIGGER_TAG } from "../hooks/ecsRedeploy";
 import { GROUPS } from "../rotation/catalog";
+import { contextServer, kubeconfigPaths } from "../rotation/kubeconfig";
 import { REQUEST_ENV, RotationRequest, encodeRequest } from "../rotation/request";
 import { LOCAL_STACK, parseSettings } from "../rotation/settings";
 import { sandbox as cliSandbox } from "./support/cli";
@@ -64,6 +65,29 @@ describe("the local stack file", () => {
         expect(() => parseSettings({ ...staging, "rotation:r2": { ...staging["rotation:r2"], apiBaseUrl: "http://127.0.0.1:18787/client/v4" } }, {}, "staging")).toThrow(
             "`rotation:r2.apiBaseUrl` is allowed only for the `local` stack",
         );
+    });
+});
+
+describe("the local stack's Kubernetes cluster (optional, off by default) must be on this machine", () => {
+    const file = (currentContext: string | undefined, contexts: Record<string, string>, clusters: Record<string, string>) =>
+        JSON.stringify({
+            ...(currentContext ? { "current-context": currentContext } : {}),
+            contexts: Object.entries(contexts).map(([name, cluster]) => ({ name, context: { cluster } })),
+            clusters: Object.entries(clusters).map(([name, server]) => ({ name, cluster: { server } })),
+        });
+    it.each([
+        ["the named context", [file("prod", { kind: "kind", prod: "eks" }, { kind: "https://127.0.0.1:6443", eks: "https://abc.eks.amazonaws.com" })], "kind", { server: "https://127.0.0.1:6443" }],
+        ["the current context", [file("prod", { kind: "kind", prod: "eks" }, { kind: "https://127.0.0.1:6443", eks: "https://abc.eks.amazonaws.com" })], undefined, { server: "https://abc.eks.amazonaws.com" }],
+        // kubectl's merge: the first file to set a key wins (contexts, clusters, current-context).
+        ["the first file's entry", [file("kind", { kind: "kind" }, { kind: "https://[::1]:6443" }), file("prod", { kind: "eks" }, { kind: "https://abc.eks.amazonaws.com" })], undefined, { server: "https://[::1]:6443" }],
+        ["a missing context", [file(undefined, {}, {})], "kind", { problem: 'the kubeconfig has no context "kind" with a cluster' }],
+        ["no context at all", [], undefined, { problem: "no context is named (`rotation:kubernetes.context`, K8S_CONTEXT) and the kubeconfig has no current-context" }],
+    ])("contextServer: %s", (_, files, context, expected) => {
+        expect(contextServer(files, context)).toEqual(expected);
+    });
+    it("KUBECONFIG's list, else ~/.kube/config", () => {
+        expect(kubeconfigPaths("/a:/b::/c", "/home/sre")).toEqual(["/a", "/b", "/c"]);
+        expect(kubeconfigPaths(undefined, "/home/sre")).toEqual(["/home/sre/.kube/config"]);
     });
 });
 
@@ -209,6 +233,21 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
         const after = await Promise.all(["buywhere-api-local", "buywhere-worker-local"].map(ecsTrigger));
         after.forEach((t, i) => expect(t).not.toBe(triggers[i]));
     }, 180_000);
+
+    it("with Kubernetes turned on, a context whose API server is not loopback stops the run before anything is registered", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "local-kube-"));
+        dirs.push(dir);
+        const kubeconfig = join(dir, "config");
+        writeFileSync(kubeconfig, JSON.stringify({ contexts: [{ name: "eks", context: { cluster: "eks" } }], clusters: [{ name: "eks", cluster: { server: "https://abc.gr7.ap-southeast-1.eks.amazonaws.com" } }] }));
+        const r = await emu.up(LOCAL_STACK, {
+            env: { ...env, KUBECONFIG: kubeconfig, [REQUEST_ENV]: encodeRequest(ROTATE_ALL) },
+            config: { "rotation:kubernetes": { context: "eks", namespaces: ["buywhere"] } },
+            now: NOV,
+        });
+        expect(r.result).toBe("failed");
+        expect(r.error).toContain('the `local` stack\'s Kubernetes context talks to "https://abc.gr7.ap-southeast-1.eks.amazonaws.com", not a loopback address');
+        expect(r.operations).toEqual([]);
+    });
 
     it("a rotation whose health check fails commits nothing; rollback puts back what was committed and it still works", async () => {
         sandbox.setHealthStatus(503);
