@@ -14,7 +14,7 @@ import { HOOK_ADMIN_ENV } from "./adminEnv";
 import { HookInputError } from "./hookRuntime";
 
 /** The hook programs, by file name under `hooks/`. */
-export type HookName = "ecsRedeploy" | "elasticacheApply" | "healthCheck" | "postgresApply" | "redisApply" | "typesenseApply";
+export type HookName = "ecsRedeploy" | "elasticacheApply" | "healthCheck" | "postgresApply" | "r2Probe" | "redisApply" | "typesenseApply";
 
 /** A schema whose input is the string in the environment. */
 type EnvCodec = z.ZodType<unknown, string>;
@@ -158,6 +158,8 @@ const pgbouncerMode = z.object({
         z.object({ secret: z.object({ namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/), name: z.string().regex(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/), key: z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/) }).strict() }).strict(),
     ]),
     reloadTimeoutSeconds: z.number().int().min(1).max(3600),
+    /** The kubeconfig context of the cluster holding the Secret (`rotation:kubernetes.context`). */
+    context: z.string().regex(/^[\x21-\x7e]{1,253}$/).optional(),
 }).strict();
 const pgbouncerJson = () =>
     z.codec(z.string(), pgbouncerMode, {
@@ -187,6 +189,8 @@ export const postgresApplyContract = {
         pgbouncer: optional(field("PG_PGBOUNCER", pgbouncerJson())),
         /** A read/write canary as the role on `rotation_canary` (created by `bootstrap`). */
         canary: optional(field("PG_CANARY", flag())),
+        /** The adopted legacy login to retire once the slot is applied: NOLOGIN, then its sessions are ended. */
+        retireLogin: optional(field("PG_RETIRE_LOGIN", matching(PG_IDENT, "a PostgreSQL role name"))),
         adminSecretArn: adminSecretArn("ROTATION_PG_ADMIN_SECRET_ARN"),
         adminEndpoint: adminEndpoint("PG_ADMIN_ENDPOINT"),
     },
@@ -248,6 +252,29 @@ export const typesenseApplyContract = {
         collections: field("TYPESENSE_COLLECTIONS", list(text(), "strings")),
         /** How long the new key may take to be accepted by a search on every collection (default 60 s). */
         proofTimeoutSeconds: optional(field("TYPESENSE_PROOF_TIMEOUT_SECONDS", positive())),
+        /** The adopted legacy key's id, deleted once the slot's new key is proven. */
+        retireKeyId: optional(field("TYPESENSE_RETIRE_KEY_ID", positive("a key id"))),
+    },
+} as const satisfies HookContract;
+
+/**
+ * `r2Probe`: sign S3 requests with a slot's new R2 key (access key id = the token's id, secret = SHA-256 of its value)
+ * against the account's R2 endpoint, for every bucket, before the key is published. No admin credential: it holds
+ * only the slot's own key.
+ */
+export const r2ProbeContract = {
+    hook: "r2Probe",
+    fields: {
+        accountId: field("R2_ACCOUNT_ID", matching(/^[0-9a-f]{32}$/, "a Cloudflare account id (32 hex characters)")),
+        /** Only to point the probe at a test endpoint (`ROTATION_R2_ENDPOINT`, rotation/settings.ts). */
+        endpoint: optional(field("R2_ENDPOINT", httpUrl)),
+        slot: field("R2_SLOT", z.enum(["a", "b"], { error: "must be a or b" })),
+        buckets: field("R2_BUCKETS", list(text(), "bucket names")),
+        /** The token may write (Item Write): prove it with a put/get/delete of a probe object, not only HeadBucket. */
+        write: field("R2_WRITE", flag()),
+        accessKeyId: secret(field("R2_PROBE_ACCESS_KEY_ID", text())),
+        secretAccessKey: secret(field("R2_PROBE_SECRET_ACCESS_KEY", text())),
+        timeoutSeconds: optional(field("R2_PROBE_TIMEOUT_SECONDS", positive())),
     },
 } as const satisfies HookContract;
 
@@ -296,6 +323,7 @@ export const CONTRACTS = {
     redisApply: redisApplyContract,
     elasticacheApply: elasticacheApplyContract,
     typesenseApply: typesenseApplyContract,
+    r2Probe: r2ProbeContract,
     ecsRedeploy: ecsRedeployContract,
     healthCheck: healthCheckContract,
 } as const satisfies Record<HookName, HookContract>;

@@ -637,6 +637,31 @@ export interface TerminateResult {
  *         not exit in time; Error (one line, with the SQLSTATE) when the server refuses, e.g. 42501 without
  *         pg_signal_backend
  */
+/**
+ * Retires the legacy application login an `adopt` kept (opt-in, `rotation:database.retireLegacyLogin`): NOLOGIN
+ * (https://www.postgresql.org/docs/15/sql-alterrole.html; "Roles having the LOGIN attribute can be thought of as
+ * users"), then its open sessions are ended, since NOLOGIN only refuses new connections. The role, its ownership and
+ * grants stay. Never the role the admin URL logs in as, and never a superuser or rds_superuser holder
+ * (`refusePrivilegedRole`): those are not an application's login.
+ */
+export async function retireLegacyLogin(adminUrl: string, role: string, env: NodeJS.ProcessEnv = process.env): Promise<TerminateResult> {
+    const name = quoteIdent(role);
+    const admin = await connectAdmin(adminUrl, env);
+    try {
+        const found = await admin.query("SELECT rolname IN (current_user, session_user) AS own FROM pg_roles WHERE rolname = $1", [role]);
+        if (found.rowCount === 0) throw new SourceError(`legacy login ${role} does not exist`);
+        if (found.rows[0].own) throw new GuardrailError(`refusing to retire ${role}: it is the role the admin URL logs in as`);
+        await refusePrivilegedRole(admin, role);
+        await admin.query(`ALTER ROLE ${name} NOLOGIN`);
+    } catch (err) {
+        if (err instanceof SourceError || err instanceof GuardrailError) throw err;
+        throw new Error(`could not retire the legacy login ${role}: ${pgErrorLine(err)}`);
+    } finally {
+        await admin.end().catch(() => undefined);
+    }
+    return terminatePostgresSessions(adminUrl, role, env);
+}
+
 export async function terminatePostgresSessions(adminUrl: string, role: string, env: NodeJS.ProcessEnv = process.env): Promise<TerminateResult> {
     quoteIdent(role);
     const admin = await connectAdmin(adminUrl, env);
@@ -682,7 +707,7 @@ export function slotProofs(
             ssl: pgConnection(adminUrl, env).ssl,
             database: b.database,
             adminUser: b.adminUser,
-            store: authFileStore(b.authFile, env),
+            store: authFileStore(b.authFile, env, b.context),
             timeoutMs: b.reloadTimeoutSeconds * 1000,
         },
     };
@@ -694,7 +719,7 @@ export type PgBouncerMode = NonNullable<FieldValue<typeof postgresApplyContract,
 if (require.main === module) {
     runHook("postgres-apply", hookSecrets(postgresApplyContract, process.env), async (log) => {
         const input = fromEnv(postgresApplyContract, process.env);
-        const { role, password, endSessions } = input;
+        const { role, password, endSessions, retireLogin } = input;
         // ROTATION_PG_ADMIN_URL, or the secret `rotation:adminSecrets.database` names (hooks/adminSecret.ts).
         const adminUrl = await adminCredentialOf(postgresApplyContract, input, "url", process.env);
         await applyPostgresSlot(adminUrl, role, password, log, process.env, slotProofs(adminUrl, input));
@@ -702,6 +727,10 @@ if (require.main === module) {
             // A password change leaves open sessions open (authentication happens at connect); end them.
             const { terminated } = await terminatePostgresSessions(adminUrl, role);
             log(`ended ${terminated} open session(s) of ${role}`);
+        }
+        if (retireLogin !== undefined) {
+            const { terminated } = await retireLegacyLogin(adminUrl, retireLogin);
+            log(`legacy login ${retireLogin} set NOLOGIN; ended ${terminated} open session(s)`);
         }
     });
 }

@@ -109,6 +109,13 @@ export async function applyTypesenseSlot(opts: TypesenseSlot, log: Log = () => u
         await call(opts, "DELETE", `/keys/${id}`);
         log(`deleted slot ${opts.slot}'s previous key ${id}`);
     }
+    // The key in use before `adopt`, retired with the adopted slot: by id, once the new key is proven. A key already
+    // gone is fine (an earlier attempt of this run deleted it, or an operator did).
+    if (opts.retireKeyId !== undefined && opts.retireKeyId !== current.id && keys.some((k) => k.id === opts.retireKeyId)) {
+        await call(opts, "DELETE", `/keys/${opts.retireKeyId}`);
+        log(`deleted the legacy key ${opts.retireKeyId} (adopted, now retired)`);
+        stale.push(opts.retireKeyId);
+    }
     return { keyId: current.id, created, deleted: stale };
 }
 

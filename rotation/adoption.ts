@@ -70,9 +70,17 @@ export function judgeAdoption(settings: Settings, read: AdoptionRead): Adoption 
         }
         versions[name] = current.versionId;
     }
+    const legacyUser = settings.database.legacyUser;
+    const user = read.aws.POSTGRES_USER!;
+    if (legacyUser !== undefined && user.value !== legacyUser) {
+        throw new RotationInputError(
+            "POSTGRES_USER",
+            `cannot adopt: POSTGRES_USER (version ${user.versionId}) is not \`rotation:database.legacyUser\` ${legacyUser}: the login adopted must be the legacy user the stack file names`,
+        );
+    }
     const redis = read.aws[ADOPTED_CREDENTIAL.redis.secret!.secret]!;
-    const user = urlUser(redis.value);
-    if (user !== settings.redis.user) {
+    const redisUser = urlUser(redis.value);
+    if (redisUser !== settings.redis.user) {
         throw new RotationInputError(
             "REDIS_URL",
             `cannot adopt: the user in REDIS_URL (version ${redis.versionId}) is not \`rotation:redis.user\` ${settings.redis.user}: the ACL user that rotates must be the one in use (a requirepass-only \`default\` user cannot hold two passwords)`,

@@ -786,6 +786,8 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
     const generation = g.next.generation;
     const secret = (slot: Slot): CredentialRef => ({ group, slot, field: "secret" });
     const regenerated = (...slots: Slot[]) => slots.filter((s) => g.regenerate.includes(s));
+    // This run regenerates the slot that held the values in use before `adopt`: their retirement at the source.
+    const retiresAdopted = (slot: Slot) => g.last?.adopted?.slot === slot && generation[slot] !== ADOPTED_GENERATION;
     const source = GROUP_SOURCES[group].source;
     switch (source) {
         case "postgres":
@@ -799,6 +801,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                         role: settings.database.roles[slot],
                         password: secret(slot),
                         endSessions: endSessions && g.regenerate.includes(slot) ? true : undefined,
+                        retireLogin: retiresAdopted(slot) && settings.database.retireLegacyLogin ? settings.database.legacyUser : undefined,
                         ...adminSecretInputs(settings, "database"),
                         ...postgresProofInputs(settings), // replica, PgBouncer auth_file, canary (rotation/postgresProofs.ts)
                     },
@@ -843,6 +846,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                         actions: ts.actions,
                         collections: ts.collections,
                         proofTimeoutSeconds: ts.proofTimeoutSeconds,
+                        retireKeyId: retiresAdopted(slot) ? ts.legacyKeyId : undefined,
                     },
                     [generation[slot]],
                     regenerated(slot),

@@ -184,6 +184,11 @@ const databaseSchema = obj({
      * credential as the adopted slot.
      */
     legacyUser: pattern(PG_IDENT, "a PostgreSQL role name").optional(),
+    /**
+     * When the adopted slot is retired (the second rotation after `adopt`), set `legacyUser` NOLOGIN and end its
+     * sessions. Off by default: the legacy login keeps working until an operator opts in (README, "Adopting").
+     */
+    retireLegacyLogin: z.boolean({ error: typeError("must be true or false") }).default(false),
     /** The least-privilege role rotation logs in as (ROTATION_PG_ADMIN_URL's user): `bootstrap` creates it and grants it what rotation needs. */
     rotatorRole: appRole.optional(),
     /** Each slot role must also log in through `replicaHost` before anything is published. */
@@ -213,6 +218,9 @@ const databaseSchema = obj({
     .superRefine((db, ctx) => {
         if (db.legacyUser !== undefined && [db.groupRole, db.roles.a, db.roles.b, db.rotatorRole].includes(db.legacyUser)) {
             ctx.addIssue({ code: "custom", path: ["legacyUser"], message: `${JSON.stringify(db.legacyUser)} must differ from the group role, both login roles and the rotator role` });
+        }
+        if (db.retireLegacyLogin && db.legacyUser === undefined) {
+            ctx.addIssue({ code: "custom", path: ["retireLegacyLogin"], message: "needs `rotation:database.legacyUser`: the login to retire" });
         }
         if (db.rotatorRole !== undefined && [db.groupRole, db.roles.a, db.roles.b].includes(db.rotatorRole)) {
             ctx.addIssue({ code: "custom", path: ["rotatorRole"], message: `${JSON.stringify(db.rotatorRole)} must differ from the group role and both login roles` });
@@ -340,6 +348,11 @@ const typesenseSchema = obj({
     collections: z.array(z.string().min(1), { error: "must be a list of collections" }).min(1).default(["*"]),
     /** How long a new key may take to be accepted by a search on every collection (HA followers lag; default 60). */
     proofTimeoutSeconds: int(1, 900).optional(),
+    /**
+     * The id of the key in use before `adopt` (GET /keys lists ids): revoked (DELETE /keys/:id) when the adopted slot
+     * is retired, after the slot's new key is proven. Without it the legacy key is left for an operator to delete.
+     */
+    legacyKeyId: int(1, Number.MAX_SAFE_INTEGER).optional(),
 });
 
 /**

@@ -12,6 +12,7 @@ import Redis from "ioredis";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GROUPS } from "../rotation/catalog";
+import { stackConfig } from "./support/pulumiProgram";
 import { AWS_PREFIX, CONTEXT, NAMESPACE, RotationWorld, SECRET_NAME, startRotationWorld } from "./support/rotationWorld";
 
 const NOV = new Date("2026-11-25T12:00:00Z");
@@ -126,15 +127,16 @@ function legacyLoad(world: RotationWorld) {
     };
 }
 
-const ADOPTING = { "rotation:firstDeployment": false };
+const ADOPTING: Record<string, unknown> = { "rotation:firstDeployment": false };
 
 /** The resource types a run created, but the root stack (which the engine registers before the program runs). */
 function created(r: { steps: readonly { type: string; op: string }[] }): string[] {
     return r.steps.filter((s) => s.op === "create" && s.type !== "pulumi:pulumi:Stack").map((s) => s.type);
 }
 
-describe("adopt an environment in use, then rotate twice (engine emulator, real PostgreSQL/Redis/moto)", () => {
+describe("adopt an environment in use, then rotate twice (engine emulator, real PostgreSQL/Redis/moto, Typesense keys double)", () => {
     let world: RotationWorld;
+    let legacyKeyId: number;
     beforeAll(async () => {
         world = await startRotationWorld({ deployments: 2 });
         const admin = new Client({ connectionString: world.pg.adminUrl });
@@ -152,6 +154,16 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
         const redis = new Redis(world.redis.adminUrl);
         await redis.call("ACL", "SETUSER", "buywhere-api", "on", "resetpass", `>${LEGACY_REDIS_PASSWORD}`);
         redis.disconnect();
+        // The legacy Typesense key, registered by hand long ago (POST /keys with the admin key).
+        const res = await fetch(`${world.typesense.url}/keys`, {
+            method: "POST",
+            headers: { "X-TYPESENSE-API-KEY": world.typesense.adminKey, "Content-Type": "application/json" },
+            body: JSON.stringify({ description: "buywhere api (legacy)", value: LEGACY_TYPESENSE, actions: ["documents:search"], collections: ["*"] }),
+        });
+        legacyKeyId = ((await res.json()) as { id: number }).id;
+        // The stack file names what adopt takes over: the legacy login (retired with opt-in) and the legacy key's id.
+        ADOPTING["rotation:database"] = { ...(stackConfig("staging")["rotation:database"] as object), legacyUser: LEGACY_USER, retireLegacyLogin: true };
+        ADOPTING["rotation:typesense"] = { ...(world.config["rotation:typesense"] as object), legacyKeyId };
     }, 120_000);
     afterAll(async () => world?.stop());
 
@@ -223,6 +235,7 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
             expect(await world.canAuth(await world.awsCurrent("REDIS_URL"))).toBe(true);
             expect(await world.canAuth(legacy.REDIS_URL)).toBe(true);
             expect(await world.canLogIn(legacy.DATABASE_URL)).toBe(true);
+            expect(world.typesense.keys().map((k) => k.id)).toContain(legacyKeyId);
             for (const d of world.deployments) expect(world.restartedAt(d)).toBeDefined();
         } finally {
             await load.stop();
@@ -234,6 +247,10 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
         const second = await world.up("rotation 2", { now: JAN, config: { ...ADOPTING, "rotation:stamp": "2027-01" } });
         expect(second.error).toBeUndefined();
         expect(await world.canAuth(legacy.REDIS_URL)).toBe(false);
+        // The opt-in retires the legacy PostgreSQL login; the legacy Typesense key is revoked by id.
+        expect(await world.canLogIn(legacy.DATABASE_URL)).toBe(false);
+        expect(world.typesense.keys().map((k) => k.id)).not.toContain(legacyKeyId);
+        expect(world.typesense.keys().length).toBe(2);
         expect(await world.awsCurrent("JWT_SECRET_KEY_PREVIOUS")).not.toBe(LEGACY_JWT);
         expect(await world.awsCurrent("BUYWHERE_API_KEY_PREVIOUS")).not.toBe(LEGACY_API_KEY);
         expect(await world.canLogIn(await world.awsCurrent("DATABASE_URL"))).toBe(true);
