@@ -20,12 +20,14 @@
  * Where the file lives is an `AuthFileStore`: a Kubernetes Secret key (production: PgBouncer in EKS mounts the
  * Secret as its auth_file) or a file on this machine (a PgBouncer on the same host; the tests' real PgBouncer).
  */
+import { spawnSync } from "node:child_process";
 import { lookup } from "node:dns/promises";
-import { chownSync, closeSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from "node:crypto";
 import { Client, ClientConfig } from "pg";
+import { parse as parseYaml } from "yaml";
 import { HookInputError, Log, SourceError, firstErrorLine, redactFromNowOn, sleep } from "./hookRuntime";
 import { isLoopbackHost, tlsHint } from "./transport";
 
@@ -161,11 +163,61 @@ export class FileAuthFile implements AuthFileStore {
     }
 }
 
-/** How to reach the Kubernetes API: its base URL, a bearer token and the CA that issued its certificate. */
+/** How to reach the Kubernetes API: its base URL, a bearer token (or a client certificate) and the CA that issued its certificate. */
 export interface KubernetesApi {
     readonly server: string;
-    readonly token: string;
+    readonly token?: string;
     readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+}
+
+/**
+ * The API as the kubeconfig describes it for `context` (else its current-context): the same file and context the
+ * Kubernetes provider uses (`KUBECONFIG`, else ~/.kube/config; `rotation:kubernetes.context`), so the hook acts as
+ * the stack's rotation identity and the RBAC of `secrets-rotation policy` applies to it. Credentials: a `token`,
+ * `tokenFile`, client certificate, or an `exec` plugin (EKS: `aws eks get-token`), run as client-go does — its
+ * stdout is an ExecCredential whose `status.token` is the bearer token
+ * (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins).
+ * `insecure-skip-tls-verify` is refused. Undefined when there is no kubeconfig.
+ */
+export function kubeconfigApi(env: NodeJS.ProcessEnv = process.env, context?: string): KubernetesApi | undefined {
+    const path = (env.KUBECONFIG ?? "").split(":").find((p) => p !== "") ?? (env.HOME ? `${env.HOME}/.kube/config` : undefined);
+    if (path === undefined || !existsSync(path)) return undefined;
+    let doc: any;
+    try {
+        doc = parseYaml(readFileSync(path, "utf8"));
+    } catch {
+        throw new HookInputError(`the kubeconfig ${path} is not valid YAML`);
+    }
+    const byName = (list: unknown, name: string) => (Array.isArray(list) ? list.find((e: any) => e?.name === name) : undefined);
+    const contextName = context ?? doc?.["current-context"];
+    const ctx = byName(doc?.contexts, contextName)?.context;
+    if (!ctx) throw new HookInputError(`the kubeconfig ${path} has no context ${JSON.stringify(contextName ?? "")}`);
+    const cluster = byName(doc?.clusters, ctx.cluster)?.cluster;
+    const user = byName(doc?.users, ctx.user)?.user ?? {};
+    if (!cluster?.server) throw new HookInputError(`the kubeconfig ${path} has no server for context ${contextName}`);
+    if (cluster["insecure-skip-tls-verify"]) throw new HookInputError(`the kubeconfig's cluster for context ${contextName} skips TLS verification; refused`);
+    const fileOrData = (data?: string, file?: string) => (data ? Buffer.from(data, "base64").toString("utf8") : file ? readFileSync(file, "utf8") : undefined);
+    let token: string | undefined = user.token ?? (user.tokenFile ? readFileSync(user.tokenFile, "utf8").trim() : undefined);
+    if (token === undefined && user.exec?.command) {
+        const extra = Object.fromEntries((user.exec.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
+        const run = spawnSync(user.exec.command, user.exec.args ?? [], { env: { ...env, ...extra }, encoding: "utf8", timeout: 60_000 });
+        if (run.status !== 0) throw new SourceError(`the kubeconfig's credential plugin ${user.exec.command} failed (exit ${run.status ?? run.signal})`);
+        try {
+            token = JSON.parse(run.stdout).status?.token;
+        } catch {
+            token = undefined;
+        }
+        if (!token) throw new SourceError(`the kubeconfig's credential plugin ${user.exec.command} gave no ExecCredential token`);
+    }
+    return {
+        server: cluster.server,
+        token,
+        ca: fileOrData(cluster["certificate-authority-data"], cluster["certificate-authority"]),
+        cert: fileOrData(user["client-certificate-data"], user["client-certificate"]),
+        key: fileOrData(user["client-key-data"], user["client-key"]),
+    };
 }
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -179,7 +231,7 @@ export function inClusterApi(env: NodeJS.ProcessEnv = process.env, dir = SERVICE
     const host = env.KUBERNETES_SERVICE_HOST;
     const port = env.KUBERNETES_SERVICE_PORT ?? "443";
     if (!host) {
-        throw new HookInputError("the PgBouncer auth_file is a Kubernetes Secret, but this hook does not run in a pod (KUBERNETES_SERVICE_HOST is not set): run the rotation in the cluster (README, PgBouncer)");
+        throw new HookInputError("the PgBouncer auth_file is a Kubernetes Secret, but there is no kubeconfig (KUBECONFIG, ~/.kube/config) and this hook does not run in a pod (KUBERNETES_SERVICE_HOST is not set)");
     }
     try {
         return {
@@ -233,11 +285,11 @@ export class KubernetesSecretAuthFile implements AuthFileStore {
                 {
                     method,
                     headers: {
-                        Authorization: `Bearer ${this.api.token}`,
+                        ...(this.api.token ? { Authorization: `Bearer ${this.api.token}` } : {}),
                         Accept: "application/json",
                         ...(body !== undefined ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
                     },
-                    ...(url.protocol === "https:" ? { ca: this.api.ca, rejectUnauthorized: true } : {}),
+                    ...(url.protocol === "https:" ? { ca: this.api.ca, cert: this.api.cert, key: this.api.key, rejectUnauthorized: true } : {}),
                     timeout: 15_000,
                 },
                 (res) => {
@@ -301,9 +353,14 @@ function apiReason(body: string): string {
 /** Where the auth_file is, as the stack file's `rotation:database.pgbouncer.authFile` says. */
 export type AuthFileLocation = { readonly path: string } | { readonly secret: { readonly namespace: string; readonly name: string; readonly key: string } };
 
-export function authFileStore(location: AuthFileLocation, env: NodeJS.ProcessEnv = process.env): AuthFileStore {
+/**
+ * The store for a location. A Secret is reached as the Kubernetes provider reaches the cluster — the kubeconfig and
+ * `context` (`kubeconfigApi`) — or, with no kubeconfig, as the pod the hook runs in (`inClusterApi`).
+ */
+export function authFileStore(location: AuthFileLocation, env: NodeJS.ProcessEnv = process.env, context?: string): AuthFileStore {
     if ("path" in location) return new FileAuthFile(location.path);
-    return new KubernetesSecretAuthFile(inClusterApi(env), location.secret.namespace, location.secret.name, location.secret.key);
+    const api = kubeconfigApi(env, context) ?? inClusterApi(env);
+    return new KubernetesSecretAuthFile(api, location.secret.namespace, location.secret.name, location.secret.key);
 }
 
 export interface PgBouncerTarget {

@@ -116,6 +116,36 @@ export function rotationGroup(stack: string): string {
 
 /** Kubernetes objects: per namespace a Role limited to the stack's Secret and Deployments, bound to the stack's group. */
 export function kubernetesRbac(settings: Settings, stack: string): object[] {
+    return [...stackRbac(settings, stack), ...pgbouncerUserlistRbac(settings, stack)];
+}
+
+/**
+ * PgBouncer's userlist Secret (`rotation:database.pgbouncer.authFile.secret`): the PostgreSQL applier reads it and
+ * replaces it (hooks/pgbouncerAuthFile.ts: GET, then PUT with its resourceVersion), so `get` and `update` on that one
+ * Secret, in a Role of its own, bound to the stack's group.
+ */
+function pgbouncerUserlistRbac(settings: Settings, stack: string): object[] {
+    const secret = settings.database.pgbouncer?.authFile.secret;
+    if (!secret) return [];
+    const name = "secrets-rotation-pgbouncer-userlist";
+    return [
+        {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "Role",
+            metadata: { name, namespace: secret.namespace },
+            rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: [secret.name], verbs: ["get", "update"] }],
+        },
+        {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "RoleBinding",
+            metadata: { name, namespace: secret.namespace },
+            subjects: [{ kind: "Group", name: rotationGroup(stack), apiGroup: "rbac.authorization.k8s.io" }],
+            roleRef: { kind: "Role", name, apiGroup: "rbac.authorization.k8s.io" },
+        },
+    ];
+}
+
+function stackRbac(settings: Settings, stack: string): object[] {
     const group = rotationGroup(stack);
     const k8s = settings.kubernetes;
     if (!k8s) return [];

@@ -16,6 +16,7 @@ export interface PostgresProofInputs {
               readonly database: string;
               readonly authFile: { readonly path: string } | { readonly secret: { readonly namespace: string; readonly name: string; readonly key: string } };
               readonly reloadTimeoutSeconds: number;
+              readonly context: string | undefined;
           }
         | undefined;
     readonly canary: true | undefined;
@@ -34,6 +35,8 @@ export function postgresProofInputs(settings: Settings): PostgresProofInputs {
                   database: db.name,
                   authFile: bouncer.authFile.secret ? { secret: bouncer.authFile.secret } : { path: bouncer.authFile.path! },
                   reloadTimeoutSeconds: bouncer.reloadTimeoutSeconds,
+                  // The Secret is reached with the kubeconfig context the Kubernetes provider uses.
+                  context: settings.kubernetes?.context,
               }
             : undefined,
         canary: db.canary ? true : undefined,

@@ -6,14 +6,23 @@
  * previous credential keeps working. Also the hook as a process (its contract's PG_PGBOUNCER input), and the
  * Kubernetes Secret store of the userlist against a double of the Secrets API (optimistic concurrency with 409).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { AddressInfo } from "node:net";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
+import { readStackConfig } from "../automation/stacks";
 import { postgresApplyContract, toEnv } from "../hooks/contracts";
+import { kubernetesRbac } from "../rotation/accessPolicy";
+import { postgresProofInputs } from "../rotation/postgresProofs";
+import { parseSettings } from "../rotation/settings";
 import { SourceError } from "../hooks/hookRuntime";
-import { KubernetesSecretAuthFile, FileAuthFile, setUserlistEntry, userlistSecret, verifierMatches } from "../hooks/pgbouncerAuthFile";
+import { FileAuthFile, KubernetesSecretAuthFile, authFileStore, kubeconfigApi, setUserlistEntry, userlistSecret, verifierMatches } from "../hooks/pgbouncerAuthFile";
 import { applyPostgresSlot, bootstrapPostgres, canLogIn, scramVerifier, slotProofs } from "../hooks/postgresApply";
 import { password } from "./support/fixtures";
 import { runHookProcess } from "./support/hookProcess";
@@ -274,7 +283,85 @@ describe("the userlist as a Kubernetes Secret key (double of the Secrets API)", 
         expect(() => new KubernetesSecretAuthFile({ server: "http://k8s.example.com", token: "t" }, "n", "s", "k")).toThrow("must be reached over https");
     });
 
+    it("reaches the API as the kubeconfig's context says, with an exec credential plugin (as EKS's aws eks get-token)", async () => {
+        const api = new SecretsApiDouble("t0ken-from-the-plugin");
+        const server = await api.start();
+        const dir = mkdtempSync(join(tmpdir(), "rotation-kubeconfig-"));
+        try {
+            const plugin = join(dir, "plugin.cjs");
+            writeFileSync(plugin, `process.stdout.write(JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1beta1", kind: "ExecCredential", status: { token: process.env.PLUGIN_TOKEN } }))`);
+            const kubeconfig = join(dir, "config");
+            writeFileSync(
+                kubeconfig,
+                stringify({
+                    apiVersion: "v1",
+                    kind: "Config",
+                    "current-context": "other",
+                    clusters: [{ name: "c", cluster: { server } }],
+                    users: [{ name: "u", user: { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: process.execPath, args: [plugin], env: [{ name: "PLUGIN_TOKEN", value: "t0ken-from-the-plugin" }] } } }],
+                    contexts: [
+                        { name: "buywhere-production", context: { cluster: "c", user: "u" } },
+                        { name: "other", context: { cluster: "missing", user: "u" } },
+                    ],
+                }),
+            );
+            const env = { KUBECONFIG: kubeconfig, PATH: process.env.PATH };
+            expect(kubeconfigApi(env, "buywhere-production")).toEqual({ server, token: "t0ken-from-the-plugin", ca: undefined, cert: undefined, key: undefined });
+            const store = authFileStore({ secret: { namespace: "production", name: "pgbouncer-userlist", key: "userlist.txt" } }, env, "buywhere-production");
+            expect(await store.read()).toBe(`"pgb_admin" "x"\n`);
+            expect(() => kubeconfigApi(env, "nope")).toThrow(`the kubeconfig ${kubeconfig} has no context "nope"`);
+            expect(() => kubeconfigApi(env)).toThrow(`the kubeconfig ${kubeconfig} has no server for context other`);
+            expect(kubeconfigApi({ KUBECONFIG: join(dir, "absent") })).toBeUndefined();
+        } finally {
+            await api.stop();
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("the file store is the one the real PgBouncer reads", () => {
         expect(new FileAuthFile("/etc/pgbouncer/userlist.txt").describe).toBe("auth_file /etc/pgbouncer/userlist.txt");
+    });
+});
+
+describe("the stack file's PgBouncer mode", () => {
+    const PGBOUNCER = { authFile: { secret: { namespace: "production", name: "pgbouncer-userlist", key: "userlist.txt" } }, adminUser: "pgbouncer_admin" };
+    const withDatabase = (keys: Record<string, unknown>) => {
+        const raw = readStackConfig("production");
+        return parseSettings({ ...raw, "rotation:database": { ...(raw["rotation:database"] as object), ...keys } }, {}, "production");
+    };
+
+    it("reaches each slot's applier run as PG_PGBOUNCER (with the kubeconfig context), PG_REPLICA and PG_CANARY", () => {
+        const settings = withDatabase({ pgbouncer: PGBOUNCER, proveReplica: true, canary: true });
+        const proofs = postgresProofInputs(settings);
+        expect(proofs).toEqual({
+            replica: { host: settings.database.replicaHost, port: 5432 },
+            pgbouncer: { host: "pgbouncer.production.svc.cluster.local", port: 6432, adminUser: "pgbouncer_admin", database: "buywhere", authFile: PGBOUNCER.authFile, reloadTimeoutSeconds: 120, context: "buywhere-production" },
+            canary: true,
+        });
+        const env = toEnv(postgresApplyContract, { role: "buywhere_app_a", password: password(), ...proofs });
+        expect(JSON.parse(env.PG_PGBOUNCER)).toEqual(proofs.pgbouncer);
+        expect(env.PG_REPLICA).toBe(`${settings.database.replicaHost}:5432`);
+        expect(postgresProofInputs(withDatabase({}))).toEqual({ replica: undefined, pgbouncer: undefined, canary: undefined });
+    });
+
+    it("refuses an authFile with both or neither of secret and path", () => {
+        expect(() => withDatabase({ pgbouncer: { ...PGBOUNCER, authFile: {} } })).toThrow(/must give exactly one of `secret` \(namespace, name, key\) or `path`/);
+        expect(() => withDatabase({ pgbouncer: { ...PGBOUNCER, authFile: { ...PGBOUNCER.authFile, path: "/etc/pgbouncer/userlist.txt" } } })).toThrow(/exactly one/);
+    });
+
+    it("grants the stack's group get and update on that one Secret, in its namespace (valid RBAC)", () => {
+        const docs = kubernetesRbac(withDatabase({ pgbouncer: PGBOUNCER }), "production") as { kind: string; metadata: { name: string } }[];
+        const role = docs.find((d) => d.kind === "Role" && d.metadata.name === "secrets-rotation-pgbouncer-userlist")!;
+        const binding = docs.find((d) => d.kind === "RoleBinding" && d.metadata.name === "secrets-rotation-pgbouncer-userlist")!;
+        expect(role).toEqual({
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "Role",
+            metadata: { name: "secrets-rotation-pgbouncer-userlist", namespace: "production" },
+            rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: ["pgbouncer-userlist"], verbs: ["get", "update"] }],
+        });
+        expect(() => new Role(role as never).validate()).not.toThrow();
+        expect(() => new RoleBinding(binding as never).validate()).not.toThrow();
+        expect((binding as unknown as { subjects: unknown[] }).subjects).toEqual([{ kind: "Group", name: "buywhere:secrets-rotation:production", apiGroup: "rbac.authorization.k8s.io" }]);
+        expect(kubernetesRbac(withDatabase({}), "production").length).toBe(kubernetesRbac(withDatabase({ pgbouncer: PGBOUNCER }), "production").length - 2);
     });
 });
