@@ -141,8 +141,15 @@ function slotList(slots: readonly CredentialPlan[]): string {
 function describeApplier(run: ApplierRun): string {
     const i = run.inputs as Record<string, unknown>;
     switch (run.hook) {
-        case "postgresApply":
-            return `PostgreSQL: set the password of ${String(i.role)} (SCRAM verifier computed client-side) and log in with it; the other role is untouched`;
+        case "postgresApply": {
+            // The proofs rotation/postgresProofs.ts adds from the stack file (replica, PgBouncer auth_file, canary).
+            const also = [
+                i.replica !== undefined && "through the replica",
+                i.pgbouncer !== undefined && "through PgBouncer after writing the same verifier into its auth_file and RELOAD",
+                i.canary === true && "with a read/write canary",
+            ].filter(Boolean);
+            return `PostgreSQL: set the password of ${String(i.role)} (SCRAM verifier computed client-side) and log in with it${also.length > 0 ? `, also ${also.join(", ")}` : ""}; the other role is untouched`;
+        }
         case "redisApply":
             return `Redis ACL user ${String(i.user)}: hold exactly the passwords of slots a and b (the stale one removed), AUTH with both`;
         case "elasticacheApply":

@@ -20,7 +20,10 @@ import { readStackConfig } from "../automation/stacks";
 import { postgresApplyContract, toEnv } from "../hooks/contracts";
 import { kubernetesRbac } from "../rotation/accessPolicy";
 import { postgresProofInputs } from "../rotation/postgresProofs";
+import { planRotation } from "../rotation/plan";
+import type { RotationRequest } from "../rotation/request";
 import { parseSettings } from "../rotation/settings";
+import { describeSteps } from "../rotation/steps";
 import { SourceError } from "../hooks/hookRuntime";
 import { FileAuthFile, KubernetesSecretAuthFile, authFileStore, kubeconfigApi, setUserlistEntry, userlistSecret, verifierMatches } from "../hooks/pgbouncerAuthFile";
 import { applyPostgresSlot, bootstrapPostgres, canLogIn, scramVerifier, slotProofs } from "../hooks/postgresApply";
@@ -342,6 +345,18 @@ describe("the stack file's PgBouncer mode", () => {
         expect(JSON.parse(env.PG_PGBOUNCER)).toEqual(proofs.pgbouncer);
         expect(env.PG_REPLICA).toBe(`${settings.database.replicaHost}:5432`);
         expect(postgresProofInputs(withDatabase({}))).toEqual({ replica: undefined, pgbouncer: undefined, canary: undefined });
+    });
+
+    it("the plan's applier runs carry them, and the plan's steps say so", () => {
+        const planned = planRotation({ settings: withDatabase({ pgbouncer: PGBOUNCER, proveReplica: true, canary: true }), stored: {}, now: new Date("2026-11-25T12:00:00Z"), request: { firstDeployment: true } as RotationRequest, stack: "production" });
+        if (planned.refusal) throw new Error(`refused: ${planned.refusal.kind}`);
+        const runs = planned.plan.appliers.filter((r) => r.hook === "postgresApply");
+        expect(runs.map((r) => r.name)).toEqual(["database-apply-a", "database-apply-b"]);
+        for (const r of runs) expect((r.inputs as Record<string, unknown>).pgbouncer).toMatchObject({ adminUser: "pgbouncer_admin", authFile: PGBOUNCER.authFile });
+        const steps = describeSteps(planned.plan).filter((s) => s.kind === "apply" && s.target === "database");
+        expect(steps[0].detail).toBe(
+            "PostgreSQL: set the password of buywhere_app_a (SCRAM verifier computed client-side) and log in with it, also through the replica, through PgBouncer after writing the same verifier into its auth_file and RELOAD, with a read/write canary; the other role is untouched",
+        );
     });
 
     it("refuses an authFile with both or neither of secret and path", () => {
