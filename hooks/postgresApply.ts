@@ -21,7 +21,7 @@ import { PG_IDENT } from "../rotation/rules";
 import { adminCredentialOf } from "./adminSecret";
 import { FieldValue, fromEnv, hookSecrets, postgresApplyContract } from "./contracts";
 import { GuardrailError, HookInputError, Log, SourceError, firstErrorLine, runHook, sleep } from "./hookRuntime";
-import { PgBouncerTarget, authFileStore, logsInThroughPgBouncer, reloadAndProve, setUserlistEntry, userlistSecret, verifierMatches } from "./pgbouncerAuthFile";
+import { PgBouncerTarget, adminPasswordOf, authFileStore, logsInThroughPgBouncer, reloadAndProve, setUserlistEntry, userlistSecret, verifierMatches } from "./pgbouncerAuthFile";
 import { isLoopbackHost, readCaBundle, tlsHint } from "./transport";
 
 const ADMIN_ENV = postgresApplyContract.adminEnv;
@@ -379,7 +379,9 @@ export async function applyPostgresSlot(
         const loggedIn = await canLogIn(adminUrl, role, password, env);
         // PgBouncer's line must be the server's verifier, which no role can read on Aurora: reuse the line when it is
         // one of this password (then setting it again changes nothing), else set a new one on both.
-        const listed = bouncer ? userlistSecret(await bouncer.store.read(), role) : undefined;
+        const userlist = bouncer ? await bouncer.store.read() : undefined;
+        if (bouncer) adminPasswordOf(userlist!, bouncer); // no admin console line: refused before anything changes
+        const listed = bouncer ? userlistSecret(userlist!, role) : undefined;
         const reusable = listed !== undefined && verifierMatches(listed, password) ? listed : undefined;
         const bouncerOk = bouncer ? reusable !== undefined && (await logsInThroughPgBouncer(bouncer, role, password)) : true;
         if (loggedIn && bouncerOk) {

@@ -170,6 +170,25 @@ describe("PgBouncer auth_file mode (real PgBouncer)", () => {
         }
     });
 
+    it("a userlist without the admin console's line (or with it hashed) is refused before the role changes", async () => {
+        const loaded = authFileText();
+        const before = await serverVerifier(ROLES.b);
+        try {
+            for (const [text, why] of [
+                [loaded.replace(/^"pgb_admin".*\n/m, ""), /^PgBouncer's auth_file .* has no line for the admin console user pgb_admin$/],
+                [setUserlistEntry(loaded, "pgb_admin", scramVerifier(password())), /^the admin console user pgb_admin's line in PgBouncer's auth_file .* must hold its password in plain text/],
+            ] as const) {
+                writeFileSync(bouncer.authFile, text);
+                const err = await applyPostgresSlot(pg.adminUrl, ROLES.b, password(), undefined, process.env, proofs()).catch((e) => e);
+                expect(err).toBeInstanceOf(SourceError);
+                expect(err.message).toMatch(why);
+                expect(await serverVerifier(ROLES.b)).toBe(before);
+            }
+        } finally {
+            writeFileSync(bouncer.authFile, loaded);
+        }
+    });
+
     it("the hook as a process: PG_PGBOUNCER from its contract; exit 0, then a PgBouncer that does not reload exits 1 with one line", async () => {
         const next = password();
         const env = {
