@@ -3,6 +3,10 @@
  * variables a `pulumi up --stack local` or `secrets-rotation ... --stack local` needs as `export` lines on stdout,
  * and stops and deletes every server on Ctrl-C (SIGINT) or SIGTERM.
  *
+ * package.json runs it as `node --import tsx`, not through the `tsx` command: that wrapper relays a signal and, when
+ * the child has not reported it back within 30 ms, sends SIGKILL (node_modules/tsx/dist/cli.mjs `relaySignalToChild`),
+ * which killed the sandbox in the middle of stopping PostgreSQL and left its data directory behind.
+ *
  * The printed admin URLs and keys are secrets, printed on purpose: each is random, made at this start, and valid only
  * on a throwaway server bound to 127.0.0.1 that is deleted when the sandbox stops (rotation/settings.ts refuses any
  * non-loopback address in Pulumi.local.yaml). No credential of a real environment is ever involved.
@@ -31,9 +35,17 @@ async function main(): Promise<number> {
         ].join("\n"),
     );
     log("running; Ctrl-C stops every server and deletes its data");
+    // `on`, not `once`: a terminal's Ctrl-C reaches the whole process group, and tsx relays it again, so a second
+    // signal arrives while the servers are being stopped; it must not end the process before they are gone.
     await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
+        let stopping = false;
+        const onSignal = () => {
+            if (stopping) return log("still stopping; every server is stopped and its data deleted before exit");
+            stopping = true;
+            resolve();
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
     });
     log("stopping");
     await sandbox.stop();
