@@ -40,7 +40,7 @@ describe("CLI: help and plan (offline)", () => {
         expect(r.code).toBe(0);
         expect(r.stderr).toBe("");
         const kinds = [...r.stdout.matchAll(/^\s+\d+\. (\w+)/gm)].map((m) => m[1]);
-        expect(kinds).toEqual([...Array(6).fill("generate"), ...Array(4).fill("apply"), "publish", "publish", "restart", "restart", "restart", "restart", "health"]);
+        expect(kinds).toEqual([...Array(6).fill("generate"), ...Array(5).fill("apply"), "publish", "publish", "restart", "restart", "restart", "restart", "health"]);
         expect(s.calls()).toEqual([]);
         expect(s.audit()).toEqual([]);
     });
@@ -232,8 +232,8 @@ describe("CLI: bad input changes nothing", () => {
         [["rotate", "--service", "jwt", "--stamp", "2031-01", "--stack", "staging"], 2, "error: --stamp 2031-01 labels a period that starts in the future"],
         [["rotate", "--service", "jwt", "--service", "jwt", "--stack", "staging"], 2, "error: --service jwt is given twice"],
         [["rotate", "--stack", "staging"], 2, "error: rotate needs --service <group> (one or more); use rotate-all for every group"],
-        [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: production, staging)'],
-        [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of production, staging"],
+        [["rotate", "--service", "jwt", "--stack", "prod"], 3, 'error: unknown stack "prod": no Pulumi.prod.yaml (stacks: local, production, staging)'],
+        [["rotate", "--service", "jwt"], 2, "error: --stack is required: one of local, production, staging"],
         [["rotate", "--service", "jwt", "--stack", "staging", "--force"], 2, "error: --force is not an option of `rotate`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --service, --first-deployment, --provider"],
         [["rotate-all", "--service", "jwt", "--stack", "staging"], 2, "error: --service is not an option of `rotate-all`; it takes --stack, --json, --verbose, --yes, --dry-run, --stamp, --first-deployment (see"],
         [["rollback", "--service", "jwt", "--stack", "staging"], 2, /^error: cannot roll back jwt: the stack has never been deployed$/],

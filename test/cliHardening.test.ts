@@ -286,6 +286,8 @@ describe("leak scan over every command", () => {
 
     it("finds none of them in stdout, stderr or the audit trail, with and without --json, on success and failure", async () => {
         const s = sandbox();
+        seedDeployed(s, "staging");
+        seedDeployed(s, "production");
         const env = { ...moto.env, ...secrets, GITHUB_STEP_SUMMARY: join(s.dir, "summary.md") };
         const commands: string[][] = [
             ["--help"],
