@@ -608,7 +608,8 @@ export async function bootstrapPostgres(
     } catch (err) {
         await admin.query("ROLLBACK").catch(() => undefined);
         if (err instanceof GuardrailError || err instanceof HookInputError) throw err;
-        throw new Error(`bootstrap failed: ${pgErrorLine(err)}${likelyCause(err, groupRole)}`);
+        // The server names the role or grant it refused (e.g. `permission denied to grant role "pg_signal_backend"`).
+        throw new Error(`bootstrap failed: ${pgErrorLine(err)}`);
     } finally {
         await admin.end().catch(() => undefined);
     }
