@@ -11,6 +11,8 @@
 import { DescribeServicesCommand, ECSClient, ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
 import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import Redis from "ioredis";
+import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -268,5 +270,52 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
         expect(await canLogIn(after.DATABASE_URL)).toBe(true);
         expect(await canAuth(after.REDIS_URL)).toBe(true);
         expect(liveTokens()).toContain(after.R2_ACCESS_KEY_ID);
+    }, 180_000);
+});
+
+describe("npm run sandbox as a process (what an SRE runs)", () => {
+    const portOpen = (port: number) =>
+        new Promise<boolean>((resolve) => {
+            const socket = connect({ host: "127.0.0.1", port }, () => {
+                socket.destroy();
+                resolve(true);
+            });
+            socket.on("error", () => resolve(false));
+        });
+
+    it("prints loopback-only variables that work, and a Ctrl-C to its process group stops every server", async () => {
+        // Its own process group, as a terminal's foreground job: the SIGINT below reaches every process in it.
+        const audit = mkdtempSync(join(tmpdir(), "sandbox-audit-"));
+        const env = { ...process.env, ROTATION_AUDIT_FILE: join(audit, "audit.jsonl") }; // bootstrap's audit record
+        const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "sandbox.ts")], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+        try {
+            const deadline = Date.now() + 150_000;
+            while (!stderr.includes("sandbox: running") && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+            expect(stderr).toContain("sandbox: running");
+            const exported = Object.fromEntries([...stdout.matchAll(/^export ([A-Z0-9_]+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
+            expect(Object.keys(exported).sort()).toEqual(
+                ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CLOUDFLARE_API_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "ROTATION_PG_ADMIN_URL", "ROTATION_R2_ENDPOINT", "ROTATION_REDIS_ADMIN_URL", "ROTATION_TYPESENSE_ADMIN_KEY"].sort(),
+            );
+            for (const name of ["ROTATION_PG_ADMIN_URL", "ROTATION_REDIS_ADMIN_URL", "ROTATION_R2_ENDPOINT"]) expect(new URL(exported[name]).hostname, name).toBe("127.0.0.1");
+            const c = new Client({ connectionString: exported.ROTATION_PG_ADMIN_URL });
+            await c.connect();
+            const roles = (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'buywhere_app%' ORDER BY 1")).rows.map((r) => r.rolname);
+            await c.end();
+            expect(roles).toEqual(["buywhere_app", "buywhere_app_a", "buywhere_app_b"]); // bootstrapped
+            for (const port of [14566, 15432, 16379, 18108, 18787, 18080]) expect(await portOpen(port), String(port)).toBe(true);
+
+            process.kill(-child.pid!, "SIGINT");
+            expect(await exited).toBe(0);
+            expect(stderr).toContain("sandbox: stopped");
+            for (const port of [14566, 15432, 16379, 18108, 18787, 18080]) expect(await portOpen(port), String(port)).toBe(false);
+        } finally {
+            if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+            rmSync(audit, { recursive: true, force: true });
+        }
     }, 180_000);
 });
