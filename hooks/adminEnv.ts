@@ -35,7 +35,7 @@ export const ADMIN_CREDENTIAL_ENVS: readonly string[] = [...Object.values(HOOK_A
 export const UNSAFE_ENVS: readonly string[] = ["DEBUG", "NODE_DEBUG", "NODE_TLS_REJECT_UNAUTHORIZED"];
 
 /** The hook programs, by file name under `hooks/` (the `HookName`s of hooks/contracts.ts). */
-export const HOOK_PROGRAMS: readonly string[] = ["ecsRedeploy", "elasticacheApply", "healthCheck", "postgresApply", "redisApply", "typesenseApply"];
+export const HOOK_PROGRAMS: readonly string[] = ["ecsRedeploy", "elasticacheApply", "healthCheck", "postgresApply", "r2Probe", "redisApply", "typesenseApply"];
 
 /**
  * Removes from `env` every admin credential variable but `hook`'s own, and the `UNSAFE_ENVS`; returns the names it

@@ -862,7 +862,7 @@ function applierRuns(settings: Settings, stack: string, group: Group, g: GroupPl
                 applierRun(
                     "r2Probe",
                     group,
-                    `${group}-probe-${slot}`,
+                    `${group}-apply-${slot}`,
                     {
                         accountId: r2.accountId,
                         endpoint: r2.endpoint,

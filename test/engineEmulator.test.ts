@@ -426,8 +426,15 @@ describe("engine emulator (not Pulumi): the real rotation program against moto, 
         expect(passwords(rotated).filter((s) => s.op === "same")).toHaveLength(6); // slot a of every group kept
         // Appliers of the regenerated slots, every ECS redeploy and the health gate ran; slot a's appliers did not.
         expect(commandsRun(rotated)).toEqual(
-            ["database-apply-b", "ecs-buywhere-api-staging-redeploy", "ecs-buywhere-worker-staging-redeploy", "health-check", "redis-apply-acl", "typesense-apply-b"].sort(),
+            ["database-apply-b", "ecs-buywhere-api-staging-redeploy", "ecs-buywhere-worker-staging-redeploy", "health-check", "r2-apply-b", "redis-apply-acl", "typesense-apply-b"].sort(),
         );
+        // The new R2 token was proven with signed S3 requests (the staging file grants Item Write: put/get/delete too)
+        // before any store was written.
+        const newToken = emu.cloudflare.active().find((t) => t.name.includes("-b-"))!;
+        expect(world.r2.requests.filter((r) => r.includes(` ${newToken.id} -> `)).map((r) => r.split(" ")[0])).toEqual(["HEAD", "PUT", "GET", "DELETE"]);
+        const probe = rotated.operations.findIndex((o) => o.name === "r2-apply-b");
+        expect(probe).toBeGreaterThan(rotated.operations.findIndex((o) => o.name === "r2-slots-b"));
+        expect(probe).toBeLessThan(rotated.operations.findIndex((o) => o.name === "aws-R2_ACCESS_KEY_ID"));
         // Create-before-delete: the old token (slot b) is revoked only after its replacement exists.
         const ops = rotated.operations.map((o) => `${o.op} ${o.name}`);
         expect(ops.indexOf("replace r2-slots-b")).toBeLessThan(ops.indexOf("delete-replaced r2-slots-b"));

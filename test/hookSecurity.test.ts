@@ -26,6 +26,7 @@ import { bootstrapRedisUser } from "../hooks/redisApply";
 import { ADMIN_CREDENTIALS } from "../rotation/adminCredentials";
 import { ACL_RULES, leakForms } from "./support/fixtures";
 import { HookResult, runHookProcess } from "./support/hookProcess";
+import { typesenseKeysHandler } from "./support/emulator/typesenseKeysDouble";
 import { freePort } from "./support/ports";
 import { ROOT } from "./support/pulumiProgram";
 import { useServers } from "./support/servers";
@@ -150,6 +151,7 @@ describe("each hook keeps only its own admin credential", () => {
             ecsRedeploy: () => ({}),
             elasticacheApply: () => ({}),
             healthCheck: () => ({}),
+            r2Probe: () => ({}),
         };
         const mainLibrary: Record<HookName, string> = {
             postgresApply: "pg",
@@ -158,11 +160,12 @@ describe("each hook keeps only its own admin credential", () => {
             ecsRedeploy: "@aws-sdk/client-ecs",
             elasticacheApply: "@aws-sdk/client-elasticache",
             healthCheck: "zod",
+            r2Probe: "@aws-sdk/client-s3",
         };
 
         it.each(HOOKS)("%s: every package it loads sees at most its own credential, and at exit not even that", async (hook) => {
             const { result, probe } = await probed((env) => runHookProcess(hook, env), inputs[hook](), hook);
-            expect(result.code).toBe(["ecsRedeploy", "elasticacheApply", "healthCheck"].includes(hook) ? 2 : 1);
+            expect(result.code).toBe(["ecsRedeploy", "elasticacheApply", "healthCheck", "r2Probe"].includes(hook) ? 2 : 1);
             const own = (HOOK_ADMIN_ENV as Record<string, string>)[hook];
             const hookLoads = probe.loads.filter((l) => l.by !== "tsx");
             expect(hookLoads.map((l) => l.module)).toContain(mainLibrary[hook]);
@@ -267,26 +270,10 @@ describe("no secret in what a hook prints: canaries through the appliers as proc
     describe("typesenseApply", () => {
         let server: Server;
         let url: string;
-        const keys: { id: number; description: string; value: string }[] = [];
         beforeAll(async () => {
-            // A minimal Typesense keys API (see test/typesenseApply.test.ts for the fuller double): it checks the admin key.
-            server = createServer((req, res) => {
-                let body = "";
-                req.on("data", (d) => (body += d));
-                req.on("end", () => {
-                    const send = (status: number, payload: unknown) => res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(payload));
-                    if (req.headers["x-typesense-api-key"] !== CANARY.typesenseAdmin) return send(401, { message: "Forbidden - a valid `x-typesense-api-key` header must be sent." });
-                    const summary = (k: (typeof keys)[number]) => ({ id: k.id, description: k.description, value_prefix: k.value.slice(0, 4) });
-                    if (req.method === "GET" && req.url === "/keys") return send(200, { keys: keys.map(summary) });
-                    if (req.method === "POST" && req.url === "/keys") {
-                        const k = { ...(JSON.parse(body) as { description: string; value: string }), id: keys.length + 1 };
-                        keys.push(k);
-                        return send(201, { ...summary(k), value: k.value });
-                    }
-                    const k = keys.find((x) => `/keys/${x.id}` === req.url);
-                    return k ? send(200, summary(k)) : send(404, { message: "Not Found" });
-                });
-            });
+            // TypesenseKeysApiDouble (test/support/emulator/typesenseKeysDouble.ts): the keys API with the admin key
+            // checked, and the search the applier proves the new key with.
+            server = createServer(typesenseKeysHandler({ keys: [], nextId: 1, requests: [], adminKey: CANARY.typesenseAdmin, collections: ["products"] }));
             await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
             url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
         });
@@ -300,8 +287,8 @@ describe("no secret in what a hook prints: canaries through the appliers as proc
             });
 
         it.each([
-            ["registers", () => tsRun({}), 0, /^\[typesense-apply\] registered key 1 for slot a \(2026-11\)\n$/],
-            ["finds it registered", () => tsRun({}), 0, /^\[typesense-apply\] slot a's key for 2026-11 is already registered \(1\); nothing to create\n$/],
+            ["registers", () => tsRun({}), 0, /^\[typesense-apply\] registered key 1 for slot a \(2026-11\)\n\[typesense-apply\] slot a's key searches products\n$/],
+            ["finds it registered", () => tsRun({}), 0, /^\[typesense-apply\] slot a's key for 2026-11 is already registered \(1\); nothing to create\n\[typesense-apply\] slot a's key searches products\n$/],
             ["a wrong admin key", () => tsRun({ ROTATION_TYPESENSE_ADMIN_KEY: CANARY.typesenseWrong }), 1, /Typesense GET \/keys failed: HTTP 401/],
             ["an unreachable server", async () => { const port = await freePort(); return tsRun({}, () => `http://127.0.0.1:${port}`); }, 1, /fetch failed \(ECONNREFUSED\)\n$/],
             ["a plaintext link to a remote host", () => tsRun({}, () => "http://search.invalid:8108"), 2, /TYPESENSE_URL must be an https:\/\/ URL/],

@@ -87,7 +87,8 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
             expect(c.additionalSecretOutputs, c.name).toEqual(["stdout", "stderr"]);
             // Every applier but ElastiCache's holds an admin credential (it calls ModifyUser with the run's AWS
             // credentials, like the ECS redeploy hook, and streams its progress; runHook redacts the slot passwords).
-            const holdsAdmin = /-apply-/.test(c.name) && !/-apply-elasticache$/.test(c.name);
+            // R2's applier (a probe with the slot's own key, hooks/r2Probe.ts) holds no admin credential either.
+            const holdsAdmin = /-apply-/.test(c.name) && !/-apply-elasticache$/.test(c.name) && !c.name.startsWith("r2-apply-");
             expect(c.inputs.logging, c.name).toBe(holdsAdmin ? "none" : "stderr");
         }
     });
@@ -221,7 +222,7 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
             // The command line is the same on every machine and carries no input.
             expect(command.inputs.create).toBe(hookCommand(contract.hook));
         }
-        expect(secretFields).toBe(6); // PG_PASSWORD x2, REDIS_PASSWORD_A/B, TYPESENSE_KEY_VALUE x2
+        expect(secretFields).toBe(10); // PG_PASSWORD x2, REDIS_PASSWORD_A/B, TYPESENSE_KEY_VALUE x2, R2_PROBE_ACCESS_KEY_ID/SECRET_ACCESS_KEY x2
     });
 
     it("declares every secret in Secrets Manager, protected and retained, created (no secret exists under mocks)", async () => {
@@ -391,9 +392,8 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
         }
         const k8sSecret = ofType(run, T.secretPatch)[0];
         expect(reaches(run, health, k8sSecret.urn)).toBe(true);
-        // Every slot that is applied or published comes before the K8s Secret; only R2's slot b is neither (R2 has no
-        // applier: Cloudflare issuing the token is its proof).
-        expect(credentials.filter((c) => !reaches(run, k8sSecret, c.urn)).map((c) => c.name)).toEqual(["r2-slots-b"]);
+        // Every slot comes before the K8s Secret: each is applied (R2's tokens proven by the R2 probe) or published.
+        expect(credentials.filter((c) => !reaches(run, k8sSecret, c.urn)).map((c) => c.name)).toEqual([]);
         // Nothing upstream depends on anything downstream.
         for (const store of [...ofType(run, T.secretVersion), ...ofType(run, AWS_SECRET), k8sSecret]) {
             expect(reaches(run, store, health.urn)).toBe(false);
@@ -517,6 +517,7 @@ describe("successive runs fed their own last state (staging)", () => {
         expect(changedResources(rerun, r2)).toEqual(
             [
                 "r2-slots-b",
+                "r2-apply-b",
                 "aws-R2_ACCESS_KEY_ID",
                 "aws-R2_SECRET_ACCESS_KEY",
                 "k8s-staging-secret",

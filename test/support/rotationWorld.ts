@@ -90,7 +90,7 @@ export interface RotationWorld {
     readonly typesense: TypesenseKeysDouble;
     /** R2S3Double: the R2 probe's S3 endpoint, answering for the Cloudflare token double's active tokens. */
     readonly r2: R2S3Double;
-    /** From now on, an R2 token is refused for this long after it was issued, as one that has not propagated (default 0). */
+    /** Tokens issued from now on are refused for this long after their issue, as ones that have not propagated (default 0). */
     setR2PropagationMs(ms: number): void;
     readonly health: Server;
     readonly healthUrl: string;
@@ -133,12 +133,12 @@ const R2_BUCKET = "buywhere-staging-assets";
 const R2_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6";
 
 /** What an active token of the emulator's Cloudflare double may do on R2 (its policy's buckets and permission groups). */
-function r2Grant(emu: EngineEmulator | undefined, id: string, propagationMs: number): R2KeyGrant | undefined {
+function r2Grant(emu: EngineEmulator | undefined, id: string, propagation: { since: number; ms: number }): R2KeyGrant | undefined {
     const t = emu?.cloudflare.active().find((x) => x.id === id);
     if (!t) return undefined;
     const policies = t.policies as { permissionGroups: { id: string }[]; resources: string }[];
     const buckets = policies.flatMap((p) => Object.keys(JSON.parse(p.resources) as Record<string, string>).map((r) => r.replace(/^com\.cloudflare\.edge\.r2\.bucket\.[0-9a-f]{32}_default_/, "")));
-    return { secretAccessKey: t.valueSha256, buckets, activeAt: Date.parse(t.issuedOn) + propagationMs, write: policies.some((p) => p.permissionGroups.some((g) => g.id === R2_ITEM_WRITE)) };
+    return { secretAccessKey: t.valueSha256, buckets, activeAt: Date.parse(t.issuedOn) >= propagation.since ? Date.parse(t.issuedOn) + propagation.ms : undefined, write: policies.some((p) => p.permissionGroups.some((g) => g.id === R2_ITEM_WRITE)) };
 }
 
 function specs(n: number | readonly ConsumerSpec[] | undefined, staging: readonly ConsumerSpec[], name: (i: number) => string): readonly ConsumerSpec[] {
@@ -154,8 +154,8 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
     // R2's S3 endpoint for the R2 probe: a key is what the current emulator's Cloudflare token double issued (id, SHA-256
     // of the value), scoped to the buckets and permission groups of the token's policy; revoked tokens are unknown.
     let emuRef: EngineEmulator | undefined;
-    let r2PropagationMs = 0;
-    const r2 = await startR2S3Double({ buckets: [R2_BUCKET], keys: (id) => r2Grant(emuRef, id, r2PropagationMs) });
+    let r2Propagation = { since: 0, ms: 0 };
+    const r2 = await startR2S3Double({ buckets: [R2_BUCKET], keys: (id) => r2Grant(emuRef, id, r2Propagation) });
     let healthStatus = 200;
     const health = createServer((_, res) => {
         res.statusCode = healthStatus;
@@ -280,7 +280,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         typesense,
         r2,
         setR2PropagationMs(ms) {
-            r2PropagationMs = ms;
+            r2Propagation = { since: Date.now(), ms };
         },
         health,
         healthUrl,
