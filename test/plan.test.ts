@@ -62,6 +62,8 @@ describe("rotation plan: the blueprint", () => {
             ["database-apply-a", "postgresApply", ["g1"]],
             ["database-apply-b", "postgresApply", ["g1"]],
             ["redis-apply-elasticache", "elasticacheApply", ["g1", "g1"]], // the stack file's Redis is ElastiCache
+            ["r2-apply-a", "r2Probe", ["g1"]],
+            ["r2-apply-b", "r2Probe", ["g1"]],
             ["typesense-apply-a", "typesenseApply", ["g1"]],
             ["typesense-apply-b", "typesenseApply", ["g1"]],
         ]);
