@@ -78,6 +78,14 @@ export function judgeAdoption(settings: Settings, read: AdoptionRead): Adoption 
             `cannot adopt: POSTGRES_USER (version ${user.versionId}) is not \`rotation:database.legacyUser\` ${legacyUser}: the login adopted must be the legacy user the stack file names`,
         );
     }
+    const tokenId = settings.r2.legacyTokenId;
+    const accessKey = read.aws.R2_ACCESS_KEY_ID!;
+    if (tokenId !== undefined && accessKey.value !== tokenId) {
+        throw new RotationInputError(
+            "R2_ACCESS_KEY_ID",
+            `cannot adopt: R2_ACCESS_KEY_ID (version ${accessKey.versionId}) is not \`rotation:r2.legacyTokenId\` ${tokenId}: the token adopted must be the one in use`,
+        );
+    }
     const redis = read.aws[ADOPTED_CREDENTIAL.redis.secret!.secret]!;
     const redisUser = urlUser(redis.value);
     if (redisUser !== settings.redis.user) {

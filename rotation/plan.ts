@@ -86,6 +86,11 @@ export type CredentialPlan =
           readonly generation: string;
           readonly versions: Readonly<Record<string, string>>;
           readonly fields: (typeof ADOPTED_CREDENTIAL)[Group];
+          /**
+           * R2: the legacy account token, imported under the slot's token resource (`<account_id>/<token_id>`), so the
+           * slot's first regeneration replaces, and so revokes, it.
+           */
+          readonly legacyToken?: { readonly accountId: string; readonly tokenId: string };
       };
 
 /** What a published value is made of. Secret parts are references to a slot's credential, never values. */
@@ -697,7 +702,20 @@ function credentialPlan(settings: Settings, stack: string, group: Group, slot: S
     const name = `${group}-slots-${slot}`;
     const generation = state.generation[slot];
     if (generation === ADOPTED_GENERATION) {
-        return { kind: "adopted", group, slot, name, generation, versions: state.adopted?.slot === slot ? state.adopted.versions : {}, fields: ADOPTED_CREDENTIAL[group] };
+        const legacyToken =
+            GROUP_SOURCES[group].credential === "cloudflareToken" && settings.r2.legacyTokenId !== undefined
+                ? { accountId: settings.r2.accountId, tokenId: settings.r2.legacyTokenId }
+                : undefined;
+        return {
+            kind: "adopted",
+            group,
+            slot,
+            name,
+            generation,
+            versions: state.adopted?.slot === slot ? state.adopted.versions : {},
+            fields: ADOPTED_CREDENTIAL[group],
+            ...(legacyToken ? { legacyToken } : {}),
+        };
     }
     if (GROUP_SOURCES[group].credential === "cloudflareToken") {
         const r2 = settings.r2;

@@ -380,6 +380,12 @@ const r2Schema = obj({
         .min(1, { error: "must list at least one permission group" }),
     /** How long a new token may take to be accepted by R2 on every bucket (hooks/r2Probe.ts; default 120). */
     probeTimeoutSeconds: int(1, 900).optional(),
+    /**
+     * The account token in use before `adopt` (its id is R2_ACCESS_KEY_ID): adopt imports it as the adopted slot's
+     * token, so the slot's first regeneration replaces it, which revokes it. Without it the legacy token is left for an
+     * operator to revoke. It must be an account-owned token of `accountId` (a user token cannot be imported).
+     */
+    legacyTokenId: pattern(/^[0-9a-f]{32}$/, "a Cloudflare API token id (32 hex characters)").optional(),
 });
 
 const healthSchema = obj({

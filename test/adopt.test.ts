@@ -26,6 +26,9 @@ const LEGACY_JWT = "legacy-jwt-signing-key-0000000000000000000000000000000000000
 const LEGACY_API_KEY = "legacy-api-key-00000000000000000000000000000001";
 const LEGACY_TYPESENSE = "LegacyTypesense0000000000000000000000001";
 
+/** The R2 token in use before adoption: id = R2's access key id, SHA-256 of its value = the secret access key. */
+let legacyToken: { id: string; secretAccessKey: string };
+
 /** The values in use before adoption, by secret name (what the seed system left in both stores). */
 function legacyValues(world: RotationWorld): Record<string, string> {
     const redisPort = new URL(world.redis.adminUrl).port;
@@ -39,8 +42,8 @@ function legacyValues(world: RotationWorld): Record<string, string> {
         REDIS_URL: `rediss://buywhere-api:${LEGACY_REDIS_PASSWORD}@cache.internal:${redisPort}/0`,
         JWT_SECRET_KEY: LEGACY_JWT,
         BUYWHERE_API_KEY: LEGACY_API_KEY,
-        R2_ACCESS_KEY_ID: "0123456789abcdef0123456789abcdef",
-        R2_SECRET_ACCESS_KEY: "a".repeat(64),
+        R2_ACCESS_KEY_ID: legacyToken.id,
+        R2_SECRET_ACCESS_KEY: legacyToken.secretAccessKey,
         TYPESENSE_API_KEY: LEGACY_TYPESENSE,
     };
 }
@@ -164,6 +167,11 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
         // The stack file names what adopt takes over: the legacy login (retired with opt-in) and the legacy key's id.
         ADOPTING["rotation:database"] = { ...(stackConfig("staging")["rotation:database"] as object), legacyUser: LEGACY_USER, retireLegacyLogin: true };
         ADOPTING["rotation:typesense"] = { ...(world.config["rotation:typesense"] as object), legacyKeyId };
+        // The legacy R2 token: an account token the seed system's operators issued (in the Cloudflare double).
+        const r2 = (world.config["rotation:r2"] ?? stackConfig("staging")["rotation:r2"]) as { accountId: string };
+        const issued = world.emu.cloudflare.issue(r2.accountId, "buywhere r2 (legacy)", []);
+        legacyToken = { id: issued.token.id, secretAccessKey: issued.token.valueSha256 };
+        ADOPTING["rotation:r2"] = { ...r2, legacyTokenId: issued.token.id };
     }, 120_000);
     afterAll(async () => world?.stop());
 
@@ -236,6 +244,7 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
             expect(await world.canAuth(legacy.REDIS_URL)).toBe(true);
             expect(await world.canLogIn(legacy.DATABASE_URL)).toBe(true);
             expect(world.typesense.keys().map((k) => k.id)).toContain(legacyKeyId);
+            expect(world.emu.cloudflare.active().map((t) => t.id)).toContain(legacyToken.id);
             for (const d of world.deployments) expect(world.restartedAt(d)).toBeDefined();
         } finally {
             await load.stop();
@@ -253,6 +262,10 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
         expect(await world.canLogIn(legacy.DATABASE_URL)).toBe(false);
         expect(world.typesense.keys().map((k) => k.id)).not.toContain(legacyKeyId);
         expect(world.typesense.keys().length).toBe(2);
+        // The legacy R2 token, imported as slot a's token on adopt, was replaced (new token first), which revoked it.
+        const tokens = world.emu.cloudflare.tokens();
+        expect(tokens.find((t) => t.id === legacyToken.id)?.status).toBe("revoked");
+        expect(world.emu.cloudflare.active().length).toBe(2);
         expect(await world.awsCurrent("JWT_SECRET_KEY_PREVIOUS")).not.toBe(LEGACY_JWT);
         expect(await world.awsCurrent("BUYWHERE_API_KEY_PREVIOUS")).not.toBe(LEGACY_API_KEY);
         expect(await world.canLogIn(await world.awsCurrent("DATABASE_URL"))).toBe(true);

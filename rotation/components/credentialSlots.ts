@@ -39,6 +39,7 @@ export class CredentialSlots extends pulumi.ComponentResource {
                 if (!args.adopted) throw new Error(`${name}: an adopted slot needs the AWS provider that reads it`);
                 adoptedValues[plan.slot] = adoptedSecretValues(plan, this, args.adopted);
                 credentials[plan.slot] = adoptedCredential(plan, adoptedValues[plan.slot]!);
+                if (plan.legacyToken) legacyAccountToken(plan, plan.legacyToken, this);
             } else {
                 credentials[plan.slot] = plan.kind === "random" ? randomCredential(plan, this) : cloudflareTokenCredential(plan, this);
             }
@@ -123,4 +124,24 @@ function adoptedCredential(plan: Extract<CredentialPlan, { kind: "adopted" }>, v
         if (value !== undefined) credential[field] = pulumi.secret(value.apply((v) => adoptedPart(v, from.part)));
     }
     return credential;
+}
+
+/**
+ * The R2 token in use before `adopt`, imported under the name the slot's own token takes
+ * (`cloudflare:index/accountToken:AccountToken`, import id `<account_id>/<token_id>`, @pulumi/cloudflare
+ * accountToken.d.ts "Import"). Every input is ignored, so the import changes nothing about the token. When the slot
+ * is regenerated, `cloudflareTokenCredential` declares the same resource with the slot's new name: `replaceOnChanges:
+ * ["name"]` replaces it, the new token first, and the engine's delete of the old one revokes the legacy token.
+ */
+function legacyAccountToken(plan: Extract<CredentialPlan, { kind: "adopted" }>, token: { accountId: string; tokenId: string }, parent: pulumi.Resource): void {
+    new cloudflare.AccountToken(
+        plan.name,
+        { accountId: token.accountId, name: "adopted", policies: [] },
+        {
+            parent,
+            import: `${token.accountId}/${token.tokenId}`,
+            ignoreChanges: ["accountId", "name", "policies", "condition", "expiresOn", "notBefore", "status"],
+            additionalSecretOutputs: ["value"],
+        },
+    );
 }

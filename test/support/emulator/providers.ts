@@ -696,6 +696,23 @@ const accountToken: EmulatedProvider = {
         }
         req.host.cloudflare.revoke(old.id!);
     },
+    async read(req, id) {
+        // Import by `<account_id>/<token_id>` (@pulumi/cloudflare accountToken.d.ts "Import"); a read never returns
+        // the value (Cloudflare shows it only on create).
+        if (!req.host.env.CLOUDFLARE_API_TOKEN) throw new ProviderError("the Cloudflare provider needs CLOUDFLARE_API_TOKEN in its environment");
+        const [accountId, tokenId] = id.split("/");
+        if (!accountId || !tokenId) throw new ProviderError(`invalid ID "${id}": expected <account_id>/<token_id>`);
+        let token: { name: string; policies: unknown; issuedOn: string; modifiedOn: string } | undefined;
+        if (req.config.baseUrl) {
+            const t = await cloudflareApi(req, "GET", `/accounts/${accountId}/tokens/${tokenId}`).catch(() => undefined);
+            token = t && { name: t.name, policies: t.policies, issuedOn: t.issued_on, modifiedOn: t.modified_on };
+        } else {
+            token = req.host.cloudflare.active().find((t) => t.id === tokenId && t.accountId === accountId);
+        }
+        if (!token) return undefined;
+        const inputs = { accountId, name: token.name, policies: token.policies };
+        return { id: tokenId, inputs, outputs: { ...inputs, status: "active", issuedOn: token.issuedOn, modifiedOn: token.modifiedOn, lastUsedOn: "" } };
+    },
 };
 
 /**
