@@ -23,7 +23,7 @@ export interface Postgres {
 }
 
 /** The newest installed server's binaries (Debian: /usr/lib/postgresql/<major>/bin; scripts/systemDeps.sh installs one). */
-const BIN = (existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql") : [])
+export const BIN = (existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql") : [])
     .filter((v) => /^\d+$/.test(v))
     .sort((a, b) => Number(b) - Number(a))
     .map((v) => `/usr/lib/postgresql/${v}/bin`)

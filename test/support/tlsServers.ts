@@ -7,12 +7,13 @@
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { Client } from "pg";
 import { freePort, waitFor } from "./ports";
+import { BIN } from "./postgres";
 import { stopServer } from "./redis";
 
 export interface TestCa {
@@ -56,7 +57,8 @@ export interface TlsPostgres {
     stop(): Promise<void>;
 }
 
-const PG_BIN = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"].find((d) => existsSync(join(d, "initdb")));
+/** The same server binaries as the plain launcher's (the newest installed major). */
+const PG_BIN = BIN;
 
 function asPostgres(cmd: string, args: string[]): void {
     const root = process.getuid?.() === 0;
