@@ -94,7 +94,7 @@ describe("config", () => {
     });
 
     it("a local AWS endpoint is allowed for the local stack, or when ROTATION_ALLOW_AWS_ENDPOINT names it (tests)", () => {
-        expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "local")).not.toThrow();
+        expect(() => parseSettings(stackConfig("local"), { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "local")).not.toThrow();
         expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5000" }, "staging")).not.toThrow();
     });
 
@@ -103,7 +103,8 @@ describe("config", () => {
         expect(() => parseSettings({ ...staging, "rotation:redis": { ...redis, tls: false } }, {}, "staging")).toThrow(
             "`rotation:redis.tls` false is allowed only for the `local` stack: the Redis password would cross the network in clear",
         );
-        expect(parseSettings({ ...staging, "rotation:redis": { ...redis, tls: false } }, {}, "local").redis.tls).toBe(false);
+        // The local stack file (every address loopback: test/localStack.test.ts) says tls: false.
+        expect(parseSettings(stackConfig("local"), {}, "local").redis.tls).toBe(false);
         expect(() => parseSettings({ ...staging, "rotation:typesense": { url: "http://search.internal" } })).toThrow("`rotation:typesense.url` must be https://");
         expect(parseSettings({ ...staging, "rotation:typesense": { url: "http://127.0.0.1:8108" } }).typesense.url).toBe("http://127.0.0.1:8108");
     });
