@@ -7,7 +7,7 @@
  * namespace's Secret. Where they disagree the run is refused, naming the secret, the AWS version id and the
  * Kubernetes Secret's resourceVersion, never a value.
  */
-import { ADOPTED_CREDENTIAL, GROUPS, Group, adoptedSecrets } from "./catalog";
+import { ADOPTED_CREDENTIAL, ADOPTED_FALLBACK, GROUPS, Group, adoptedSecrets } from "./catalog";
 import { RotationInputError } from "./errors";
 import { Settings } from "./settings";
 
@@ -51,6 +51,19 @@ export function judgeAdoption(settings: Settings, read: AdoptionRead): Adoption 
     for (const name of secretsToAdopt()) {
         const awsId = `${settings.aws.secretPrefix}${name}`;
         const current = read.aws[name];
+        const fallback = ADOPTED_FALLBACK[name];
+        if (current === undefined && fallback !== undefined) {
+            // A secret the system before this one did not have: missing everywhere is fine (its value in use is read
+            // from another secret); present in Kubernetes only is a disagreement.
+            const holder = Object.entries(read.kubernetes).find(([, secret]) => secret?.data[name] !== undefined);
+            if (holder) {
+                throw new RotationInputError(
+                    name,
+                    `cannot adopt: Kubernetes Secret ${holder[0]}/${settings.kubernetes?.secretName} (resourceVersion ${holder[1]!.resourceVersion}) has a key ${name}, while Secrets Manager has no \`${awsId}\`; make them agree, then adopt`,
+                );
+            }
+            continue;
+        }
         if (current === undefined) {
             throw new RotationInputError(name, `cannot adopt: Secrets Manager secret \`${awsId}\` has no current value (AWSCURRENT); adopt takes the values in use, so every secret must exist`);
         }
@@ -71,11 +84,12 @@ export function judgeAdoption(settings: Settings, read: AdoptionRead): Adoption 
         versions[name] = current.versionId;
     }
     const legacyUser = settings.database.legacyUser;
-    const user = read.aws.POSTGRES_USER!;
-    if (legacyUser !== undefined && user.value !== legacyUser) {
+    const login = read.aws.POSTGRES_USER ?? { versionId: read.aws.DATABASE_URL!.versionId, value: adoptedPart(read.aws.DATABASE_URL!.value, "urlUser") };
+    const loginFrom = read.aws.POSTGRES_USER ? "POSTGRES_USER" : "the user of DATABASE_URL";
+    if (legacyUser !== undefined && login.value !== legacyUser) {
         throw new RotationInputError(
             "POSTGRES_USER",
-            `cannot adopt: POSTGRES_USER (version ${user.versionId}) is not \`rotation:database.legacyUser\` ${legacyUser}: the login adopted must be the legacy user the stack file names`,
+            `cannot adopt: ${loginFrom} (version ${login.versionId}) is not \`rotation:database.legacyUser\` ${legacyUser}: the login adopted must be the legacy user the stack file names`,
         );
     }
     const tokenId = settings.r2.legacyTokenId;
@@ -107,11 +121,12 @@ function urlUser(value: string): string | undefined {
     }
 }
 
-/** The part of an adopted secret's value an adopted credential field takes. */
-export function adoptedPart(value: string, part: "value" | "urlPassword"): string {
+/** The part of an adopted secret's value an adopted credential field (or a published value) takes. */
+export function adoptedPart(value: string, part: "value" | "urlPassword" | "urlUser"): string {
     if (part === "value") return value;
     try {
-        return decodeURIComponent(new URL(value).password);
+        const url = new URL(value);
+        return decodeURIComponent(part === "urlUser" ? url.username : url.password);
     } catch {
         // Never echo the value: it is a credential.
         throw new Error("an adopted connection URL is not a URL");

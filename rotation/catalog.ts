@@ -94,6 +94,14 @@ export function adoptedSecrets(group: Group): readonly SecretSpec[] {
 }
 
 /**
+ * Adopted secrets the system before this one may not have had (it had the seed's ten): where a missing one's value in
+ * use is read instead. POSTGRES_USER is the user of DATABASE_URL.
+ */
+export const ADOPTED_FALLBACK: Readonly<Record<string, { readonly secret: string; readonly part: "urlUser" }>> = {
+    POSTGRES_USER: { secret: "DATABASE_URL", part: "urlUser" },
+};
+
+/**
  * Where each part of an adopted slot's credential is read: a secret's value, or the password inside a connection
  * URL (Redis has no secret of its own for it).
  */

@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { CONTRACTS, FieldValue, HookContract, HookInput } from "../hooks/contracts";
 import {
     ADOPTED_CREDENTIAL,
+    ADOPTED_FALLBACK,
     ADOPTED_GENERATION,
     CredentialField,
     GENERATION,
@@ -100,7 +101,15 @@ export type ValueRecipe =
     | { readonly kind: "postgresUrl"; readonly parts: PostgresUrlParts; readonly password: CredentialRef }
     | { readonly kind: "redisUrl"; readonly parts: RedisUrlParts; readonly password: CredentialRef }
     /** The value in use before the first deployment, verbatim: the adopted slot's copy of one secret's AWS version. */
-    | { readonly kind: "adopted"; readonly group: Group; readonly slot: Slot; readonly secret: string; readonly versionId: string };
+    | {
+          readonly kind: "adopted";
+          readonly group: Group;
+          readonly slot: Slot;
+          readonly secret: string;
+          readonly versionId: string;
+          /** The whole value, or the user of a URL (POSTGRES_USER where only DATABASE_URL existed: ADOPTED_FALLBACK). */
+          readonly part: "value" | "urlUser";
+      };
 
 /** An applier hook's inputs in the plan: secret fields are credential references, the others plain values. */
 export type PlanInputs<C extends HookContract> = {
@@ -743,7 +752,12 @@ function valueRecipe(settings: Settings, spec: SecretSpec, state: GroupState, cu
     // An adopted slot publishes the values in use verbatim: a role name or URL composed from the stack file could
     // differ from them (another user, host or parameters).
     if (source.kind !== "credential" && state.generation[current] === ADOPTED_GENERATION) {
-        return { kind: "adopted", group, slot: current, secret: spec.name, versionId: state.adopted?.versions[spec.name] ?? "" };
+        const versions = state.adopted?.versions ?? {};
+        const fallback = ADOPTED_FALLBACK[spec.name];
+        if (versions[spec.name] === undefined && fallback !== undefined) {
+            return { kind: "adopted", group, slot: current, secret: fallback.secret, versionId: versions[fallback.secret] ?? "", part: fallback.part };
+        }
+        return { kind: "adopted", group, slot: current, secret: spec.name, versionId: versions[spec.name] ?? "", part: "value" };
     }
     switch (source.kind) {
         case "credential":

@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { CONTRACTS } from "../hooks/contracts";
 import { requiredAdminEnv } from "./adminCredentials";
-import { Adoption, AwsCurrent, KubernetesCurrent, judgeAdoption, secretsToAdopt } from "./adoption";
+import { Adoption, AwsCurrent, KubernetesCurrent, adoptedPart, judgeAdoption, secretsToAdopt } from "./adoption";
 import { GROUPS, Group, Slot } from "./catalog";
 import { Credential, CredentialSlots, CredentialSlotsArgs } from "./components/credentialSlots";
 import { AwsSecretStore } from "./components/awsSecretStore";
@@ -464,7 +464,7 @@ function renderValue(recipe: ValueRecipe, credentials: Credentials): pulumi.Outp
         case "adopted": {
             const value = credentials.adopted.get(`${credentialKey(recipe.group, recipe.slot)}/${recipe.secret}`);
             if (value === undefined) throw new Error(`the plan publishes ${recipe.secret} from ${recipe.group}'s adopted slot ${recipe.slot}, which holds no such value`);
-            return pulumi.secret(value);
+            return pulumi.secret(value.apply((v) => adoptedPart(v, recipe.part)));
         }
     }
 }

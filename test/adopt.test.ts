@@ -32,8 +32,8 @@ let legacyToken: { id: string; secretAccessKey: string };
 /** The values in use before adoption, by secret name (what the seed system left in both stores). */
 function legacyValues(world: RotationWorld): Record<string, string> {
     const redisPort = new URL(world.redis.adminUrl).port;
+    // The seed's ten secrets: no POSTGRES_USER (the user is DATABASE_URL's), no *_PREVIOUS.
     return {
-        POSTGRES_USER: LEGACY_USER,
         POSTGRES_PASSWORD: LEGACY_PG_PASSWORD,
         // The seed's own URL shapes: not what the program would compose (another parameter order), kept verbatim.
         DATABASE_URL: `postgresql://${LEGACY_USER}:${LEGACY_PG_PASSWORD}@db.internal:5432/buywhere?application_name=legacy&sslmode=require`,
@@ -223,6 +223,7 @@ describe("adopt an environment in use, then rotate twice (engine emulator, real 
             const state = adopted.outputs.rotationState.value as { groups: Record<string, { active: string; generation: Record<string, string>; adopted?: { versions: Record<string, string> } }> };
             for (const g of GROUPS) expect(state.groups[g].generation.a).toBe("adopted");
             expect(state.groups.jwt.adopted?.versions.JWT_SECRET_KEY).toBe(versions.JWT_SECRET_KEY);
+            expect(Object.keys(state.groups.database.adopted?.versions ?? {}).sort()).toEqual(["DATABASE_REPLICA_URL", "DATABASE_URL", "PGBOUNCER_URL", "POSTGRES_PASSWORD"]);
             const outputsText = JSON.stringify(adopted.outputs);
             for (const v of [LEGACY_PG_PASSWORD, LEGACY_REDIS_PASSWORD, LEGACY_JWT, LEGACY_API_KEY, LEGACY_TYPESENSE]) {
                 expect(outputsText).not.toContain(v);

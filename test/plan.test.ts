@@ -509,7 +509,7 @@ describe("rotation plan: adopting an environment in use (issue 10)", () => {
         expect(plan.appliers.map((a) => a.name).filter((n) => n.endsWith("-a"))).toEqual([]);
         expect(plan.appliers.find((a) => a.group === "redis")?.inputs).toMatchObject({ passwordA: { group: "redis", slot: "a" }, passwordB: { group: "redis", slot: "b" } });
         // URLs and the role are published verbatim from the adopted versions while slot a is current.
-        expect(plan.secrets.find((s) => s.spec.name === "DATABASE_URL")?.recipe.aws).toEqual({ kind: "adopted", group: "database", slot: "a", secret: "DATABASE_URL", versionId: "v-url" });
+        expect(plan.secrets.find((s) => s.spec.name === "DATABASE_URL")?.recipe.aws).toEqual({ kind: "adopted", group: "database", slot: "a", secret: "DATABASE_URL", versionId: "v-url", part: "value" });
         expect(plan.secrets.every((s) => !s.changed.aws && !s.changed.k8s)).toBe(true);
         expect(Object.keys(plan.nextState.consumers).sort()).toEqual([...ALL_CONSUMERS].sort());
     });
@@ -548,6 +548,17 @@ describe("rotation plan: adopting an environment in use (issue 10)", () => {
         expect(r2.appliers.find((x) => x.name === "database-apply-a")?.inputs).toMatchObject({ role: "buywhere_app_a" });
         // A rollback after rotation 1 makes the adopted values current again, verbatim.
         const back = planned(run(committed(r1), { override: ADOPT, request: { rollback: { groups: ["database"] } }, now: dec }));
-        expect(back.secrets.find((s) => s.spec.name === "POSTGRES_USER")?.recipe.aws).toMatchObject({ kind: "adopted", secret: "POSTGRES_USER" });
+        expect(back.secrets.find((s) => s.spec.name === "POSTGRES_USER")?.recipe.aws).toMatchObject({ kind: "adopted", secret: "POSTGRES_USER", part: "value" });
+        // Where the system before had no POSTGRES_USER (the seed's ten secrets), it is DATABASE_URL's user.
+        const { POSTGRES_USER: _, ...seedVersions } = versions;
+        const seed = planned(planRotation({ settings: settingsWith(ADOPT), stored: {}, now: NOW, request: { adopt: {} }, stack: "staging", adoption: { versions: seedVersions } }));
+        expect(seed.secrets.find((s) => s.spec.name === "POSTGRES_USER")?.recipe.aws).toEqual({
+            kind: "adopted",
+            group: "database",
+            slot: "a",
+            secret: "DATABASE_URL",
+            versionId: "v-url",
+            part: "urlUser",
+        });
     });
 });

@@ -21,6 +21,7 @@ import { engineFailure, readStackState } from "../stackState";
 import { ChangeCommand, CommandInput, ProviderChoice, planOrRefuse, requestsFor } from "../request";
 import { loadSettings, requireStack } from "../stacks";
 import { secretsToAdopt } from "../../rotation/adoption";
+import { ADOPTED_FALLBACK } from "../../rotation/catalog";
 import { awsClientConfig } from "../awsClient";
 
 export interface ChangeArgs extends GlobalArgs {
@@ -246,6 +247,8 @@ async function readAdoptionVersions(settings: Settings): Promise<{ versions: Rec
                 throw new CliError(EXIT.failed, `cannot read Secrets Manager secret \`${id}\`: ${err.name}: ${err.message}`);
             });
             const current = Object.entries(described?.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes("AWSCURRENT"))?.[0];
+            // A secret the system before this one did not have (POSTGRES_USER: DATABASE_URL's user is adopted instead).
+            if (current === undefined && described === undefined && ADOPTED_FALLBACK[name] !== undefined) continue;
             if (current === undefined) {
                 throw new CliError(EXIT.usage, `cannot adopt: Secrets Manager secret \`${id}\` has no current value (AWSCURRENT); adopt takes the values in use, so every secret must exist`);
             }
