@@ -10,15 +10,15 @@
 #   redis-server >= 6               Redis ACL users (test/support/redis.ts)      redis-server
 #   pgbouncer                       PgBouncer (the PgBouncer tests)              pgbouncer
 #
-# External servers replace a local program where the launcher honours them: MOTO_ENDPOINT (moto),
-# PG_TEST_ADMIN_URL (PostgreSQL). redis-server is always needed: the TLS and renamed-ACL servers are started here.
+# Every one is needed even where external servers stand in (MOTO_ENDPOINT, PG_TEST_ADMIN_URL, REDIS_TEST_URL): the
+# local stack's sandbox, the TLS servers and the renamed-ACL Redis are always started here.
 # Redis 6 is the first with ACL users (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/).
 set -euo pipefail
 
 packages=()   # Debian packages to install
 others=()     # what no Debian package provides, as the command that installs it
 
-if [ -z "${MOTO_ENDPOINT:-}" ] && ! command -v moto_server >/dev/null 2>&1; then
+if ! command -v moto_server >/dev/null 2>&1; then
     # Debian ships no moto (there is no python3-moto in bookworm); it comes from PyPI.
     others+=("python3 -m pip install 'moto[server]'")
 fi
@@ -27,7 +27,7 @@ pg_bin=""
 for dir in /usr/lib/postgresql/*/bin; do
     if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pg_bin="$dir"; fi
 done
-if [ -z "${PG_TEST_ADMIN_URL:-}" ] && [ -z "$pg_bin" ]; then packages+=(postgresql); fi
+if [ -z "$pg_bin" ]; then packages+=(postgresql); fi
 
 redis_ok() {
     command -v redis-server >/dev/null 2>&1 || return 1
