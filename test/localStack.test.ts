@@ -271,6 +271,36 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
         expect(await canAuth(after.REDIS_URL)).toBe(true);
         expect(liveTokens()).toContain(after.R2_ACCESS_KEY_ID);
     }, 180_000);
+
+    it("Kubernetes turned on, on a cluster of this machine: a new local stack publishes to its Secret and rolls its Deployment", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "local-kind-"));
+        dirs.push(dir);
+        const kubeconfig = join(dir, "config");
+        writeFileSync(kubeconfig, JSON.stringify({ "current-context": "kind-local", contexts: [{ name: "kind-local", context: { cluster: "kind-local" } }], clusters: [{ name: "kind-local", cluster: { server: "https://127.0.0.1:6443" } }] }));
+        // A second stack on the same sandbox (a fresh backend), with the cluster as kubectl left it: namespace, Secret, Deployment.
+        const kind = new EngineEmulator({ backendDir: join(dir, "backend"), projectDir: ROOT, env });
+        kind.kubernetes.createNamespace("kind-local", "buywhere");
+        kind.kubernetes.put("kind-local", { apiVersion: "v1", kind: "Secret", metadata: { name: "buywhere-secrets", namespace: "buywhere" }, type: "Opaque", data: {} });
+        kind.kubernetes.put("kind-local", {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "buywhere-api", namespace: "buywhere" },
+            spec: { replicas: 1, selector: { matchLabels: { app: "api" } }, template: { metadata: { labels: { app: "api" } }, spec: { containers: [{ name: "api", image: "buywhere/api:local" }] } } },
+        });
+        const r = await kind.up(LOCAL_STACK, {
+            env: { ...env, KUBECONFIG: kubeconfig, [REQUEST_ENV]: encodeRequest(ROTATE_ALL) },
+            config: { "rotation:kubernetes": { context: "kind-local", namespaces: ["buywhere"], deployments: [{ namespace: "buywhere", name: "buywhere-api" }] } },
+            now: JAN,
+        });
+        expect(r.errors).toEqual([]);
+        expect(r.result).toBe("succeeded");
+        const data = kind.kubernetes.get("kind-local", "v1", "Secret", "buywhere", "buywhere-secrets")!.data as Record<string, string>;
+        const databaseUrl = Buffer.from(data.DATABASE_URL, "base64").toString("utf8");
+        expect(databaseUrl).toBe(await current("DATABASE_URL"));
+        expect(await canLogIn(databaseUrl)).toBe(true);
+        const annotations = kind.kubernetes.get("kind-local", "apps/v1", "Deployment", "buywhere", "buywhere-api")!.spec.template.metadata.annotations;
+        expect(annotations["kubectl.kubernetes.io/restartedAt"]).toMatch(/^rotation-/);
+    }, 180_000);
 });
 
 describe("npm run sandbox as a process (what an SRE runs)", () => {
