@@ -47,8 +47,9 @@ async function openStack(stack: string, request: RunOptions["request"] | undefin
 export function classify(err: unknown, cancelled = false): EngineError {
     if (err instanceof EngineError) return err;
     if (cancelled) return new EngineError("cancelled", "the operation was cancelled");
-    if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", firstLine(err.message));
-    if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", firstLine(err.message));
+    // Their message starts with "code: <n>" (automation/cmd.js CommandResult.toString): the CLI's own line is in stderr.
+    if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", stderrLine(err, /no stack named.*found/));
+    if (err instanceof ConcurrentUpdateError) return new EngineError("concurrent", stderrLine(err, /\[409\] Conflict|the stack is currently locked by/));
     const message = err instanceof Error ? err.message : String(err);
     if (/spawn pulumi ENOENT|Failed to find Pulumi CLI|pulumi: (command )?not found/i.test(message)) {
         return new EngineError("unavailable", "the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/install/)");
@@ -56,8 +57,11 @@ export function classify(err: unknown, cancelled = false): EngineError {
     return new EngineError("failed", lastMeaningfulLine(message));
 }
 
-function firstLine(text: string): string {
-    return text.trim().split("\n")[0];
+/** The line of the failed command's stderr that matches (without Pulumi's "error: "), else the message's first line. */
+function stderrLine(err: StackNotFoundError | ConcurrentUpdateError, pattern: RegExp): string {
+    const stderr = (err as unknown as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? "";
+    const line = stderr.split("\n").find((l) => pattern.test(l));
+    return (line ?? err.message.trim().split("\n")[0]).trim().replace(/^error:\s*/, "");
 }
 
 /**

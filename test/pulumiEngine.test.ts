@@ -16,7 +16,7 @@ describe("Automation API error classification", () => {
     it.each([
         ["error: [409] Conflict: Another update is currently in progress.", "concurrent", 4, "another update of stack staging is in progress; nothing was changed, retry when it has finished"],
         ["error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.", "concurrent", 4, "another update of stack staging is in progress; nothing was changed, retry when it has finished"],
-        ["error: no stack named 'staging' found", "stack-not-found", 3, "stack staging does not exist in the Pulumi backend (pulumi stack init staging): code: 255"],
+        ["error: no stack named 'staging' found", "stack-not-found", 3, "stack staging does not exist in the Pulumi backend (pulumi stack init staging): no stack named 'staging' found"],
     ])("%s -> %s (exit %i)", (stderr, kind, code, message) => {
         const err = classify(failure(stderr));
         expect(err.kind).toBe(kind);

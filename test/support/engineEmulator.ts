@@ -95,6 +95,8 @@ export interface RunOptions {
     readonly kubernetes?: KubernetesBehaviour;
     /** Steps applied at once (`pulumi up --parallel`); default PULUMI_PARALLEL of the run's environment, else 4 x CPUs. */
     readonly parallel?: number;
+    /** Aborting it cancels the update like one Ctrl-C (`EmulatedUpdate.cancel`); the pulumi CLI double wires SIGINT here. */
+    readonly signal?: AbortSignal;
 }
 
 export interface StackOutput {
@@ -279,6 +281,10 @@ export class EngineEmulator {
             parallel: opts.parallel ?? (Number(env.PULUMI_PARALLEL) > 0 ? Number(env.PULUMI_PARALLEL) : 4 * availableParallelism()),
             readStackOutputs: (name) => this.backend.stackOutputs(name),
         });
+        if (opts.signal) {
+            if (opts.signal.aborted) update.cancel();
+            else opts.signal.addEventListener("abort", () => update.cancel(), { once: true });
+        }
         const program = opts.program ?? this.options.program ?? ((ctx: ProgramContext) => this.defaultProgram(ctx));
         const ctx: ProgramContext = { env, now: opts.now ?? new Date() };
 

@@ -208,6 +208,16 @@ export class EmulatedUpdate {
         return this.errors.length > 0 ? "failed" : this.stopReason === "cancelled" ? "cancelled" : "succeeded";
     }
 
+    /**
+     * Cancels the update as one Ctrl-C to `pulumi up` does (pulumi/pulumi pkg/backend/cancellation_scope.go: the first
+     * SIGINT cancels): operations in flight finish, nothing that has not started starts. No-op once it stopped.
+     */
+    cancel(): void {
+        if (this.stopReason || this.closed) return;
+        this.stopReason = "cancelled";
+        this.stop.resolve();
+    }
+
     /** failAt specs that matched no operation (a test's injection that never fired). */
     get unusedFailAt(): string[] {
         return this.s.failAt.map((f) => (typeof f === "string" ? f : f.resource)).filter((r) => !this.failAtUsed.has(r));
