@@ -7,7 +7,7 @@
  */
 import { SECRETS } from "./catalog";
 import { adminSecretArns } from "./adminCredentials";
-import { ADMIN_SECRET_ACTIONS, AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, ELASTICACHE_USER_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
+import { ADMIN_SECRET_ACTIONS, ADMIN_SECRET_KMS_ACTIONS, AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, ELASTICACHE_USER_ACTIONS, KMS_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "./providerPermissions";
 import { Settings } from "./settings";
 
 /** The CloudWatch Logs group the audit sink writes to when `ROTATION_AUDIT_LOG_GROUP` names it (README, "Audit trail"). */
@@ -18,7 +18,7 @@ export interface IamStatement {
     readonly Effect: "Allow";
     readonly Action: readonly string[];
     readonly Resource: string | readonly string[];
-    readonly Condition?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
 }
 
 export interface IamPolicy {
@@ -86,6 +86,25 @@ export function iamPolicy(settings: Settings): IamPolicy {
         // Admin credentials the hooks read at run time (`rotation:adminSecrets`), by their complete ARNs. A secret
         // encrypted with a customer-managed KMS key also needs kms:Decrypt on that key (README, "Admin credentials").
         statements.push({ Sid: "ReadAdminSecrets", Effect: "Allow", Action: sorted(ADMIN_SECRET_ACTIONS), Resource: sorted(adminSecrets) });
+        const keys = settings.aws.adminSecretsKmsKeyArns ?? [];
+        if (keys.length > 0) {
+            // GetSecretValue of a secret under a customer-managed key: Secrets Manager calls kms:Decrypt on the caller's
+            // behalf (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-authz),
+            // so only through Secrets Manager in the secrets' regions (kms:ViaService "secretsmanager.<region>.amazonaws.com",
+            // https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service) and only
+            // for these secrets: Secrets Manager's encryption context is {"SecretARN": <the secret's ARN>}, the key AWS's
+            // own AWSSecretsManagerClientReadOnlyAccess policy conditions on (kms:EncryptionContext:SecretARN,
+            // https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSSecretsManagerClientReadOnlyAccess.html).
+            const regions = sorted(adminSecrets.map((arn) => `secretsmanager.${arn.split(":")[3]}.amazonaws.com`));
+            statements.push({
+                Sid: "DecryptAdminSecrets",
+                Effect: "Allow",
+                Action: sorted(ADMIN_SECRET_KMS_ACTIONS),
+                Resource: sorted(keys),
+                // Several values of one key are ORed (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html).
+                Condition: { StringEquals: { "kms:ViaService": regions.length === 1 ? regions[0] : regions, "kms:EncryptionContext:SecretARN": sorted(adminSecrets) } },
+            });
+        }
     }
     statements.push({
         Sid: "AuditTrail",

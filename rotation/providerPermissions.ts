@@ -40,6 +40,13 @@ export const ELASTICACHE_USER_ACTIONS: readonly string[] = ["elasticache:Describ
 /** What hooks/adminSecret.ts sends to read an admin credential (`rotation:adminSecrets`), on the named secrets only. */
 export const ADMIN_SECRET_ACTIONS: readonly string[] = ["secretsmanager:GetSecretValue"];
 
+/**
+ * What Secrets Manager calls on the hook's behalf when it reads an admin secret encrypted with a customer-managed key
+ * (`rotation:aws.adminSecretsKmsKeyArns`): Decrypt only, since the hooks never write those secrets
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-authz).
+ */
+export const ADMIN_SECRET_KMS_ACTIONS: readonly string[] = ["kms:Decrypt"];
+
 /** What the CloudWatch audit sink sends (automation/auditCloudWatch.ts; scanned the same way). */
 export const AUDIT_ACTIONS: readonly string[] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 

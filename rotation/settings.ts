@@ -51,6 +51,9 @@ const consumes = z
 // ---------------------------------------------------------------------------------------------------------------
 // The schema. Defaults are the seed's where it had one.
 
+/** A KMS key's ARN (a single-Region key id or a multi-Region `mrk-` id; https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id-key-ARN). */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d:\d{12}:key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+
 const awsSchema = obj({
     /** AWS region of Secrets Manager and ECS. `AWS_REGION` overrides it. */
     region: pattern(AWS_REGION, "an AWS region such as ap-southeast-1").default("ap-southeast-1"),
@@ -71,6 +74,19 @@ const awsSchema = obj({
      */
     endpoint: httpUrl.optional(),
     kmsKeyId: pattern(/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/, "a KMS key id, ARN or alias").optional(),
+    /**
+     * The customer-managed KMS keys that encrypt the `rotation:adminSecrets` secrets, as key ARNs (not aliases: IAM
+     * authorises a cryptographic operation against the key's ARN). GetSecretValue on such a secret needs `kms:Decrypt`
+     * on its key (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-authz);
+     * the generated policy grants it through Secrets Manager only (rotation/accessPolicy.ts). Not needed for the
+     * default `aws/secretsmanager` key. Separate from `kmsKeyId`: an RDS-managed master user secret is encrypted with
+     * the key RDS was given, not the one the program's secrets use.
+     */
+    adminSecretsKmsKeyArns: z
+        .array(pattern(KMS_KEY_ARN, "a KMS key's ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)"), { error: "must be a list of KMS key ARNs" })
+        .min(1)
+        .superRefine(unique((k: string) => k, "key"))
+        .optional(),
 });
 
 const ecsSchema = obj({
@@ -499,6 +515,12 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>, env: EnvOv
  * (`AWS_ENDPOINT_URL*` silently redirects every AWS SDK client, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
  */
 function checkEnvironment(settings: Settings, env: EnvOverrides, stack: string | undefined): void {
+    if (settings.aws.adminSecretsKmsKeyArns !== undefined && Object.keys(settings.adminSecrets).length === 0) {
+        throw new RotationInputError(
+            `${NAMESPACE}:aws.adminSecretsKmsKeyArns`,
+            `\`${NAMESPACE}:aws.adminSecretsKmsKeyArns\` is for the keys of \`${NAMESPACE}:adminSecrets\`, and the stack file names no admin secret; remove it`,
+        );
+    }
     if (settings.redis.kind === "elasticache" && settings.adminSecrets.redis !== undefined) {
         throw new RotationInputError(
             `${NAMESPACE}:adminSecrets.redis`,

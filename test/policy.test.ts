@@ -15,7 +15,8 @@ import { loadSettings } from "../automation/stacks";
 import { IamPolicy, IamStatement, TrustPolicy, iamPolicy, parseCiSettings, trustPolicy } from "../rotation/accessPolicy";
 import { SECRETS } from "../rotation/catalog";
 import { ADMIN_SECRET_ACTIONS, AUDIT_ACTIONS, AWS_PROVIDER_ACTIONS, ECS_REDEPLOY_ACTIONS, ELASTICACHE_USER_ACTIONS, KUBERNETES_PROVIDER_ACCESS } from "../rotation/providerPermissions";
-import { ROOT, runProgram } from "./support/pulumiProgram";
+import { parseSettings } from "../rotation/settings";
+import { ROOT, runProgram, stackConfig } from "./support/pulumiProgram";
 
 /** IAM service prefix of each AWS SDK v3 client package. */
 const SERVICE_PREFIX: Record<string, string> = {
@@ -25,6 +26,12 @@ const SERVICE_PREFIX: Record<string, string> = {
     "@aws-sdk/client-sts": "sts",
     "@aws-sdk/client-elasticache": "elasticache",
 };
+
+/**
+ * SDK clients that talk to something other than AWS, so need no IAM permission: hooks/r2Probe.ts signs S3 requests to
+ * Cloudflare R2's S3-compatible endpoint with the new R2 token (https://developers.cloudflare.com/r2/api/s3/tokens/).
+ */
+const NOT_AWS: Readonly<Record<string, string>> = { "hooks/r2Probe.ts": "@aws-sdk/client-s3" };
 
 /** Calls that need no IAM permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html). */
 const NO_PERMISSION = new Set(["sts:GetCallerIdentity"]);
@@ -48,7 +55,7 @@ function sdkActions(): Map<string, string[]> {
         // A command sent directly (`new ListSecretsCommand(`) or through the SDK's paginator (`paginateListSecrets(`).
         for (const m of [...text.matchAll(/new\s+(\w+)Command\s*\(/g), ...text.matchAll(/\bpaginate(\w+)\s*\(/g)]) {
             const pkg = imported.get(`${m[1]}Command`) ?? imported.get(`paginate${m[1]}`);
-            if (!pkg) continue;
+            if (!pkg || NOT_AWS[relative(ROOT, file)] === pkg) continue;
             expect(SERVICE_PREFIX[pkg], `unknown AWS client ${pkg} in ${file}`).toBeDefined();
             const action = `${SERVICE_PREFIX[pkg]}:${m[1]}`;
             found.set(action, [...(found.get(action) ?? []), relative(ROOT, file)]);
@@ -120,6 +127,52 @@ describe("IAM policy, one per stack", () => {
             Resource: [pg, ts].sort(),
         });
         expect(iamPolicy(settings).Statement.some((s) => s.Sid === "ReadAdminSecrets")).toBe(false);
+    });
+
+    it("admin secrets under customer-managed KMS keys (rotation:aws.adminSecretsKmsKeyArns) add kms:Decrypt on those keys, through Secrets Manager, for those secrets only", () => {
+        const staging = stackConfig("staging");
+        const pg = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
+        const ts = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:buywhere-admin/typesense-XyZ789";
+        const key = "arn:aws:kms:ap-southeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        const mrk = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        const aws = staging["rotation:aws"] as Record<string, unknown>;
+        const settings = parseSettings({ ...staging, "rotation:adminSecrets": { database: pg, typesense: ts }, "rotation:aws": { ...aws, adminSecretsKmsKeyArns: [mrk, key] } });
+        const policy = iamPolicy(settings);
+        expect(policy.Statement.find((s) => s.Sid === "DecryptAdminSecrets")).toEqual({
+            Sid: "DecryptAdminSecrets",
+            Effect: "Allow",
+            Action: ["kms:Decrypt"],
+            Resource: [key, mrk],
+            Condition: {
+                StringEquals: {
+                    "kms:ViaService": ["secretsmanager.ap-southeast-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"],
+                    "kms:EncryptionContext:SecretARN": [pg, ts],
+                },
+            },
+        });
+        // One secret: a single ViaService value; never GenerateDataKey (the hooks only read admin secrets).
+        const one = iamPolicy(parseSettings({ ...staging, "rotation:adminSecrets": { database: pg }, "rotation:aws": { ...aws, adminSecretsKmsKeyArns: [key] } }));
+        expect(one.Statement.find((s) => s.Sid === "DecryptAdminSecrets")!.Condition).toEqual({
+            StringEquals: { "kms:ViaService": "secretsmanager.ap-southeast-1.amazonaws.com", "kms:EncryptionContext:SecretARN": [pg] },
+        });
+        expect(one.Statement.flatMap((s) => s.Action)).not.toContain("kms:GenerateDataKey");
+        // Without the key list, admin secrets grant no KMS action (the default aws/secretsmanager key needs none).
+        expect(iamPolicy(parseSettings({ ...staging, "rotation:adminSecrets": { database: pg } })).Statement.some((s) => s.Action.some((a) => a.startsWith("kms:")))).toBe(false);
+        // Refused: an alias (IAM authorises Decrypt against the key's ARN), and keys without any admin secret.
+        const refusal = (raw: Record<string, unknown>) => {
+            try {
+                parseSettings(raw);
+            } catch (err) {
+                return (err as Error).message;
+            }
+            return "accepted";
+        };
+        expect(refusal({ ...staging, "rotation:adminSecrets": { database: pg }, "rotation:aws": { ...aws, adminSecretsKmsKeyArns: ["arn:aws:kms:ap-southeast-1:111122223333:alias/rds"] } })).toContain(
+            "`rotation:aws.adminSecretsKmsKeyArns[0]` \"arn:aws:kms:ap-southeast-1:111122223333:alias/rds\" is not a KMS key's ARN",
+        );
+        expect(refusal({ ...staging, "rotation:aws": { ...aws, adminSecretsKmsKeyArns: [key] } })).toBe(
+            "`rotation:aws.adminSecretsKmsKeyArns` is for the keys of `rotation:adminSecrets`, and the stack file names no admin secret; remove it",
+        );
     });
 
     it.each(STACKS)("the %s policy grants exactly the actions the code uses: SDK calls plus what the providers call", async (stack) => {
