@@ -23,10 +23,18 @@ async function main(): Promise<number> {
         process.stderr.write(`sandbox: could not start: ${(err as Error).message.split("\n")[0]}\n`);
         return 1;
     }
+    let exports: string;
+    try {
+        exports = exportLines(sandbox.env);
+    } catch (err) {
+        process.stderr.write(`sandbox: ${(err as Error).message}\n`);
+        await sandbox.stop();
+        return 1;
+    }
     process.stdout.write(
         [
             `# The ${LOCAL_STACK} sandbox is up. In another shell, export these (throwaway credentials of loopback servers):`,
-            exportLines(sandbox.env),
+            exports,
             `# A passphrase for the local backend's stack (no real secret is kept there):`,
             `export PULUMI_CONFIG_PASSPHRASE=''`,
             `# then: pulumi login --local && pulumi stack init ${LOCAL_STACK}   (once)`,

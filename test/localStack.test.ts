@@ -26,7 +26,7 @@ import { REQUEST_ENV, RotationRequest, encodeRequest } from "../rotation/request
 import { LOCAL_STACK, parseSettings } from "../rotation/settings";
 import { sandbox as cliSandbox } from "./support/cli";
 import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
-import { LocalSandbox, startLocalSandbox } from "./support/localSandbox";
+import { LocalSandbox, exportLines, startLocalSandbox } from "./support/localSandbox";
 import { ROOT } from "./support/pulumiProgram";
 
 const stackFile = () => (parse(readFileSync(join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> }).config;
@@ -90,6 +90,17 @@ describe("the local stack's Kubernetes cluster (optional, off by default) must b
     it("KUBECONFIG's list, else ~/.kube/config", () => {
         expect(kubeconfigPaths("/a:/b::/c", "/home/sre")).toEqual(["/a", "/b", "/c"]);
         expect(kubeconfigPaths(undefined, "/home/sre")).toEqual(["/home/sre/.kube/config"]);
+    });
+});
+
+describe("the sandbox's export lines", () => {
+    it("prints loopback credentials, quoted for the shell, and refuses a URL of any other host", () => {
+        expect(exportLines({ A: "postgresql://admin:it's@127.0.0.1:15432/buywhere", B: "key" })).toBe(
+            "export A='postgresql://admin:it'\\''s@127.0.0.1:15432/buywhere'\nexport B='key'",
+        );
+        expect(() => exportLines({ ROTATION_PG_ADMIN_URL: "postgresql://admin:pw@db.example:5432/buywhere" })).toThrow(
+            'refusing to print ROTATION_PG_ADMIN_URL: it names "db.example", not a loopback server of the sandbox',
+        );
     });
 });
 

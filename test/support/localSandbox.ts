@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Server, createServer } from "node:http";
 import { join } from "node:path";
+import { isLoopbackHost } from "../../rotation/rules";
 import { LOCAL_STACK, Settings } from "../../rotation/settings";
 import { loadSettings } from "../../automation/stacks";
 import { CloudflareTokensDouble, DoubleToken, startCloudflareTokensDouble } from "./cloudflareTokensDouble";
@@ -197,8 +198,22 @@ function grantOf(token: DoubleToken | undefined): R2KeyGrant | undefined {
     return { secretAccessKey: token.valueSha256, buckets: [...buckets], write };
 }
 
-/** The sandbox's variables as shell `export` lines (single-quoted). */
+/**
+ * The sandbox's variables as shell `export` lines (single-quoted). Printing credentials is acceptable here only
+ * because each belongs to a throwaway server on this machine: a URL value that names any other host is refused.
+ */
 export function exportLines(env: Readonly<Record<string, string>>): string {
+    for (const [name, value] of Object.entries(env)) {
+        let host: string | undefined;
+        try {
+            host = new URL(value).hostname;
+        } catch {
+            host = undefined; // not a URL: a key or token of the sandbox's doubles, or moto's static credentials
+        }
+        if (host !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !isLoopbackHost(host)) {
+            throw new Error(`refusing to print ${name}: it names ${JSON.stringify(host)}, not a loopback server of the sandbox`);
+        }
+    }
     return Object.entries(env)
         .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
         .join("\n");
