@@ -48,13 +48,28 @@ describe("GitHub workflows", () => {
     it("runs monthly and on dispatch, never overlaps, staging before production, production behind an environment", () => {
         const main = parse(read("secrets-rotation.yml"));
         expect(main.on.schedule).toEqual([{ cron: "0 0 1 * *" }]);
-        expect(Object.keys(main.on.workflow_dispatch.inputs)).toEqual(["command", "services", "provider", "dry_run", "stack"]);
+        expect(Object.keys(main.on.workflow_dispatch.inputs)).toEqual(["command", "services", "provider", "dry_run", "stack", "runner", "check_reach"]);
         expect(main.concurrency).toEqual({ group: "secrets-rotation", "cancel-in-progress": false });
         expect(main.jobs.production.needs).toBe("staging");
         expect(main.jobs.production.with.stack).toBe("production");
         const stack = parse(read("rotate-stack.yml"));
         expect(stack.jobs.rotate.environment).toBe("${{ inputs.stack }}");
         expect(stack.permissions).toEqual({ contents: "read", "id-token": "write" });
+    });
+
+    it("each stack's job runs where its sources are: the stack's own runner scale set unless a dispatch names another; reach is checked unless a dispatch turns it off", () => {
+        const main = parse(read("secrets-rotation.yml"));
+        for (const stack of ["staging", "production"]) {
+            expect(main.jobs[stack].with.runs_on).toBe(`\${{ inputs.runner || 'buywhere-rotation-${stack}' }}`);
+            // A scheduled run has no inputs: it always checks reach.
+            expect(main.jobs[stack].with.reach).toBe("${{ github.event_name == 'schedule' || inputs.check_reach }}");
+        }
+        expect(main.on.workflow_dispatch.inputs.check_reach).toMatchObject({ type: "boolean", default: true });
+        const stackWorkflow = parse(read("rotate-stack.yml"));
+        expect(stackWorkflow.on.workflow_call.inputs.runs_on).toEqual({ type: "string", required: true });
+        expect(stackWorkflow.jobs.rotate["runs-on"]).toBe("${{ inputs.runs_on }}");
+        // Nothing else runs on GitHub-hosted runners but the alert, which touches no source.
+        expect(Object.entries(main.jobs).filter(([, j]) => (j as { "runs-on"?: string })["runs-on"] !== undefined).map(([name]) => name)).toEqual(["alert"]);
     });
 
     it("authenticates to AWS with OIDC (a role, no keys), uploads the audit trail, and never interpolates inputs into scripts", () => {
@@ -150,6 +165,18 @@ describe("GitHub workflows", () => {
             expect(r.args).toEqual(["rotate", "--stack", "staging", "--service", "database", "--service", "r2", "--provider", "aws"]);
             for (const v of Object.values(VALUES)) expect(r.preflight.stdout + r.preflight.stderr + r.output).not.toContain(v);
         });
+
+        it("with reach on (the workflow's default), a live run whose sources do not answer from the runner stops at the preflight, naming them, and nothing runs", () => {
+            const r = runSteps({ ...live, SERVICES: "database", REACH: "true" }, VALUES);
+            expect(r.preflight.status).toBe(2);
+            // Staging's hosts do not resolve here, as Aurora's do not outside its VPC.
+            expect(r.preflight.stderr).toMatch(
+                /^error: a live `rotate` on staging cannot reach PostgreSQL primary buywhere-staging\.cluster-c1a2b3c4d5e6\.ap-southeast-1\.rds\.amazonaws\.com:5432 \((ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED)\), .*; nothing was run \(README, "Where it runs"\)\n$/,
+            );
+            for (const v of Object.values(VALUES)) expect(r.preflight.stderr).not.toContain(v);
+            expect(r.ran).toBeUndefined();
+            expect(r.args).toBeUndefined();
+        }, 30_000);
 
         it("a dry run needs none and runs with --dry-run", () => {
             const r = runSteps({ ...live, COMMAND: "rotate-all", SERVICES: "", DRY_RUN: "true" }, {});
