@@ -24,9 +24,10 @@ import { GROUPS } from "../rotation/catalog";
 import { contextServer, kubeconfigPaths } from "../rotation/kubeconfig";
 import { REQUEST_ENV, RotationRequest, encodeRequest } from "../rotation/request";
 import { LOCAL_STACK, parseSettings } from "../rotation/settings";
-import { sandbox as cliSandbox } from "./support/cli";
+import { REAL_BIN, runCli, sandbox as cliSandbox } from "./support/cli";
 import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
 import { LocalSandbox, exportLines, startLocalSandbox } from "./support/localSandbox";
+import { installPulumiDouble } from "./support/pulumiCliDouble";
 import { ROOT } from "./support/pulumiProgram";
 
 const stackFile = () => (parse(readFileSync(join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> }).config;
@@ -282,6 +283,33 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
         expect(await canAuth(after.REDIS_URL)).toBe(true);
         expect(liveTokens()).toContain(after.R2_ACCESS_KEY_ID);
     }, 180_000);
+
+    it("the README's quick start through the real CLI and Automation API (the pulumi CLI double on PATH): rotate-all --stack local, then status", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "local-cli-"));
+        dirs.push(dir);
+        const backendDir = join(dir, "backend");
+        // `pulumi login --local` + `pulumi stack init local`: a file backend holding an empty local stack.
+        new EngineEmulator({ backendDir, projectDir: ROOT }).initStack(LOCAL_STACK);
+        const double = installPulumiDouble(backendDir);
+        try {
+            // Exactly what the shell holds: the sandbox's exports, no AWS endpoint, no config override.
+            const shell = { ...double.env, ...sandbox.env, HOME: dir, ROTATION_AUDIT_FILE: join(dir, "audit.jsonl") };
+            const before = await current("DATABASE_URL");
+            const rotate = await runCli(["rotate-all", "--stack", LOCAL_STACK], shell, undefined, REAL_BIN);
+            expect(rotate.stderr).not.toContain("error:");
+            expect(rotate.code).toBe(0);
+            const after = await current("DATABASE_URL");
+            expect(after).not.toBe(before); // this stack's first rotate-all generated and published its own slots
+            expect(await canLogIn(after)).toBe(true);
+            expect(await canAuth(await current("REDIS_URL"))).toBe(true);
+            const status = await runCli(["status", "--stack", LOCAL_STACK, "--json"], shell, undefined, REAL_BIN);
+            expect(status.code).toBe(0);
+            expect(JSON.stringify(JSON.parse(status.stdout))).toContain("buywhere/local/DATABASE_URL"); // listed from moto via rotation:aws.endpoint
+            expect(double.refused()).toEqual([]);
+        } finally {
+            double.remove();
+        }
+    }, 240_000);
 
     it("Kubernetes turned on, on a cluster of this machine: a new local stack publishes to its Secret and rolls its Deployment", async () => {
         const dir = mkdtempSync(join(tmpdir(), "local-kind-"));
