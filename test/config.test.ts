@@ -93,6 +93,28 @@ describe("config", () => {
         expect(() => parseSettings(staging, { AWS_ENDPOINT_URL_ELASTICACHE: "http://127.0.0.1:5001", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5001" }, "staging")).not.toThrow();
     });
 
+    it("the R2 probe's endpoint (ROTATION_R2_ENDPOINT) moves only for the local stack (loopback) or when ROTATION_ALLOW_R2_ENDPOINT names it (tests)", () => {
+        expect(parseSettings(staging, {}, "staging").r2.endpoint).toBeUndefined(); // the probe uses https://<account>.r2.cloudflarestorage.com
+        const allowed = { ROTATION_R2_ENDPOINT: "http://127.0.0.1:9000", ROTATION_ALLOW_R2_ENDPOINT: "http://127.0.0.1:9000" };
+        expect(parseSettings(staging, allowed, "staging").r2.endpoint).toBe("http://127.0.0.1:9000");
+        const refused = (env: Record<string, string>) => {
+            try {
+                parseSettings(staging, env, "staging");
+            } catch (e) {
+                return e as RotationInputError;
+            }
+            throw new Error("accepted");
+        };
+        expect(refused({ ROTATION_R2_ENDPOINT: "https://r2.example.net" })).toMatchObject({
+            key: "ROTATION_R2_ENDPOINT",
+            message:
+                'environment variable `ROTATION_R2_ENDPOINT` would prove stack staging\'s R2 keys against "https://r2.example.net" instead of R2; it is allowed only for the `local` stack (loopback) or when `ROTATION_ALLOW_R2_ENDPOINT` names the same endpoint, for tests',
+        });
+        expect(refused({ ROTATION_R2_ENDPOINT: "r2.example.net", ROTATION_ALLOW_R2_ENDPOINT: "r2.example.net" }).message).toBe(
+            'environment variable `ROTATION_R2_ENDPOINT` "r2.example.net" is not an http(s) URL',
+        );
+    });
+
     it("a local AWS endpoint is allowed for the local stack, or when ROTATION_ALLOW_AWS_ENDPOINT names it (tests)", () => {
         expect(() => parseSettings(stackConfig("local"), { AWS_ENDPOINT_URL: "http://127.0.0.1:5000" }, "local")).not.toThrow();
         expect(() => parseSettings(staging, { AWS_ENDPOINT_URL: "http://127.0.0.1:5000", ROTATION_ALLOW_AWS_ENDPOINT: "http://127.0.0.1:5000" }, "staging")).not.toThrow();
@@ -171,6 +193,7 @@ describe("config", () => {
         ["no R2 bucket", { "rotation:r2": { ...(staging["rotation:r2"] as object), buckets: [] } }, "rotation:r2.buckets", /must list at least one bucket/],
         ["a Typesense key that cannot search (its proof is a search)", { "rotation:typesense": { url: "https://ts.example", actions: ["documents:import"] } }, "rotation:typesense.actions", /^`rotation:typesense\.actions` must include documents:search: the applier proves each new key with a search$/],
         ["a Typesense proof timeout of 0", { "rotation:typesense": { url: "https://ts.example", proofTimeoutSeconds: 0 } }, "rotation:typesense.proofTimeoutSeconds", /must be a whole number from 1 to 900/],
+        ["an R2 probe bound over 15 minutes", { "rotation:r2": { ...(staging["rotation:r2"] as object), probeTimeoutSeconds: 901 } }, "rotation:r2.probeTimeoutSeconds", /must be a whole number from 1 to 900/],
         ["a missing Typesense URL", { "rotation:typesense": { actions: ["documents:search"] } }, "rotation:typesense.url", /^`rotation:typesense.url` is required$/],
         ["an unknown provider to hold", { "rotation:hold": { database: ["gcp"] } }, "rotation:hold.database[0]", /must be one of `aws`, `k8s` \(got "gcp"\)/],
         ["holding every provider", { "rotation:hold": { database: ["aws", "k8s"] } }, "rotation:hold.database", /cannot hold back every provider: the rotation would publish nowhere/],
