@@ -215,11 +215,13 @@ function localCloudflare(baseUrl: string | undefined): cloudflare.Provider | und
  * context the provider will use (the same files and merge rules, rotation/kubeconfig.ts) must name a loopback server.
  */
 function requireLoopbackCluster(settings: Settings, env: ProgramContext["env"]): void {
-    const kube = settings.kubernetes;
-    if (kube === undefined) return;
+    // The PostgreSQL applier's PgBouncer userlist Secret is reached through the same kubeconfig and context, even
+    // without `rotation:kubernetes` (then in-cluster, which a laptop has not: refused below as no context).
+    const usesCluster = settings.kubernetes !== undefined || settings.database.pgbouncer?.authFile.secret !== undefined;
+    if (!usesCluster) return;
     const key = "rotation:kubernetes.context";
     const files = kubeconfigPaths(env.KUBECONFIG, env.HOME ?? homedir()).filter((f) => existsSync(f)).map((f) => readFileSync(f, "utf8"));
-    const found = contextServer(files, kube.context);
+    const found = contextServer(files, settings.kubernetes?.context);
     if ("problem" in found) throw new RotationInputError(key, `the \`${LOCAL_STACK}\` stack's Kubernetes cluster cannot be told: ${found.problem}`);
     let host = "";
     try {

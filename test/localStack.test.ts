@@ -261,6 +261,14 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
         expect(r.result).toBe("failed");
         expect(r.error).toContain('the `local` stack\'s Kubernetes context talks to "https://abc.gr7.ap-southeast-1.eks.amazonaws.com", not a loopback address');
         expect(r.operations).toEqual([]);
+
+        // Without rotation:kubernetes too: the PgBouncer userlist Secret is reached through the same kubeconfig.
+        writeFileSync(kubeconfig, JSON.stringify({ "current-context": "eks", contexts: [{ name: "eks", context: { cluster: "eks" } }], clusters: [{ name: "eks", cluster: { server: "https://abc.gr7.ap-southeast-1.eks.amazonaws.com" } }] }));
+        const database = { ...(stackFile()["rotation:database"] as object), pgbouncer: { authFile: { secret: { namespace: "buywhere", name: "pgbouncer-userlist", key: "userlist.txt" } }, adminUser: "pgbouncer" } };
+        const viaPgbouncer = await emu.up(LOCAL_STACK, { env: { ...env, KUBECONFIG: kubeconfig, [REQUEST_ENV]: encodeRequest(ROTATE_ALL) }, config: { "rotation:database": database }, now: NOV });
+        expect(viaPgbouncer.result).toBe("failed");
+        expect(viaPgbouncer.error).toContain("not a loopback address");
+        expect(viaPgbouncer.operations).toEqual([]);
     });
 
     it("a rotation whose health check fails commits nothing; rollback puts back what was committed and it still works", async () => {
