@@ -287,6 +287,11 @@ const redisSchema = obj({
     /** `elasticache` only: the RBAC user's id (ModifyUser and the IAM policy name the user by id, AUTH by name). */
     userId: pattern(ELASTICACHE_USER_ID, "an ElastiCache user id (a letter, then letters, digits and hyphens)").optional(),
     /**
+     * `elasticache` only: the user group of the cache (its replication group's or serverless cache's `UserGroupIds`)
+     * that `bootstrap` adds the user to (ModifyUserGroup); rotation itself never touches the group.
+     */
+    userGroupId: pattern(ELASTICACHE_USER_ID, "an ElastiCache user group id (a letter, then letters, digits and hyphens)").optional(),
+    /**
      * `elasticache` only: how long the user may stay `modifying` (before and after ModifyUser) before the run fails.
      * AWS's own rotation function waits up to 600 s (aws-samples/aws-secrets-manager-rotation-lambdas,
      * SecretsManagerElasticacheUserRotation); there is no documented bound, so the default leaves room.
@@ -312,6 +317,13 @@ const redisSchema = obj({
         }
         if (redis.kind === "acl" && redis.userId !== undefined) {
             ctx.addIssue({ code: "custom", path: ["userId"], message: "is for `kind: elasticache` only (a self-run Redis names users by name)" });
+        }
+        if (redis.kind === "acl" && redis.userGroupId !== undefined) {
+            ctx.addIssue({ code: "custom", path: ["userGroupId"], message: "is for `kind: elasticache` only (a self-run Redis has no user groups)" });
+        }
+        if (redis.kind === "elasticache" && redis.userId === "default") {
+            // ElastiCache's own default user (user id and name `default`): every connection that has not AUTHed.
+            ctx.addIssue({ code: "custom", path: ["userId"], message: "must not be `default`: that is ElastiCache's default user, which every unauthenticated connection is" });
         }
         if (redis.pollSeconds >= redis.modifyTimeoutSeconds) {
             ctx.addIssue({ code: "custom", path: ["pollSeconds"], message: `(${redis.pollSeconds}) must be less than \`${NAMESPACE}:redis.modifyTimeoutSeconds\` (${redis.modifyTimeoutSeconds})` });

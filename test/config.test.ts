@@ -218,12 +218,12 @@ describe("config", () => {
 
 describe("Redis kinds and admin secrets (issue 11)", () => {
     const elasticache = { ...redis, kind: "elasticache", userId: "buywhere-api-staging" };
-    const acl = Object.fromEntries(Object.entries(redis).filter(([k]) => k !== "kind" && k !== "userId"));
+    const acl = Object.fromEntries(Object.entries(redis).filter(([k]) => k !== "kind" && k !== "userId" && k !== "userGroupId"));
     const PG_SECRET = "arn:aws:secretsmanager:ap-southeast-1:111122223333:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-AbC123";
 
     it.each(["staging", "production"])("Pulumi.%s.yaml: Redis is an ElastiCache RBAC user, by id and by name", (stack) => {
         const s = parseSettings(stackConfig(stack));
-        expect(s.redis).toMatchObject({ kind: "elasticache", user: "buywhere-api", userId: `buywhere-api-${stack}`, modifyTimeoutSeconds: 900, pollSeconds: 10, tls: true });
+        expect(s.redis).toMatchObject({ kind: "elasticache", user: "buywhere-api", userId: `buywhere-api-${stack}`, userGroupId: `buywhere-${stack}`, modifyTimeoutSeconds: 900, pollSeconds: 10, tls: true });
     });
 
     it("kind defaults to acl; elasticache needs the user id, acl refuses one", () => {
@@ -232,6 +232,11 @@ describe("Redis kinds and admin secrets (issue 11)", () => {
             "`rotation:redis.userId` is required with `kind: elasticache`: ModifyUser names the user by id (the user name is what clients AUTH with)",
         );
         expect(errorFor({ "rotation:redis": { ...acl, userId: "x" } }).message).toBe("`rotation:redis.userId` is for `kind: elasticache` only (a self-run Redis names users by name)");
+        // bootstrap's user group (ModifyUserGroup): ElastiCache only; ElastiCache's own `default` user is never the slots' user.
+        expect(errorFor({ "rotation:redis": { ...acl, userGroupId: "g" } }).message).toBe("`rotation:redis.userGroupId` is for `kind: elasticache` only (a self-run Redis has no user groups)");
+        expect(errorFor({ "rotation:redis": { ...elasticache, userId: "default" } }).message).toBe(
+            "`rotation:redis.userId` must not be `default`: that is ElastiCache's default user, which every unauthenticated connection is",
+        );
     });
 
     it.each([

@@ -1,12 +1,17 @@
 /**
  * `bootstrap`: creates, idempotently, what the source appliers expect to exist — PostgreSQL's group role and its two
- * alternating login roles, and the Redis ACL user (enabled, with the stack's rules, no password yet). `--print`
- * shows the SQL and the ACL command instead, touching nothing. Admin credentials come from the environment
+ * alternating login roles, and the Redis user: with `rotation:redis.kind: acl` an ACL user (enabled, with the stack's
+ * rules, no password yet) through ROTATION_REDIS_ADMIN_URL; with `elasticache` an RBAC user created through the
+ * ElastiCache API with the run's AWS credentials and added to the cache's user group (automation/elasticacheBootstrap.ts:
+ * ElastiCache refuses passwords in `ACL SETUSER`, so no Redis admin URL is needed or used). `--print` shows the SQL and
+ * the ACL command or the ElastiCache calls instead, touching nothing. Admin credentials come from the environment
  * (ROTATION_PG_ADMIN_URL, ROTATION_REDIS_ADMIN_URL), never from the command line. A run that reaches the servers
  * (succeeded or failed) leaves an audit record, like every command that changes something.
  */
 import { bootstrapPostgres, bootstrapSections, bootstrapSql } from "../../hooks/postgresApply";
+import { ElastiCacheClient } from "@aws-sdk/client-elasticache";
 import { bootstrapRedisUser } from "../../hooks/redisApply";
+import { ElastiCacheBootstrapTarget, bootstrapElastiCacheUser, checkElastiCacheBootstrap, elasticacheBootstrapPlan } from "../elasticacheBootstrap";
 import { GuardrailError, HookInputError } from "../../hooks/hookRuntime";
 import { AuditRecord, Outcome, actor, writeAudit } from "../audit";
 import { CliContext, GlobalArgs, progress, result } from "../context";
@@ -27,17 +32,33 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
     const extras = { rotator: db.rotatorRole, legacyUser: db.legacyUser, canary: db.canary };
     const sql = bootstrapSql(db.groupRole, roles, db.name, extras);
     const acl = `ACL SETUSER ${settings.redis.user} on resetpass ${settings.redis.aclRules.join(" ")}`;
+    const r = settings.redis;
+    // The ElastiCache kind's user: its id and group come from the stack file (validated there: userId is required).
+    const ec: ElastiCacheBootstrapTarget | undefined =
+        r.kind === "elasticache"
+            ? { region: settings.aws.region, userId: r.userId!, userName: r.user, userGroupId: r.userGroupId ?? "<rotation:redis.userGroupId>", aclRules: r.aclRules }
+            : undefined;
     if (args.print) {
         const sections = bootstrapSections(db.groupRole, roles, db.name, extras)
             .map((s) => `-- ${s.title}\n${s.sql.map((q) => `${q};`).join("\n")}`)
             .join("\n");
-        result(io, args.json, () => `-- PostgreSQL (database ${db.name}), as an admin, in one transaction:\n${sections}\n\n# Redis, as an admin (only if the user does not exist yet):\n${acl}\n`, () => ({ stack, sql, redis: acl }));
+        const pgText = `-- PostgreSQL (database ${db.name}), as an admin, in one transaction:\n${sections}\n\n`;
+        if (ec) {
+            const plan = elasticacheBootstrapPlan(ec);
+            result(io, args.json, () => `${pgText}${plan.text}`, () => ({ stack, sql, redis: plan.json }));
+        } else {
+            result(io, args.json, () => `${pgText}# Redis, as an admin (only if the user does not exist yet):\n${acl}\n`, () => ({ stack, sql, redis: acl }));
+        }
         ctx.exitCode = EXIT.ok;
         return;
     }
+    if (ec && r.userGroupId === undefined) {
+        throw new CliError(EXIT.usage, "bootstrap with `rotation:redis.kind` elasticache needs `rotation:redis.userGroupId`: the cache's user group the user is added to (or use --print)");
+    }
     const pgUrl = io.env.ROTATION_PG_ADMIN_URL;
     const redisUrl = io.env.ROTATION_REDIS_ADMIN_URL;
-    const missing = [!pgUrl && "ROTATION_PG_ADMIN_URL", !redisUrl && "ROTATION_REDIS_ADMIN_URL"].filter(Boolean);
+    // The ElastiCache kind needs no Redis admin login: its user is created through the API (AWS credentials).
+    const missing = [!pgUrl && "ROTATION_PG_ADMIN_URL", !ec && !redisUrl && "ROTATION_REDIS_ADMIN_URL"].filter(Boolean);
     if (missing.length > 0) {
         throw new CliError(EXIT.usage, `bootstrap needs the admin credentials in the environment: ${missing.join(", ")} (or use --print)`);
     }
@@ -49,14 +70,36 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
             region: settings.aws.region,
             warn: (m) => progress(io, m),
         });
+    // The endpoint the stack file's checks allowed (AWS_ENDPOINT_URL_ELASTICACHE / AWS_ENDPOINT_URL: local stack or
+    // ROTATION_ALLOW_AWS_ENDPOINT only), taken from the CLI's environment as the hooks would see it.
+    const ecEndpoint = io.env.AWS_ENDPOINT_URL_ELASTICACHE || io.env.AWS_ENDPOINT_URL || undefined;
+    const ecClient = ec ? new ElastiCacheClient({ region: ec.region, ...(ecEndpoint ? { endpoint: ecEndpoint } : {}) }) : undefined;
     try {
+        // ElastiCache's user group and user id are judged before anything changes, PostgreSQL included.
+        if (ec) await checkElastiCacheBootstrap({ ...ec, client: ecClient! });
         // The CLI's environment (CA bundles, TLS rules), not the process's: the same as the hooks would see.
         await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name, io.env, extras);
         progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
         if (db.rotatorRole) progress(io, `PostgreSQL: rotator role ${db.rotatorRole} has what rotation needs (set its password yourself; it goes in ROTATION_PG_ADMIN_URL)`);
         if (db.legacyUser) progress(io, `PostgreSQL: ownership and privileges of legacy user ${db.legacyUser} moved to ${db.groupRole}; ${db.legacyUser} is a member of it and still logs in`);
-        const created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules, io.env);
-        progress(io, `Redis: ACL user ${settings.redis.user} ${created ? "created" : "already exists"}`);
+        let created: boolean;
+        let redisDoc: object;
+        if (ec) {
+            const done = await bootstrapElastiCacheUser({
+                ...ec,
+                client: ecClient!,
+                timeoutMs: r.modifyTimeoutSeconds * 1000,
+                pollMs: r.pollSeconds * 1000,
+                log: (line) => progress(io, `Redis: ${line}`),
+            });
+            created = done.created;
+            progress(io, `Redis: ElastiCache user ${ec.userId} (${ec.userName}) ${created ? "created" : "already exists"}; in user group ${ec.userGroupId}${done.addedToGroup ? " (added)" : ""}`);
+            redisDoc = { kind: "elasticache", userId: ec.userId, user: ec.userName, userGroupId: ec.userGroupId, created, addedToGroup: done.addedToGroup };
+        } else {
+            created = await bootstrapRedisUser(redisUrl!, settings.redis.user, settings.redis.aclRules, io.env);
+            progress(io, `Redis: ACL user ${settings.redis.user} ${created ? "created" : "already exists"}`);
+            redisDoc = { user: settings.redis.user, created };
+        }
         result(
             io,
             args.json,
@@ -70,7 +113,7 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
                     ...(db.legacyUser ? { legacyUser: db.legacyUser } : {}),
                     ...(db.canary ? { canary: "public.rotation_canary" } : {}),
                 },
-                redis: { user: settings.redis.user, created },
+                redis: redisDoc,
             }),
         );
     } catch (err) {
@@ -79,6 +122,8 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
         const refused = err instanceof GuardrailError || err instanceof HookInputError;
         await audit(refused ? "refused" : "failed", message.split("\n")[0]);
         throw new CliError(refused ? EXIT.usage : EXIT.failed, message);
+    } finally {
+        ecClient?.destroy();
     }
     await audit("succeeded");
     ctx.exitCode = EXIT.ok;

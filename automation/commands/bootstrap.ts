@@ -7,11 +7,11 @@ import { lazy } from "./shared";
 export function bootstrapCommand(ctx: CliContext): CommandModule<GlobalArgs, BootstrapArgs> {
     return lazy(ctx, {
         command: "bootstrap",
-        describe: "Create (idempotently) the PostgreSQL group role + alternating login roles and the Redis ACL user; --print shows them",
+        describe: "Create (idempotently) the PostgreSQL group role + alternating login roles and the Redis user (ACL SETUSER, or ElastiCache CreateUser + ModifyUserGroup); --print shows them",
         builder: (y: Argv<GlobalArgs>) =>
             y
-                .option("print", { type: "boolean", default: false, describe: "print the SQL and ACL command; touch nothing" })
-                .example("ROTATION_PG_ADMIN_URL=... ROTATION_REDIS_ADMIN_URL=... $0 bootstrap --stack staging", "once per environment") as unknown as Argv<BootstrapArgs>,
+                .option("print", { type: "boolean", default: false, describe: "print the SQL and the ACL command or ElastiCache calls; touch nothing" })
+                .example("ROTATION_PG_ADMIN_URL=... $0 bootstrap --stack staging", "once per environment (ElastiCache: with AWS credentials; kind acl: also ROTATION_REDIS_ADMIN_URL)") as unknown as Argv<BootstrapArgs>,
         load: () => (require("../actions/bootstrap") as typeof import("../actions/bootstrap")).runBootstrap,
     });
 }
