@@ -97,7 +97,7 @@ describe("the audit file", () => {
         const bin = join(project, "test", "support", "standInBin.ts");
         const env = { PATH: process.env.PATH ?? "", HOME: tmp(), ROTATION_STANDIN_DIR: join(tmp(), "engine") };
         const elsewhere = tmp();
-        const r = await runFrom(elsewhere, bin, ["rotate", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"], env);
+        const r = await runFrom(elsewhere, bin, ["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging", "--stamp", "2026-11-20T0900Z"], env);
         expect(r.code, r.stderr).toBe(0);
         const file = join(project, "audit", "rotation-audit.jsonl");
         expect(existsSync(file)).toBe(true);
@@ -107,7 +107,7 @@ describe("the audit file", () => {
         // From a third directory, and with a relative ROTATION_AUDIT_FILE (taken from the project, not the cwd).
         const h = await runFrom(tmp(), bin, ["history", "--stack", "staging", "--json"], env);
         expect(h.code, h.stderr).toBe(0);
-        expect(JSON.parse(h.stdout).audit.map((a: AuditRecord) => a.command)).toEqual(["rotate --service jwt --stamp 2026-11-20T0900Z"]);
+        expect(JSON.parse(h.stdout).audit.map((a: AuditRecord) => a.command)).toEqual(["rotate --service jwt --stamp 2026-11-20T0900Z --first-deployment"]);
         const rel = await runFrom(tmp(), bin, ["history", "--stack", "staging", "--json"], { ...env, ROTATION_AUDIT_FILE: "audit/rotation-audit.jsonl" });
         expect(JSON.parse(rel.stdout).audit).toHaveLength(1);
     });
@@ -206,7 +206,7 @@ describe("the hash chain", () => {
     it("history --verify: exit 0 on an intact trail, exit 1 naming the line after tampering", async () => {
         const s = sandbox();
         for (const stamp of ["2026-11-20T0900Z", "2026-11-21T0900Z", "2026-11-22T0900Z"]) {
-            expect((await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--stamp", stamp])).code).toBe(0);
+            expect((await s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging", "--stamp", stamp])).code).toBe(0);
         }
         const ok = await s.run(["history", "--verify"]);
         expect([ok.code, ok.stderr]).toEqual([0, ""]);

@@ -140,7 +140,7 @@ describe("a failing run whose engine output and error carry credentials", () => 
             ROTATION_STANDIN_FAIL_MESSAGE: `error: postgresApply: could not connect with ${CREDENTIALS.ROTATION_PG_ADMIN_URL} (token ${CREDENTIALS.CLOUDFLARE_API_TOKEN}); upstream ${STRANGER}`,
         };
         // --verbose: the stack trace goes to stderr too, message included.
-        const r = await s.run(["rotate", "--service", "database", "--stack", "staging", "--stamp", "2026-11-20T0900Z", "--verbose"], env);
+        const r = await s.run(["rotate", "--service", "database", "--first-deployment", "--stack", "staging", "--stamp", "2026-11-20T0900Z", "--verbose"], env);
         expect(r.code).toBe(1);
 
         const auditFile = readFileSync(s.env.ROTATION_AUDIT_FILE, "utf8");
@@ -152,7 +152,7 @@ describe("a failing run whose engine output and error carry credentials", () => 
         // The run really failed, echoed the engine output and wrote every sink, each with something redacted.
         expect(r.stderr).toContain("Updating (staging):");
         expect(r.stderr).toContain(`error: error: postgresApply: could not connect with ${REDACTED} (token ${REDACTED}); upstream amqp://${REDACTED}@mq.internal:5672/vhost\n`);
-        expect(JSON.parse(auditFile.trim())).toMatchObject({ command: "rotate --service database --stamp 2026-11-20T0900Z", outcome: "failed" });
+        expect(JSON.parse(auditFile.trim())).toMatchObject({ command: "rotate --service database --stamp 2026-11-20T0900Z --first-deployment", outcome: "failed" });
         expect(events.events).toHaveLength(1);
         expect(cloudWatch).toBe(auditFile.trim());
         for (const [name, text] of Object.entries({ stderr: sinks.stderr, audit: sinks.audit, summary: sinks.summary, cloudWatch: sinks.cloudWatch })) {
