@@ -34,6 +34,7 @@ import { DescribeUsersCommand, ElastiCacheClient, ModifyUserCommand, User } from
 import { elasticacheApplyContract, fromEnv, hookSecrets } from "./contracts";
 import { HookInputError, Log, SourceError, firstErrorLine, runHook, sleep } from "./hookRuntime";
 import { canAuth } from "./redisApply";
+import { elasticacheOpenSessionsWarning } from "../rotation/elasticacheSessions";
 
 /**
  * ElastiCache's documented password rules: "at least 16 and a maximum of 128 printable characters", and "The printable
@@ -159,9 +160,8 @@ if (require.main === module) {
             client.destroy();
         }
         if (input.endSessions) {
-            // No admin login here to CLIENT KILL with: the removed password can open no new connection, but
-            // connections it already authenticated stay open until they reconnect.
-            log("warning: connections already authenticated with the removed password stay open until they reconnect (the ElastiCache kind holds no admin login to close them)");
+            // No Redis login here to CLIENT KILL with (rotation/elasticacheSessions.ts: what the docs say, what to run).
+            log(`warning: ${elasticacheOpenSessionsWarning(input.user)}`);
         }
     });
 }

@@ -9,6 +9,7 @@
  * a credential.
  */
 import { createHash } from "node:crypto";
+import { elasticacheOpenSessionsWarning } from "./elasticacheSessions";
 import { CONTRACTS, FieldValue, HookContract, HookInput } from "../hooks/contracts";
 import {
     ADOPTED_CREDENTIAL,
@@ -476,6 +477,10 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: 
     const attempt: Attempt | undefined =
         nextSerial > serial ? { version: STATE_VERSION, from: serial, request: resolved, target: nextState, startedAt: now.toISOString() } : undefined;
 
+    // revoke on ElastiCache: the applier cannot close the leaked password's open connections; say what to run.
+    if (resolved.retire?.endSessions === true && groups.redis.change === "retire" && settings.redis.kind === "elasticache") {
+        warnings.push(elasticacheOpenSessionsWarning(settings.redis.user));
+    }
     return {
         mode,
         groups,
