@@ -5,7 +5,9 @@
  * not exist, one that is not a credential, both sources at once, each stopping the hook before any change with one
  * line naming the secret and the previous credential still valid.
  */
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand, DeleteSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import http from "node:http";
+import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { adminCredentialOf, userPassword, withCredentials } from "../hooks/adminSecret";
 import { postgresApplyContract, redisApplyContract, toEnv, typesenseApplyContract } from "../hooks/contracts";
@@ -41,6 +43,10 @@ beforeAll(async () => {
     await create("buywhere-admin/typesense", { SecretString: "typesense-admin-key-from-secrets-manager" });
     await create("buywhere-admin/not-json", { SecretString: "just-a-password-Leak1234" });
     await create("buywhere-admin/binary", { SecretBinary: new Uint8Array([1, 2, 3]) });
+    // Scheduled for deletion: GetSecretValue is InvalidRequestException ("The secret is scheduled for deletion",
+    // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html#API_GetSecretValue_Errors).
+    await create("buywhere-admin/deleted", { SecretString: JSON.stringify({ username: "u", password: "p-Leak5678" }) });
+    await sm.send(new DeleteSecretCommand({ SecretId: arns["buywhere-admin/deleted"], RecoveryWindowInDays: 7 }));
     sm.destroy();
 }, 120_000);
 afterAll(async () => moto?.stop());
@@ -103,6 +109,7 @@ describe("a bad admin secret stops the hook before any change (exit 2, one line 
         ["does not exist", () => missingArn(), /^\[postgres-apply\] error: admin secret arn:aws:secretsmanager:ap-southeast-1:\d{12}:secret:buywhere-admin\/gone-AbC123 cannot be read \(ResourceNotFoundException: /],
         ["is not a username/password JSON", () => arns["buywhere-admin/not-json"], /^\[postgres-apply\] error: admin secret \S+ is not a JSON object with string `username` and `password` \(the format of RDS credential secrets\)$/],
         ["is binary", () => arns["buywhere-admin/binary"], /^\[postgres-apply\] error: admin secret \S+ has no SecretString/],
+        ["is scheduled for deletion", () => arns["buywhere-admin/deleted"], /^\[postgres-apply\] error: admin secret \S+ cannot be read \(InvalidRequestException: /],
     ])("a secret that %s", async (_what, arn, line) => {
         const next = password();
         const run = await runHookProcess("postgresApply", pgEnv(arn(), next));
@@ -113,6 +120,43 @@ describe("a bad admin secret stops the hook before any change (exit 2, one line 
         expect(run.stderr).not.toContain("just-a-password-Leak1234");
         expect(await canLogIn(servers.pg.adminUrl, ROLE, next)).toBe(false);
         expect(await canLogIn(servers.pg.adminUrl, ROLE, slot.pg)).toBe(true); // the previous credential
+    });
+
+    /**
+     * Unreadable for the rotation identity: no GetSecretValue permission, or no kms:Decrypt on the secret's
+     * customer-managed key (`rotation:aws.adminSecretsKmsKeyArns` missing). moto answers neither as AWS does (its IAM
+     * enforcement replies to this JSON API in XML), so a double of Secrets Manager's JSON protocol answers
+     * GetSecretValue with the documented errors: AccessDeniedException and DecryptionFailure, HTTP 400
+     * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html), the type in
+     * `x-amzn-errortype` and `__type` (awsJson1_1, https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html).
+     */
+    it.each([
+        ["AccessDeniedException", "User: arn:aws:sts::111122223333:assumed-role/secrets-rotation-staging/ci is not authorized to perform: secretsmanager:GetSecretValue"],
+        ["DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."],
+    ])("a secret the identity cannot read (%s, from a double of the Secrets Manager API)", async (type, message) => {
+        const seen: string[] = [];
+        const double = http.createServer((req, res) => {
+            seen.push(String(req.headers["x-amz-target"]));
+            req.resume();
+            req.on("end", () => {
+                res.writeHead(400, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazonaws.secretsmanager/` });
+                res.end(JSON.stringify({ __type: type, message }));
+            });
+        });
+        await new Promise<void>((resolve) => double.listen(0, "127.0.0.1", resolve));
+        const endpoint = `http://127.0.0.1:${(double.address() as AddressInfo).port}`;
+        try {
+            const next = password();
+            const arn = arns["rds!cluster-0a1b2c3d-test"];
+            const run = await runHookProcess("postgresApply", pgEnv(arn, next, { AWS_ENDPOINT_URL: endpoint, ROTATION_ALLOW_AWS_ENDPOINT: endpoint }));
+            expect(seen).toEqual(["secretsmanager.GetSecretValue"]);
+            expect(run.code).toBe(2);
+            expect(errorLines(run.stderr)).toEqual([`[postgres-apply] error: admin secret ${arn} cannot be read (${type}: ${message})`]);
+            expect(await canLogIn(servers.pg.adminUrl, ROLE, next)).toBe(false);
+            expect(await canLogIn(servers.pg.adminUrl, ROLE, slot.pg)).toBe(true); // the previous credential
+        } finally {
+            await new Promise<void>((resolve) => double.close(() => resolve()));
+        }
     });
 
     it("both the variable and the secret: refused, naming both", async () => {
