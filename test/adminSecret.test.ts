@@ -18,6 +18,10 @@ import { ACL_RULES, password } from "./support/fixtures";
 import { runHookProcess } from "./support/hookProcess";
 import { Moto, startMoto } from "./support/moto";
 import { useServers } from "./support/servers";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { projectWith, runCli, sandbox } from "./support/cli";
+import { stackConfig } from "./support/pulumiProgram";
 
 const ROLE = "buywhere_app_a";
 const USER = "buywhere-api";
@@ -176,4 +180,38 @@ describe("a bad admin secret stops the hook before any change (exit 2, one line 
         expect(run.code).toBe(2);
         expect(errorLines(run.stderr)).toEqual(["[postgres-apply] error: environment variable ROTATION_PG_ADMIN_SECRET_ARN and PG_ADMIN_ENDPOINT must be given together"]);
     });
+});
+
+describe("bootstrap reads the database admin secret as the hooks do (rotation:adminSecrets.database, e.g. the RDS master's)", () => {
+    /** A project copy whose staging stack file names the secret, points at the test PostgreSQL, and uses a self-run Redis. */
+    function project(arn: string): (env: Record<string, string>) => ReturnType<typeof runCli> {
+        const { "rotation:firstDeployment": _f, "rotation:minInterval": _m, ...staging } = stackConfig("staging");
+        const config = {
+            ...staging,
+            "rotation:database": { ...(staging["rotation:database"] as object), host: "127.0.0.1", port: servers.pg.port },
+            "rotation:redis": { kind: "acl", host: "127.0.0.1", port: 6379, user: USER, tls: true },
+            "rotation:adminSecrets": { database: arn },
+        };
+        const dir = projectWith({ "Pulumi.staging.yaml": stringify({ config }) });
+        const s = sandbox();
+        return (env) => runCli(["bootstrap", "--stack", "staging"], { ...s.env, ...moto.env, ROTATION_REDIS_ADMIN_URL: servers.redis.adminUrl, ...env }, undefined, join(dir, "test", "support", "standInBin.ts"));
+    }
+
+    it("with only the secret (no ROTATION_PG_ADMIN_URL): the roles are in place; the secret's password is never printed", async () => {
+        const run = await project(arns["rds!cluster-0a1b2c3d-test"])({});
+        expect(run.stderr).not.toContain("error");
+        expect(run.code).toBe(0);
+        expect(run.stderr).toContain("PostgreSQL: group role buywhere_app and login roles buywhere_app_a, buywhere_app_b are in place");
+        expect(run.stdout + run.stderr).not.toContain(decodeURIComponent(new URL(servers.pg.adminUrl).password));
+    }, 60_000);
+
+    it("a secret that does not exist, or the variable as well: exit 2, one line naming it, nothing changed", async () => {
+        const missing = await project(missingArn())({});
+        expect(missing.code).toBe(2);
+        expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+        expect(missing.stderr).toMatch(/^error: admin secret arn:aws:secretsmanager:\S+:secret:buywhere-admin\/gone-AbC123 cannot be read \(ResourceNotFoundException: /);
+        const both = await project(arns["rds!cluster-0a1b2c3d-test"])({ ROTATION_PG_ADMIN_URL: servers.pg.adminUrl });
+        expect(both.code).toBe(2);
+        expect(both.stderr).toBe(`error: both ROTATION_PG_ADMIN_URL and the admin secret ${arns["rds!cluster-0a1b2c3d-test"]} are given; unset ROTATION_PG_ADMIN_URL (the stack file names the secret)\n`);
+    }, 60_000);
 });

@@ -10,6 +10,9 @@
  */
 import { bootstrapPostgres, bootstrapSections, bootstrapSql } from "../../hooks/postgresApply";
 import { ElastiCacheClient } from "@aws-sdk/client-elasticache";
+import { adminCredentialOf } from "../../hooks/adminSecret";
+import { postgresApplyContract, redisApplyContract } from "../../hooks/contracts";
+import { adminSecretInputs } from "../../rotation/adminCredentials";
 import { bootstrapRedisUser } from "../../hooks/redisApply";
 import { ElastiCacheBootstrapTarget, bootstrapElastiCacheUser, checkElastiCacheBootstrap, elasticacheBootstrapPlan } from "../elasticacheBootstrap";
 import { GuardrailError, HookInputError } from "../../hooks/hookRuntime";
@@ -55,10 +58,14 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
     if (ec && r.userGroupId === undefined) {
         throw new CliError(EXIT.usage, "bootstrap with `rotation:redis.kind` elasticache needs `rotation:redis.userGroupId`: the cache's user group the user is added to (or use --print)");
     }
-    const pgUrl = io.env.ROTATION_PG_ADMIN_URL;
-    const redisUrl = io.env.ROTATION_REDIS_ADMIN_URL;
+    // An admin credential is the variable or, where the stack file names one (`rotation:adminSecrets.<group>`), the
+    // Secrets Manager secret read now, as the hooks read it (hooks/adminSecret.ts: both at once is refused there).
+    const pgSecret = settings.adminSecrets.database !== undefined;
+    const redisSecret = !ec && settings.adminSecrets.redis !== undefined;
+    const pgEnv = io.env.ROTATION_PG_ADMIN_URL;
+    const redisEnv = io.env.ROTATION_REDIS_ADMIN_URL;
     // The ElastiCache kind needs no Redis admin login: its user is created through the API (AWS credentials).
-    const missing = [!pgUrl && "ROTATION_PG_ADMIN_URL", !ec && !redisUrl && "ROTATION_REDIS_ADMIN_URL"].filter(Boolean);
+    const missing = [!pgSecret && !pgEnv && "ROTATION_PG_ADMIN_URL", !ec && !redisSecret && !redisEnv && "ROTATION_REDIS_ADMIN_URL"].filter(Boolean);
     if (missing.length > 0) {
         throw new CliError(EXIT.usage, `bootstrap needs the admin credentials in the environment: ${missing.join(", ")} (or use --print)`);
     }
@@ -75,10 +82,12 @@ export async function runBootstrap(ctx: CliContext, args: BootstrapArgs): Promis
     const ecEndpoint = io.env.AWS_ENDPOINT_URL_ELASTICACHE || io.env.AWS_ENDPOINT_URL || undefined;
     const ecClient = ec ? new ElastiCacheClient({ region: ec.region, ...(ecEndpoint ? { endpoint: ecEndpoint } : {}) }) : undefined;
     try {
+        const pgUrl = pgSecret ? await adminCredentialOf(postgresApplyContract, adminSecretInputs(settings, "database"), "url", { ...io.env }) : pgEnv!;
+        const redisUrl = redisSecret ? await adminCredentialOf(redisApplyContract, adminSecretInputs(settings, "redis"), "url", { ...io.env }) : redisEnv;
         // ElastiCache's user group and user id are judged before anything changes, PostgreSQL included.
         if (ec) await checkElastiCacheBootstrap({ ...ec, client: ecClient! });
         // The CLI's environment (CA bundles, TLS rules), not the process's: the same as the hooks would see.
-        await bootstrapPostgres(pgUrl!, db.groupRole, roles, db.name, io.env, extras);
+        await bootstrapPostgres(pgUrl, db.groupRole, roles, db.name, io.env, extras);
         progress(io, `PostgreSQL: group role ${db.groupRole} and login roles ${roles.join(", ")} are in place`);
         if (db.rotatorRole) progress(io, `PostgreSQL: rotator role ${db.rotatorRole} has what rotation needs (set its password yourself; it goes in ROTATION_PG_ADMIN_URL)`);
         if (db.legacyUser) progress(io, `PostgreSQL: ownership and privileges of legacy user ${db.legacyUser} moved to ${db.groupRole}; ${db.legacyUser} is a member of it and still logs in`);
