@@ -71,6 +71,8 @@ export interface EngineEmulatorOptions {
     readonly kubernetes?: KubernetesBehaviour;
     /** Also write the program's and the commands' output to stderr as it happens. */
     readonly echo?: boolean;
+    /** Called with each line of the program's and the commands' output as it happens (the pulumi CLI double prints them). */
+    readonly onLog?: (line: string) => void;
     /**
      * `false`: an update or preview of a stack that was never initialised fails with the backend's "no stack named
      * '<name>' found" (pulumi/pulumi `pkg/backend/backenderr`), as a non-interactive `pulumi up` does. Default true:
@@ -264,6 +266,7 @@ export class EngineEmulator {
                 const line = `${urn.split("::").pop()}: ${message.replace(/\n$/, "")}`;
                 log.push(line);
                 if (echo) process.stderr.write(`${line}\n`);
+                this.options.onLog?.(line);
             },
         };
         const old = this.backend.load(stack)?.resources ?? [];
@@ -296,6 +299,7 @@ export class EngineEmulator {
                 const line = args.map(String).join(" ");
                 log.push(line);
                 if (echo) process.stderr.write(`${line}\n`);
+                this.options.onLog?.(line);
             };
         }
         let run: { resources: ResourceState[]; outputs: WireMap };

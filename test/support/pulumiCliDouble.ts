@@ -250,7 +250,8 @@ async function stackHistory(env: NodeJS.ProcessEnv, cwd: string, p: ParsedComman
             message: "",
             environment: { "exec.kind": "auto.local" },
             config: {},
-            result: u.result,
+            // pkg/backend/updates.go UpdateResult: in-progress, succeeded, failed; a cancelled update ended failed.
+            result: u.result === "cancelled" ? "failed" : u.result,
             endTime: time(u.endTime),
             resourceChanges: nonZero(u.resourceChanges as unknown as Record<string, number>),
         })),
@@ -318,6 +319,8 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
         env,
         autoCreateStacks: false,
         kubernetes: env.PULUMI_DOUBLE_KUBERNETES ? JSON.parse(env.PULUMI_DOUBLE_KUBERNETES) : undefined,
+        // As the CLI's display does, diagnostics and command output appear while the update runs.
+        onLog: (line) => out(`    ${line}\n`),
     });
 
     // pkg/backend/cancellation_scope.go: first signal cancels, second terminates.
@@ -354,7 +357,6 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
     } finally {
         rmSync(join(dir, "running"), { force: true });
     }
-    for (const line of result.log) out(`    ${line}\n`);
     const changes = result.changes as unknown as Record<string, number>;
     // Diagnostics, as the display prints them (the stack's "update failed" first, then each resource's error).
     if (result.result === "failed") {
