@@ -11,7 +11,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
-import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { JavaScriptValue, Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { CONTRACTS } from "../hooks/contracts";
@@ -76,11 +76,13 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     let plan: RotationPlan;
     let providers: Providers | undefined;
     let existing: ReadonlyMap<string, string> | undefined;
+    let committed: RotationState | undefined;
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env, pulumi.getStack());
         if (pulumi.getStack() === LOCAL_STACK) requireLoopbackCluster(settings, ctx.env);
         const request = parseRequest(ctx.env[REQUEST_ENV]);
         const stored = await readStored();
+        committed = stored.committed;
         // Only an adopt run reads the stores before planning (so its providers are registered before it can refuse);
         // any other run is judged before registering anything.
         let adoption: Adoption | undefined;
@@ -109,7 +111,7 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     if (!pulumi.runtime.isDryRun()) {
         requireAdminCredentials(plan, ctx.env, settings);
         requireLocalR2Endpoint(plan, settings);
-        if (plan.attempt) await recordAttempt(plan.attempt);
+        if (plan.attempt) await recordAttempt(plan.attempt, committed);
     }
     providers ??= declareProviders(settings);
     existing ??= await existingSecrets(settings, providers.aws);
@@ -285,14 +287,22 @@ async function readStored(): Promise<StoredState> {
  * `executeRegisterResourceOutputs`: `outs = oldOuts.Copy(); maps.Copy(outs, e.Outputs())`, pulumi/pulumi#15754).
  * So an event sent now, before any resource is registered, survives any later failure, while the SDK's final event,
  * which carries the committed state, is taken only when every resource succeeded.
+ *
+ * A cancelled update (Ctrl-C) is not a failed one: the main loop returns `canceled` with no error, so `errored` is
+ * false when the stack outputs are finalized and the last event taken becomes the outputs *exactly*
+ * (deployment_executor.go `Execute`: `errored := err != nil || stepExecutorError != nil || ex.stepGen.Errored()`).
+ * Hence the event also carries the committed state it started from: after a Ctrl-C the stack keeps it and the
+ * attempt (found by test/cliEndToEnd.test.ts through the pulumi CLI double; without it the stack looked never deployed).
  */
-async function recordAttempt(attempt: Attempt): Promise<void> {
+async function recordAttempt(attempt: Attempt, committed: RotationState | undefined): Promise<void> {
     const stack = pulumi.runtime.getStackResource();
     const monitor = pulumi.runtime.getMonitor();
     if (stack === undefined || monitor === undefined) throw new Error("the rotation program must run inside a Pulumi stack");
     const req = new resproto.RegisterResourceOutputsRequest();
     req.setUrn(await new Promise<string>((resolve) => stack.urn.apply(resolve)));
-    req.setOutputs(Struct.fromJavaScript({ [ATTEMPT_OUTPUT]: JSON.parse(JSON.stringify(attempt)) }));
+    const outputs: Record<string, JavaScriptValue> = { [ATTEMPT_OUTPUT]: JSON.parse(JSON.stringify(attempt)) };
+    if (committed !== undefined) outputs[STATE_OUTPUT] = JSON.parse(JSON.stringify(committed));
+    req.setOutputs(Struct.fromJavaScript(outputs));
     await new Promise<void>((resolve, reject) => monitor.registerResourceOutputs(req, (err: Error | null) => (err ? reject(err) : resolve())));
 }
 
