@@ -632,7 +632,7 @@ function groupIntents(
                 throw new Refused({ kind: "below-floor", group: g, stamp: requestedStamp!, floor: floor.stamp, floorKey: floor.key });
             }
             const otherProviders = provider === undefined ? [] : PROVIDERS.filter((p) => p !== provider);
-            byGroup[g] = { kind: "rotate", stamp: requestedStamp!, source: requestSource, hold: otherProviders, holdSource: requestSource };
+            byGroup[g] = { kind: "rotate", stamp: requestedStamp!, source: requestSource, hold: otherProviders, holdSource: requestSource, minInterval: settings.minInterval[g] };
         } else if (request.rollback?.groups.includes(g)) {
             byGroup[g] = { kind: "rollback", source: requestSource };
         } else if (request.retire?.groups.includes(g)) {
@@ -643,7 +643,7 @@ function groupIntents(
             if (configRollback !== last.stamp) throw new Refused({ kind: "rollback-stamp", group: g, named: configRollback, current: last.stamp, key });
             byGroup[g] = { kind: "rollback", source: { kind: "config", key } };
         } else if (last === undefined || compareStamps(floor.stamp, last.stamp) > 0) {
-            byGroup[g] = { kind: "rotate", stamp: floor.stamp, source: { kind: "config", key: floor.key }, hold, holdSource };
+            byGroup[g] = { kind: "rotate", minInterval: settings.minInterval[g], stamp: floor.stamp, source: { kind: "config", key: floor.key }, hold, holdSource };
         } else {
             byGroup[g] = { kind: "keep", hold, holdSource };
         }

@@ -37,6 +37,8 @@ export type Refusal =
      * a first deployment would replace every credential in use (logging users out, breaking API clients).
      */
     | { readonly kind: "first-contact" }
+    /** An on-demand rotation sooner after the group's last change than its minimum interval allows. */
+    | { readonly kind: "min-interval"; readonly group: Group; readonly interval: string; readonly last: string; readonly nextAllowed: string }
     /** `adopt` on a stack that already has recorded state: its slots are already known. */
     | { readonly kind: "already-deployed"; readonly serial: number };
 
@@ -83,6 +85,8 @@ export function describeRefusal(r: Refusal, terms: RefusalTerms): string {
             return `the unfinished run (${r.summary}) also moved ${listAllowed(r.missing)}: roll back all of its groups together (${terms.rollback(r.missing)})`;
         case "first-contact":
             return `the stack has no recorded state, and a first deployment would replace every credential in use: ${terms.adopt} to take over the values in use today, or, only where nothing uses these secrets yet, ${terms.firstDeployment}`;
+        case "min-interval":
+            return `${r.group} last changed at ${r.last}, and \`rotation:minInterval.${r.group}\` is ${r.interval}: the next on-demand rotation of ${r.group} is allowed from ${r.nextAllowed} (a rotation drops the key the one before it replaced)`;
         case "already-deployed":
             return `the stack already has recorded state (commit ${r.serial}): adopt is only for a stack's first deployment; rotate as usual`;
     }

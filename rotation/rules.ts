@@ -25,6 +25,16 @@ export const ELASTICACHE_USER_ID = /^[a-zA-Z][a-zA-Z0-9-]*$/;
  * IAM policy can name exactly this secret.
  */
 export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d):(\d{12}):secret:[A-Za-z0-9/_+=.@!-]+-[A-Za-z0-9]{6}$/;
+/** A duration in the stack file: minutes, hours or days (`90m`, `12h`, `7d`); `0m` for none. */
+export const DURATION = /^(0|[1-9]\d{0,4})(m|h|d)$/;
+
+/** A {@link DURATION} in milliseconds. */
+export function durationMs(duration: string): number {
+    const m = DURATION.exec(duration);
+    if (!m) throw new Error(`not a duration: ${duration}`);
+    return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
+}
+
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

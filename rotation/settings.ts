@@ -10,7 +10,7 @@ import { z } from "zod";
 import { GROUPS, Group, PROVIDERS, RESTART_SCOPES } from "./catalog";
 import { RotationInputError, listAllowed } from "./errors";
 import { closedMap, didYouMean, groupMap, int, obj, oneOf, pattern, stamp, toInputError, typeError, unique } from "./schemaKit";
-import { AWS_REGION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, ELASTICACHE_USER_ID, HOST, PG_IDENT, REDIS_USER, SECRET_ARN, httpUrlProblem, isLoopbackHost } from "./rules";
+import { AWS_REGION, DURATION, DNS_LABEL, DNS_SUBDOMAIN, ECS_NAME, ELASTICACHE_USER_ID, HOST, PG_IDENT, REDIS_USER, SECRET_ARN, httpUrlProblem, isLoopbackHost } from "./rules";
 import { POLICY_PERIODS, PolicyPeriod } from "./stamp";
 
 /** The config namespace of every key this program reads. */
@@ -462,6 +462,13 @@ const schema = obj({
     restartStamps: closedMap(RESTART_SCOPES, "scope", stamp).default({}),
     /** Rotation period per group (for `status`: next due, overdue). Default monthly. */
     policy: groupMap(oneOf(POLICY_PERIODS)).default({}),
+    /**
+     * The least time between a group's rotation and an on-demand one after it (`7d`, `12h`, `90m`; `0m` for none). A
+     * rotation drops the key the one before it replaced: for jwt that is the key that signed every token issued before
+     * the last rotation, so jwt's interval must be at least the longest token lifetime (default 7d, the refresh token
+     * lifetime to confirm with the API team); scheduled (`YYYY-MM`) rotations are not held back.
+     */
+    minInterval: groupMap(pattern(DURATION, "a duration such as 7d, 12h or 90m")).default({}).transform((m): Partial<Record<Group, string>> => ({ jwt: "7d", ...m })),
     aws: awsSchema.default({ region: "ap-southeast-1", secretPrefix: "buywhere/" }),
     ecs: ecsSchema.optional(),
     kubernetes: k8sSchema.optional(),

@@ -10,7 +10,8 @@
 import { ADOPTED_GENERATION, Group, Provider, Slot, otherSlot } from "./catalog";
 import { Refusal, Source } from "./refusals";
 import { GroupState } from "./state";
-import { compareStamps } from "./stamp";
+import { durationMs } from "./rules";
+import { compareStamps, parseStamp } from "./stamp";
 
 /** The slot a provider publishes: the held slot, or the active one. */
 export function publishedSlot(state: GroupState, provider: Provider): Slot {
@@ -24,7 +25,15 @@ export type GroupIntent =
     /** Nothing beyond the stack file: keep the state; providers stay held only while `hold` names them. */
     | { readonly kind: "keep"; readonly hold: readonly Provider[]; readonly holdSource: Source }
     /** Rotate to `stamp`, holding `hold` back at the slot they publish now. */
-    | { readonly kind: "rotate"; readonly stamp: string; readonly source: Source; readonly hold: readonly Provider[]; readonly holdSource: Source }
+    | {
+          readonly kind: "rotate";
+          readonly stamp: string;
+          readonly source: Source;
+          readonly hold: readonly Provider[];
+          readonly holdSource: Source;
+          /** `rotation:minInterval.<group>`: the least time after the group's last change for an on-demand stamp. */
+          readonly minInterval?: string;
+      }
     /** Release one held provider (publish the active slot to it) and keep the rest held. */
     | { readonly kind: "release"; readonly provider: Provider; readonly source: Source }
     /** Make the other slot active again. */
@@ -119,6 +128,14 @@ function transition(group: Group, last: GroupState | undefined, intent: GroupInt
             const order = compareStamps(intent.stamp, last.stamp);
             if (order < 0) return { kind: "stamp-backwards", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
             if (order === 0) return { kind: "stamp-not-later", group, stamp: intent.stamp, last: last.stamp, source: intent.source };
+            // A rotation drops the key the one before it replaced (for jwt: the key of every token issued before the
+            // last rotation), so an on-demand one waits the minimum interval; a scheduled (`YYYY-MM`) one never does.
+            if (intent.minInterval !== undefined && parseStamp(intent.stamp, "stamp").specificity > 0) {
+                const allowed = Date.parse(last.changedAt) + durationMs(intent.minInterval);
+                if (now.getTime() < allowed) {
+                    return { kind: "min-interval", group, interval: intent.minInterval, last: last.changedAt, nextAllowed: new Date(allowed).toISOString() };
+                }
+            }
             const fresh = otherSlot(last.active);
             const next: GroupState = {
                 stamp: intent.stamp,

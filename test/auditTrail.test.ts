@@ -206,7 +206,7 @@ describe("the hash chain", () => {
     it("history --verify: exit 0 on an intact trail, exit 1 naming the line after tampering", async () => {
         const s = sandbox();
         for (const stamp of ["2026-11-20T0900Z", "2026-11-21T0900Z", "2026-11-22T0900Z"]) {
-            expect((await s.run(["rotate", "--service", "jwt", "--first-deployment", "--stack", "staging", "--stamp", stamp])).code).toBe(0);
+            expect((await s.run(["rotate", "--service", "api-key", "--first-deployment", "--stack", "staging", "--stamp", stamp])).code).toBe(0);
         }
         const ok = await s.run(["history", "--verify"]);
         expect([ok.code, ok.stderr]).toEqual([0, ""]);
@@ -227,10 +227,11 @@ describe("bootstrap is audited", () => {
     it("a bootstrap against real PostgreSQL and Redis leaves a succeeded record", async () => {
         const s = sandbox();
         const env = { ROTATION_PG_ADMIN_URL: servers.pg.adminUrl, ROTATION_REDIS_ADMIN_URL: servers.redis.adminUrl, GITHUB_ACTOR: "sre-bot" };
-        const r = await s.run(["bootstrap", "--stack", "staging"], env);
+        // The local stack: its Redis is a self-run ACL server (staging's is ElastiCache, bootstrapped through AWS).
+        const r = await s.run(["bootstrap", "--stack", "local"], env);
         expect(r.code, r.stderr).toBe(0);
-        expect(s.audit()).toMatchObject([{ stack: "staging", command: "bootstrap", outcome: "succeeded", actor: "github:sre-bot", groups: ["database", "redis"], prev: null }]);
-        const print = await s.run(["bootstrap", "--stack", "staging", "--print"]);
+        expect(s.audit()).toMatchObject([{ stack: "local", command: "bootstrap", outcome: "succeeded", actor: "github:sre-bot", groups: ["database", "redis"], prev: null }]);
+        const print = await s.run(["bootstrap", "--stack", "local", "--print"]);
         expect(print.code).toBe(0);
         expect(s.audit()).toHaveLength(1); // --print touches nothing and records nothing
     });

@@ -138,7 +138,7 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect(preview.code, preview.stderr).toBe(0);
         expect(preview.stdout).toContain("Would do (nothing was changed)");
         expect((await s.run(["rotate-all", "--stack", "production", "--yes", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
-        expect((await s.run(["rotate", "--service", "jwt", "--stack", "production", "--stamp", "2026-11-21T0900Z"], { CI: "true" })).code).toBe(0);
+        expect((await s.run(["rotate", "--service", "api-key", "--stack", "production", "--stamp", "2026-11-21T0900Z"], { CI: "true" })).code).toBe(0);
         expect(s.calls().filter((c) => c.op === "up")).toHaveLength(2);
         expect(s.audit().map((a) => a.outcome)).toEqual(["dry-run", "succeeded", "succeeded"]);
     });
@@ -325,12 +325,12 @@ describe("CLI: history and audit sinks", () => {
     it("writes a Markdown row to $GITHUB_STEP_SUMMARY and names the GitHub actor", async () => {
         const s = await deployed("staging");
         const summary = join(s.dir, "summary.md");
-        await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
-        await s.run(["rotate", "--service", "jwt", "--stack", "staging", "--dry-run"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
+        await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
+        await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--dry-run"], { GITHUB_STEP_SUMMARY: summary, GITHUB_ACTOR: "sre-bot" });
         const md = readFileSync(summary, "utf8").split("\n");
         expect(md[0]).toBe("### Secrets rotation");
         expect(md[2]).toBe("| time (UTC) | stack | command | outcome | stamps | changes | by |");
-        expect(md[4]).toMatch(/^\| \S+ \| staging \| rotate --service jwt --stamp 2026-11-20T0900Z \| succeeded \| jwt 2026-11-01T0000Z \(a\) → 2026-11-20T0900Z \(b\) \| \d+ replace, \d+ update \| github:sre-bot \|$/);
+        expect(md[4]).toMatch(/^\| \S+ \| staging \| rotate --service api-key --stamp 2026-11-20T0900Z \| succeeded \| api-key 2026-11-01T0000Z \(a\) → 2026-11-20T0900Z \(b\) \| \d+ replace, \d+ update \| github:sre-bot \|$/);
         expect(md[5]).toContain("| dry-run |");
         expect(md.filter((l) => l.startsWith("### "))).toHaveLength(1);
         expect(s.audit()[1].actor).toBe("github:sre-bot");

@@ -562,3 +562,28 @@ describe("rotation plan: adopting an environment in use (issue 10)", () => {
         });
     });
 });
+
+describe("rotation plan: a minimum interval between rotations (issue 12)", () => {
+    const jwtWeek = { "rotation:minInterval": { jwt: "7d" } };
+    it("an on-demand rotation sooner than rotation:minInterval after the group's last change is refused, saying when it is allowed", () => {
+        const f = planned(run({}, { override: jwtWeek, now: new Date("2026-11-02T10:00:00Z") }));
+        const soon = run(committed(f), { override: jwtWeek, request: rotate(["jwt"]), now: new Date("2026-11-05T10:00:00Z") });
+        expect(refused(soon)).toEqual({ kind: "min-interval", group: "jwt", interval: "7d", last: "2026-11-02T10:00:00.000Z", nextAllowed: "2026-11-09T10:00:00.000Z" });
+        expect(describeRefusal(refused(soon), CONFIG_TERMS)).toBe(
+            "jwt last changed at 2026-11-02T10:00:00.000Z, and `rotation:minInterval.jwt` is 7d: the next on-demand rotation of jwt is allowed from 2026-11-09T10:00:00.000Z (a rotation drops the key the one before it replaced)",
+        );
+        // Other groups are not held back; from the allowed instant jwt rotates.
+        expect(planned(run(committed(f), { override: jwtWeek, request: rotate(["api-key"]), now: new Date("2026-11-05T10:00:00Z") })).groups["api-key"].change).toBe("rotate");
+        expect(planned(run(committed(f), { override: jwtWeek, request: rotate(["jwt"]), now: new Date("2026-11-09T10:00:00Z") })).groups.jwt.change).toBe("rotate");
+        // A scheduled (monthly) rotation is never held back; a wrong stamp is judged before the interval.
+        expect(planned(run(committed(f), { override: { ...jwtWeek, "rotation:stamp": "2026-12" }, now: new Date("2026-12-01T00:01:00Z") })).groups.jwt.change).toBe("rotate");
+        expect(refused(run(committed(f), { override: jwtWeek, request: rotate(["jwt"], { stamp: "2026-11" }), now: new Date("2026-11-05T10:00:00Z") })).kind).toBe("stamp-not-later");
+    });
+
+    it("jwt's interval defaults to 7d; other groups have none unless set", () => {
+        const settings = parseSettings({ ...base, "rotation:minInterval": undefined });
+        expect(settings.minInterval).toEqual({ jwt: "7d" });
+        expect(parseSettings({ ...base, "rotation:minInterval": { database: "12h" } }).minInterval).toEqual({ jwt: "7d", database: "12h" });
+        expect(() => parseSettings({ ...base, "rotation:minInterval": { jwt: "a week" } })).toThrow(/`rotation:minInterval.jwt` "a week" is not a duration such as 7d, 12h or 90m|rotation:minInterval\.jwt/);
+    });
+});

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { Group } from "../../rotation/catalog";
 import { planRotation } from "../../rotation/plan";
+import { parseStamp } from "../../rotation/stamp";
 import { StoredState, parseStored } from "../../rotation/state";
 import { describeSteps } from "../../rotation/steps";
 import { CliContext, GlobalArgs, result } from "../context";
@@ -53,7 +54,9 @@ export async function runPlan(ctx: CliContext, args: PlanArgs): Promise<void> {
         }
         // The assumption "the stack file's stamps are deployed" is a first deployment that happened: the planner's
         // guard against a first deployment replacing credentials in use has nothing to guard here.
-        stored = { committed: planOrRefuse(planRotation({ settings, stored: {}, now, stack, request: { firstDeployment: true } }), input).nextState };
+        // Deployed when the stack file's period started (not now): a minimum interval counts from then.
+        const deployedAt = earlierDate(parseStamp(settings.stamp, "rotation:stamp").start, now);
+        stored = { committed: planOrRefuse(planRotation({ settings, stored: {}, now: deployedAt, stack, request: { firstDeployment: true } }), input).nextState };
     }
     const plan = planOrRefuse(planRotation({ settings, stored, now, request, stack }), input);
     const steps = describeSteps(plan);
@@ -111,4 +114,9 @@ function parseStateFile(file: string): StoredState {
     } catch (err) {
         throw new CliError(EXIT.usage, `--state ${file}: ${(err as Error).message}`);
     }
+}
+
+/** The earlier of two instants (a stamp in the file is never after now; judged above). */
+function earlierDate(a: Date, b: Date): Date {
+    return a.getTime() <= b.getTime() ? a : b;
 }

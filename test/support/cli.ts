@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import type { AuditRecord } from "../../automation/audit";
 import { loadSettings } from "../../automation/stacks";
 import { planRotation } from "../../rotation/plan";
+import { parseStamp } from "../../rotation/stamp";
 import type { RotationRequest } from "../../rotation/request";
 import type { StandInCall } from "./standInEngine";
 import { ROOT } from "./pulumiProgram";
@@ -112,10 +113,12 @@ export const NO_PULUMI_PATH = dirname(process.execPath);
  * the secrets yet (a planner that does not know the flag ignores it).
  */
 export function seedDeployed(s: Sandbox, stack: string, project = ROOT): void {
+    const settings = loadSettings(stack, {}, project);
     const planned = planRotation({
-        settings: loadSettings(stack, {}, project),
+        settings,
         stored: {},
-        now: new Date(),
+        // Deployed when the stack file's period started, as `plan` assumes: a minimum interval counts from then.
+        now: parseStamp(settings.stamp, "rotation:stamp").start,
         request: { firstDeployment: true } as RotationRequest,
         stack,
     });

@@ -114,7 +114,8 @@ export function stackConfig(stack: string): Record<string, unknown> {
     const doc = parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
     // The tests' stacks start empty and nothing uses their secrets, so a first deployment may generate every slot;
     // the first-contact guard and `adopt` are tested with this set to false.
-    return { ...doc.config, "rotation:firstDeployment": true };
+    // Successive runs under one clock rotate jwt again and again: no minimum interval here (its own tests set one).
+    return { ...doc.config, "rotation:firstDeployment": true, "rotation:minInterval": { jwt: "0m" } };
 }
 
 /** Pulumi hands config to programs as strings, objects JSON-encoded. */

@@ -197,6 +197,8 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
         // A fresh world: nothing uses its secrets yet, so its first deployment may generate every slot (the guard and
         // `adopt` are tested by test/adopt.test.ts, which sets this to false).
         "rotation:firstDeployment": true,
+        // Scenarios rotate jwt on demand minutes apart: no minimum interval (test/plan.test.ts tests it).
+        "rotation:minInterval": { jwt: "0m" },
         // The world's Redis is a self-run redis-server (ACL SETUSER with the admin URL), not the stack file's
         // ElastiCache (test/elasticacheApply.test.ts covers that kind against a double of its API).
         "rotation:redis": { kind: "acl", host: "buywhere-staging.abc123.ng.0001.apse1.cache.amazonaws.com", port: 6379, user: "buywhere-api", tls: true },
