@@ -13,7 +13,7 @@
  * that nothing was, so an Automation API that sends something new fails here.
  */
 import { ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -281,6 +281,55 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         expect(double.calls().length).toBe(before);
     }, 60_000);
 
+    /** The locks a terminated `pulumi up` left behind, removed as `pulumi cancel` would (the error text says so). */
+    const removeLocks = () => rmSync(join(world.emu.options.backendDir, ".pulumi", "locks"), { recursive: true, force: true });
+    const SLOW = { PULUMI_DOUBLE_KUBERNETES: JSON.stringify({ rollouts: { "*": { delayMs: 8000 } } }) };
+
+    it("Ctrl-C twice, not in a terminal (CI: SIGINT, then SIGTERM): both are forwarded, pulumi terminates, the run is cancelled", async () => {
+        const signalsBefore = double.signals().length;
+        const child = spawn(process.execPath, nodeArgs(REAL_BIN, ["rotate", "--service", "typesense", "--stack", "staging", "--stamp", stamp(-3)]), { cwd: ROOT, env: { ...env, ...SLOW } });
+        let progress = "";
+        child.stderr!.on("data", (d) => (progress += d));
+        const done = collect(child);
+        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"));
+        child.kill("SIGINT");
+        await until("the first SIGINT to reach pulumi", () => double.signals().length === signalsBefore + 1);
+        child.kill("SIGTERM");
+        const r = await done;
+        removeLocks();
+        expect(double.signals().slice(signalsBefore)).toEqual(["SIGINT", "SIGINT"]);
+        expect(r.stderr).toContain("interrupt: terminating Pulumi");
+        expect(r.stderr).toContain("^C received; terminating");
+        expect(r.code).toBe(1);
+        expect(audit().at(-1)).toMatchObject({ outcome: "cancelled" });
+    }, 120_000);
+
+    it("in a terminal: Ctrl-C typed once reaches pulumi exactly once (the terminal's; the CLI forwards none), twice terminates", async () => {
+        const signalsBefore = double.signals().length;
+        const args = ["rotate", "--service", "typesense", "--stack", "staging", "--stamp", stamp(-2)];
+        const command = ["exec", ...[process.execPath, ...nodeArgs(REAL_BIN, args)].map((a) => `'${a}'`)].join(" ");
+        // util-linux `script` runs the command on a new pseudo-terminal, as its foreground process group, and copies
+        // what we write to its stdin to the terminal: a "\x03" there is a typed Ctrl-C.
+        const terminal = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], { cwd: ROOT, env: { ...env, ...SLOW } });
+        const done = collect(terminal);
+        let progress = "";
+        terminal.stdout!.on("data", (d) => (progress += d));
+        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"));
+        terminal.stdin!.write("\x03");
+        await until("the first SIGINT to reach pulumi", () => double.signals().length >= signalsBefore + 1);
+        // Give a forwarded duplicate (the defect this guards against) time to arrive before counting.
+        await new Promise((r) => setTimeout(r, 750));
+        expect(double.signals().slice(signalsBefore)).toEqual(["SIGINT"]);
+        terminal.stdin!.write("\x03");
+        const r = await done;
+        removeLocks();
+        expect(double.signals().slice(signalsBefore)).toEqual(["SIGINT", "SIGINT"]);
+        expect(r.stdout).toContain("^C received; terminating");
+        expect(r.stdout).toContain("error: cancelled: the operation was cancelled");
+        expect(r.code).toBe(1);
+        expect(audit().at(-1)).toMatchObject({ outcome: "cancelled" });
+    }, 120_000);
+
     it("the double implemented every command line the Automation API sent; the CLI used exactly these", () => {
         expect(double.refused()).toEqual([]);
         expect(new Set(subcommands(0))).toEqual(new Set(["version", "stack output", "preview", "up", "stack history"]));
@@ -289,4 +338,24 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
             expect(c[c.indexOf("--stack") + 1]).toMatch(/^(staging|production)$/);
         }
     });
+
+    it("(after the check above) an option the CLI never uses, sent through the real Automation API, is refused with the double's own error and logged", async () => {
+        const { LocalWorkspace, PulumiCommand, Stack } = await import("@pulumi/pulumi/automation");
+        const saved = { dir: process.env.PULUMI_DOUBLE_DIR, url: process.env.PULUMI_BACKEND_URL };
+        // `pulumi version` runs with the test process's environment (automation/cmd.js `PulumiCommand.get`).
+        process.env.PULUMI_DOUBLE_DIR = double.dir;
+        process.env.PULUMI_BACKEND_URL = double.env.PULUMI_BACKEND_URL;
+        try {
+            const ws = await LocalWorkspace.create({ workDir: ROOT, pulumiCommand: await PulumiCommand.get({ root: double.dir }) });
+            ws.selectStack = async () => undefined; // as automation/pulumiEngine.ts openStack
+            const stack = await Stack.select(STACK, ws);
+            await expect(stack.up({ message: "not something the CLI sends" })).rejects.toThrow(/error: pulumi CLI double: unimplemented `--message` of `up`/);
+        } finally {
+            if (saved.dir === undefined) delete process.env.PULUMI_DOUBLE_DIR;
+            else process.env.PULUMI_DOUBLE_DIR = saved.dir;
+            if (saved.url === undefined) delete process.env.PULUMI_BACKEND_URL;
+            else process.env.PULUMI_BACKEND_URL = saved.url;
+        }
+        expect(double.refused()).toEqual([{ args: expect.arrayContaining(["up", "--message"]), refused: "`--message` of `up`" }]);
+    }, 60_000);
 });
