@@ -39,7 +39,12 @@ export type ValueSource =
     /** A connection URL composed from non-secret config and the active slot's credential. */
     | { readonly kind: "url"; readonly endpoint: Endpoint }
     /** The login role of the active slot (alternating roles: the user name changes with the slot). */
-    | { readonly kind: "role" };
+    | { readonly kind: "role" }
+    /**
+     * The key id of the active slot's key (`current`) or the other one's (`previous`): not secret, unique per key
+     * (`<group>-<slot>-<generation>`), so verifiers pick the key a token names in its `kid` header.
+     */
+    | { readonly kind: "keyId"; readonly slot: "current" | "previous" };
 
 /** The parts of a slot's credential. Most groups have one `secret`; R2 has an id and a secret. */
 export type CredentialField = "secret" | "accessKeyId" | "secretAccessKey";
@@ -74,6 +79,8 @@ export const SECRETS: readonly SecretSpec[] = [
     { name: "REDIS_URL", group: "redis", purpose: "Redis cache connection", source: url("redis") },
     { name: "JWT_SECRET_KEY", group: "jwt", purpose: "JWT signing key", source: current() },
     { name: "JWT_SECRET_KEY_PREVIOUS", group: "jwt", purpose: "Previous JWT key, still accepted for verification", source: previous() },
+    { name: "JWT_KEY_ID", group: "jwt", purpose: "Key id of JWT_SECRET_KEY: the `kid` header of tokens it signs", source: { kind: "keyId", slot: "current" } },
+    { name: "JWT_KEY_ID_PREVIOUS", group: "jwt", purpose: "Key id of JWT_SECRET_KEY_PREVIOUS", source: { kind: "keyId", slot: "previous" } },
     { name: "BUYWHERE_API_KEY", group: "api-key", purpose: "API authentication", source: current() },
     { name: "BUYWHERE_API_KEY_PREVIOUS", group: "api-key", purpose: "Previous API key, still accepted", source: previous() },
     { name: "R2_ACCESS_KEY_ID", group: "r2", purpose: "Cloudflare R2 access", source: current("accessKeyId") },
@@ -88,9 +95,12 @@ export const SECRETS: readonly SecretSpec[] = [
  */
 export const ADOPTED_GENERATION = "adopted";
 
-/** The secrets whose values in use an adopted slot holds: every secret of the group but the `*_PREVIOUS` ones. */
+/**
+ * The secrets whose values in use an adopted slot holds: the group's current credential, login role and URLs — not the
+ * `*_PREVIOUS` ones nor the key ids, which the system before this one did not have.
+ */
 export function adoptedSecrets(group: Group): readonly SecretSpec[] {
-    return SECRETS.filter((s) => s.group === group && !(s.source.kind === "credential" && s.source.slot === "previous"));
+    return SECRETS.filter((s) => s.group === group && (s.source.kind === "credential" ? s.source.slot === "current" : s.source.kind !== "keyId"));
 }
 
 /**

@@ -756,7 +756,7 @@ function valueRecipe(settings: Settings, spec: SecretSpec, state: GroupState, cu
     const ref = (slot: Slot, field: CredentialField = "secret"): CredentialRef => ({ group, slot, field });
     // An adopted slot publishes the values in use verbatim: a role name or URL composed from the stack file could
     // differ from them (another user, host or parameters).
-    if (source.kind !== "credential" && state.generation[current] === ADOPTED_GENERATION) {
+    if ((source.kind === "role" || source.kind === "url") && state.generation[current] === ADOPTED_GENERATION) {
         const versions = state.adopted?.versions ?? {};
         const fallback = ADOPTED_FALLBACK[spec.name];
         if (versions[spec.name] === undefined && fallback !== undefined) {
@@ -769,6 +769,10 @@ function valueRecipe(settings: Settings, spec: SecretSpec, state: GroupState, cu
             return { kind: "credential", ref: ref(source.slot === "current" ? current : otherSlot(current), source.field) };
         case "role":
             return { kind: "text", value: settings.database.roles[current] };
+        case "keyId": {
+            const slot = source.slot === "current" ? current : otherSlot(current);
+            return { kind: "text", value: `${group}-${slot}-${state.generation[slot]}` };
+        }
         case "url": {
             if (source.endpoint === "redis") {
                 const r = settings.redis;

@@ -64,7 +64,7 @@ describe("CLI: help and plan (offline)", () => {
             "restart Deployment production/buywhere-api",
             "health https://api.buywhere.io/health, https://api.buywhere.io/health/ready",
         ]);
-        expect(doc.steps[2].detail).toBe("keys JWT_SECRET_KEY_PREVIOUS");
+        expect(doc.steps[2].detail).toBe("keys JWT_SECRET_KEY_PREVIOUS, JWT_KEY_ID_PREVIOUS");
     });
 
     it("plan --state uses the exact last state", async () => {

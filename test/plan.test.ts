@@ -67,7 +67,7 @@ describe("rotation plan: the blueprint", () => {
             ["typesense-apply-a", "typesenseApply", ["g1"]],
             ["typesense-apply-b", "typesenseApply", ["g1"]],
         ]);
-        expect(changedSecrets(plan)).toHaveLength(13);
+        expect(changedSecrets(plan)).toHaveLength(15);
         expect(restarting(plan)).toEqual(ALL_CONSUMERS);
         expect(plan.restarts.every((c) => c.reasons[0] === "first deployment of this consumer")).toBe(true);
         expect(plan.health.runs).toBe(true);
@@ -157,7 +157,7 @@ describe("rotation plan: the blueprint", () => {
     it.each([
         ["database", DATABASE_SECRETS, ALL_CONSUMERS],
         ["redis", ["REDIS_URL"], ["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api"]],
-        ["jwt", ["JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS"], ["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]],
+        ["jwt", ["JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS", "JWT_KEY_ID", "JWT_KEY_ID_PREVIOUS"], ["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]],
         ["api-key", ["BUYWHERE_API_KEY", "BUYWHERE_API_KEY_PREVIOUS"], ["ecs:buywhere-api-staging", "k8s:staging/buywhere-api"]],
         ["r2", ["R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"], ["ecs:buywhere-api-staging", "ecs:buywhere-worker-staging", "k8s:staging/buywhere-api"]],
         ["typesense", ["TYPESENSE_API_KEY"], ALL_CONSUMERS],
@@ -182,7 +182,7 @@ describe("rotation plan: the blueprint", () => {
     it("moving rotation:stamp rotates every group", () => {
         const { second } = secondRun({ "rotation:stamp": "2026-12" }, new Date("2026-12-01T00:00:00Z"));
         expect(GROUPS.map((g) => second.groups[g].change)).toEqual(Array(6).fill("rotate"));
-        expect(changedSecrets(second)).toHaveLength(13);
+        expect(changedSecrets(second)).toHaveLength(15);
     });
 
     it("a group uses the later of rotation:stamp and its own stamp; an older override is ignored with a warning", () => {
@@ -303,7 +303,7 @@ describe("rotation plan: requests, rollbacks and holds", () => {
         ]);
         expect(retired.appliers.find((a) => a.name === "database-apply-b")!.inputs.endSessions).toBeUndefined();
         // The current values do not change; the previous ones do (JWT_SECRET_KEY_PREVIOUS is now the fresh slot a).
-        expect(changedSecrets(retired)).toEqual(["JWT_SECRET_KEY_PREVIOUS"]);
+        expect(changedSecrets(retired)).toEqual(["JWT_SECRET_KEY_PREVIOUS", "JWT_KEY_ID_PREVIOUS"]);
         const plain = planned(run(committed(rotated), { request: { retire: { groups: ["database"], endSessions: false } } }));
         expect(plain.appliers.find((a) => a.name === "database-apply-a")!.inputs.endSessions).toBeUndefined();
     });
@@ -406,7 +406,7 @@ describe("rotation plan: unfinished runs", () => {
         for (const r of undo.restarts) expect([trigger(attempt, r.id), before.committed!.consumers[r.id]]).not.toContain(r.trigger);
         // Everything the attempt may have published is written back (JWT_SECRET_KEY_PREVIOUS now names the key the attempt
         // generated, so tokens it may have signed keep verifying).
-        expect(changedSecrets(undo)).toEqual([...DATABASE_SECRETS, "JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS"]);
+        expect(changedSecrets(undo)).toEqual([...DATABASE_SECRETS, "JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS", "JWT_KEY_ID", "JWT_KEY_ID_PREVIOUS"]);
         // After the undo commits, the next rotation regenerates the slot again (a fresh credential).
         const next = planned(run(committed(undo), { request: rotate(["database"]), now: new Date("2026-11-25T12:50:00Z") }));
         expect(next.groups.database.regenerate).toEqual(["b"]);
@@ -585,5 +585,19 @@ describe("rotation plan: a minimum interval between rotations (issue 12)", () =>
         expect(settings.minInterval).toEqual({ jwt: "7d" });
         expect(parseSettings({ ...base, "rotation:minInterval": { database: "12h" } }).minInterval).toEqual({ jwt: "7d", database: "12h" });
         expect(() => parseSettings({ ...base, "rotation:minInterval": { jwt: "a week" } })).toThrow(/`rotation:minInterval.jwt` "a week" is not a duration such as 7d, 12h or 90m|rotation:minInterval\.jwt/);
+    });
+});
+
+describe("rotation plan: JWT key ids (issue 12)", () => {
+    it("publishes a key id beside each JWT key: unique per slot and generation, following the key it names", () => {
+        const kid = (p: RotationPlan, name: string) => p.secrets.find((s) => s.spec.name === name)!.recipe.aws;
+        const f = first();
+        expect(kid(f, "JWT_KEY_ID")).toEqual({ kind: "text", value: "jwt-a-g1" });
+        expect(kid(f, "JWT_KEY_ID_PREVIOUS")).toEqual({ kind: "text", value: "jwt-b-g1" });
+        const r = planned(run(committed(f), { request: rotate(["jwt"]) }));
+        expect(kid(r, "JWT_KEY_ID")).toEqual({ kind: "text", value: "jwt-b-g2" });
+        // The previous key id names the key that was current, exactly as JWT_SECRET_KEY_PREVIOUS holds it.
+        expect(kid(r, "JWT_KEY_ID_PREVIOUS")).toEqual(kid(f, "JWT_KEY_ID"));
+        expect(r.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY_PREVIOUS")!.recipe.aws).toEqual(f.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY")!.recipe.aws);
     });
 });

@@ -131,7 +131,7 @@ describe("status", () => {
         expect(r.code).toBe(0);
         expect(r.stdout.split("\n")[1]).toMatch(/^SECRET\s+GROUP\s+STAMP\s+SLOT\s+ROTATED\s+AGE\s+POLICY\s+NEXT DUE\s+AWS VERSION\s+PREVIOUS\s+STATUS$/);
         expect(r.stdout).toMatch(/\nDATABASE_URL\s+database\s+2026-11\s+a\s+\S+\s+1d\s+monthly\s+\S+\s+[0-9a-f]{8}\s+yes\s+ok\n/);
-        expect(r.stdout).toContain("all 13 secrets in policy (1 AWS call)");
+        expect(r.stdout).toContain("all 15 secrets in policy (1 AWS call)");
         for (const v of w.values) expect(r.stdout).not.toContain(v);
     });
 
