@@ -17,17 +17,19 @@
  *    Before timing, one complete run of the program in each mode (under the same mocks) must register the same
  *    resources in the same order: transpile-only must not change the program.
  *    Goal: at most 1.5 s and 300 MB to the first resource.
- * 2. Hand-over: the real CLI (bin/secrets-rotation.js, real Automation API) running `rotate --dry-run` against the
- *    `pulumi` CLI DOUBLE (test/support/fakePulumi.cjs, not Pulumi) behind a wrapper that timestamps every invocation
- *    and stops at `pulumi preview`: time from spawning the CLI to the Automation API starting `pulumi preview`, the
- *    part of it spent inside the double's earlier invocations (`version`, `stack output`), and the rest (the CLI's own
- *    work before it hands over). Goal: the CLI adds at most 0.3 s before handing over to Pulumi.
+ * 2. Hand-over: the real CLI (bin/secrets-rotation.js, real Automation API) running `rotate --dry-run
+ *    --first-deployment` against the `pulumi` CLI DOUBLE (test/support/pulumiCliDouble.ts, not Pulumi; a file backend
+ *    with the stack initialised) behind a wrapper that timestamps every invocation and stops at `pulumi preview`: time
+ *    from spawning the CLI to the Automation API starting `pulumi preview`, the part of it spent inside the double's
+ *    earlier invocations (`version`, `stack output`), and the rest (the CLI's own work before it hands over). Goal: the
+ *    CLI adds at most 0.3 s before handing over to Pulumi (issue 17 item 3).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { parse } from "yaml";
+import { installPulumiDouble } from "../test/support/pulumiCliDouble";
 
 const ROOT = join(__dirname, "..");
 const CHILD = join(__dirname, "programLoadChild.cjs");
@@ -215,11 +217,10 @@ interface Stamp {
  * A `pulumi` on PATH: logs `start`/`end` with a millisecond clock around each invocation of the double, and at
  * `preview`/`up` logs `start` and exits without running anything (the hand-over is what is measured).
  */
-function stopwatchPulumi(dir: string): string {
+function stopwatchPulumi(dir: string, double: string): string {
     const bin = join(dir, "bin");
     mkdirSync(bin);
     const exe = join(bin, "pulumi");
-    const double = join(ROOT, "test", "support", "fakePulumi.cjs");
     writeFileSync(
         exe,
         [
@@ -227,7 +228,7 @@ function stopwatchPulumi(dir: string): string {
             `log="${join(dir, "stamps")}"`,
             'echo "$(date +%s%3N) start $1" >> "$log"',
             'case "$1" in preview|up) exit 3 ;; esac',
-            `"${process.execPath}" "${double}" "$@"`,
+            `"${double}" "$@"`,
             "rc=$?",
             'echo "$(date +%s%3N) end $1" >> "$log"',
             "exit $rc",
@@ -240,15 +241,21 @@ function stopwatchPulumi(dir: string): string {
 
 async function handoverRun(): Promise<{ toFirstCall: number; first: string; toPreview: number; inDouble: number; calls: number }> {
     const dir = mkdtempSync(join(tmpdir(), "bench-handover-"));
+    const backendDir = join(dir, "backend");
+    // `pulumi stack init staging` on a file backend: the double answers `stack output` from it ({}, never deployed).
+    const { FileBackend } = await import("../test/support/emulator/backend");
+    new FileBackend(backendDir, hostOptions().project).save("staging", []);
+    const double = installPulumiDouble(backendDir);
     try {
-        const bin = stopwatchPulumi(dir);
+        const bin = stopwatchPulumi(dir, join(double.binDir, "pulumi"));
         const env = {
+            ...double.env,
             PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`,
             HOME: dir,
-            FAKE_PULUMI_DIR: dir,
             ROTATION_AUDIT_FILE: join(dir, "audit.jsonl"),
         };
-        const args = ["rotate", "--dry-run", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"];
+        // A stack without state is previewed only as a first deployment (or an adopt).
+        const args = ["rotate", "--dry-run", "--first-deployment", "--service", "jwt", "--stack", "staging", "--stamp", "2026-11-20T0900Z"];
         const t0 = Date.now();
         const child = spawn(process.execPath, [join(ROOT, "bin", "secrets-rotation.js"), ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
         let stderr = "";
@@ -278,6 +285,7 @@ async function handoverRun(): Promise<{ toFirstCall: number; first: string; toPr
         }
         return { toFirstCall: stamps[0].at - t0, first: stamps[0].command, toPreview: preview.at - t0, inDouble, calls: starts.length };
     } finally {
+        double.remove();
         rmSync(dir, { recursive: true, force: true });
     }
 }
@@ -301,8 +309,8 @@ async function benchHandover(): Promise<void> {
     out("## Hand-over to Pulumi: `secrets-rotation rotate --dry-run` until the Automation API starts `pulumi preview`");
     out();
     out(
-        `Real bin/secrets-rotation.js and Automation API; \`pulumi\` is the test double (test/support/fakePulumi.cjs, a node ` +
-            `script) behind a timestamping wrapper. Median of ${runs} runs (wall clock, ms from spawning the CLI). Load average ${load()}.`,
+        `Real bin/secrets-rotation.js and Automation API; \`pulumi\` is the pulumi CLI double (test/support/pulumiCliDouble.ts, ` +
+            `node with tsx, a file backend) behind a timestamping wrapper. Median of ${runs} runs (wall clock, ms from spawning the CLI). Load average ${load()}.`,
     );
     out();
     await handoverRun(); // warm-up: file cache

@@ -240,6 +240,7 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         expect(r.code).toBe(1);
         expect(r.stderr).toContain("^C received; cancelling");
         expect(r.stderr.trim().split("\n").pop()).toBe("error: cancelled: the operation was cancelled");
+        expect(r.stdout).toBe("");
         expect(audit().at(-1)).toMatchObject({ outcome: "cancelled", error: "cancelled: the operation was cancelled" });
         const again = await run(args);
         expect(again.stderr).toContain("resuming an unfinished run");
@@ -333,6 +334,7 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
     it("the double implemented every command line the Automation API sent; the CLI used exactly these", () => {
         expect(double.refused()).toEqual([]);
         expect(new Set(subcommands(0))).toEqual(new Set(["version", "stack output", "preview", "up", "stack history"]));
+        for (const up of double.calls().filter((c) => c[0] === "up")) expect(up).toEqual(expect.arrayContaining(["--yes", "--skip-preview"]));
         for (const c of double.calls().filter((c) => c[0] !== "version")) {
             expect(c.at(-1)).toBe("--non-interactive");
             expect(c[c.indexOf("--stack") + 1]).toMatch(/^(staging|production)$/);

@@ -1,7 +1,8 @@
 /**
  * How the real Automation API engine classifies Pulumi's failures (the Pulumi CLI cannot run here, so the errors are
- * built with the Automation API's own error factory from the output the CLI prints in each case). What a cancelled
- * run looks like end to end, with a `pulumi` double on PATH, is in test/cliSignals.test.ts.
+ * built with the Automation API's own error factory from the output the CLI prints in each case). The same failures
+ * raised by the SDK itself from the pulumi CLI double's output (no stack, a held lock, a cancelled or failed update)
+ * are in test/cliEndToEnd.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { classify } from "../automation/pulumiEngine";
