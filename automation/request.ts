@@ -29,6 +29,11 @@ export interface CommandInput {
      * every slot (otherwise the planner refuses a stack without state: it must be adopted).
      */
     readonly firstDeployment?: boolean;
+    /**
+     * `rollback --revoke`: the rolled-back credential leaked, so it is not kept as the previous one — after the
+     * rollback, a retire regenerates its slot (for JWT and API keys: `*_PREVIOUS` no longer verifies it).
+     */
+    readonly revoke?: boolean;
 }
 
 const usage = (message: string) => new CliError(EXIT.usage, message);
@@ -40,6 +45,11 @@ const usage = (message: string) => new CliError(EXIT.usage, message);
  * @throws CliError (exit 2) for arguments the command does not take.
  */
 export function requestsFor(input: CommandInput): RotationRequest[] {
+    if (input.revoke === true) {
+        if (input.command !== "rollback") throw usage(`--revoke is an option of rollback only; to revoke a leaked current credential use revoke`);
+        const rollback = requestFor({ ...input, revoke: false });
+        return [rollback, { retire: { groups: rollback.rollback!.groups, endSessions: true } }];
+    }
     if (input.command !== "revoke") return [requestFor(input)];
     const groups = requireServices(input);
     if (input.provider !== "all") throw usage("revoke takes no --provider: a leaked credential is revoked everywhere");

@@ -195,6 +195,30 @@ describe("CLI: rotate, dry runs and the production guard", () => {
         expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, "", "error: revoke needs --service <group> (one or more)\n"]);
     });
 
+    it("rollback --revoke: the rolled-back key leaked, so after the rollback its slot is regenerated and it is not kept as the previous one", async () => {
+        const s = await deployed("staging");
+        expect((await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"])).code).toBe(0);
+        const rotated = s.stackFile("staging").outputs.rotationState.groups["api-key"];
+        expect(rotated).toMatchObject({ active: "b", generation: { a: "g1", b: "g2" } });
+        const r = await s.run(["rollback", "--service", "api-key", "--revoke", "--stack", "staging", "--json"]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout).runs.map((x: { request: unknown }) => x.request)).toEqual([
+            { rollback: { groups: ["api-key"] } },
+            { retire: { groups: ["api-key"], endSessions: true } },
+        ]);
+        const after = s.stackFile("staging").outputs.rotationState.groups["api-key"];
+        // Slot a (never leaked) is current again; slot b (the leaked key) was regenerated: BUYWHERE_API_KEY_PREVIOUS
+        // now holds a fresh key nobody has, not the leaked one.
+        expect(after).toMatchObject({ active: "a", rolledBack: true, generation: { a: "g1", b: "g4" } });
+        expect(s.audit().slice(-2).map((a) => [a.command, a.outcome])).toEqual([
+            ["rollback --service api-key --revoke (1/2: roll back)", "succeeded"],
+            ["rollback --service api-key --revoke (2/2: retire the leaked slot)", "succeeded"],
+        ]);
+        const wrong = await s.run(["rotate", "--service", "api-key", "--revoke", "--stack", "staging"]);
+        expect([wrong.code, wrong.stdout]).toEqual([2, ""]);
+        expect(wrong.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+    });
+
     it("rollback flips the slot without regenerating (again: nothing to do); restart bumps a restart stamp", async () => {
         const s = await deployed("staging");
         await s.run(["rotate", "--service", "api-key", "--stack", "staging", "--stamp", "2026-11-20T0900Z"]);

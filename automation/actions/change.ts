@@ -31,6 +31,8 @@ export interface ChangeArgs extends GlobalArgs {
     readonly dryRun: boolean;
     /** `--first-deployment`: nothing uses the stack's secrets yet (see CommandInput.firstDeployment). */
     readonly firstDeployment?: boolean;
+    /** `rollback --revoke` (see CommandInput.revoke). */
+    readonly revoke?: boolean;
 }
 
 /** Stacks whose live runs need `--yes` (or CI=true). */
@@ -40,7 +42,7 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
     const { io } = ctx;
     const stack = requireStack(args.stack);
     // Judge the arguments and the stack file before anything reaches the engine.
-    const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp, firstDeployment: args.firstDeployment };
+    const input: CommandInput = { command, stack, services: args.service as Group[], provider: args.provider, stamp: args.stamp, firstDeployment: args.firstDeployment, revoke: args.revoke };
     let requests = requestsFor(input);
     const settings = loadSettings(stack, io.env);
     const now = io.now();
@@ -71,7 +73,10 @@ export async function runChange(ctx: CliContext, command: ChangeCommand, args: C
             () => (reports.length === 1 ? reports[0].document : { command, stack, runs: reports.map((r) => r.document) }),
         );
     for (const [i, request] of requests.entries()) {
-        const phase = requests.length > 1 ? ` (${i + 1}/${requests.length}: ${request.retire ? "retire the leaked slot" : "make the other slot current"})` : "";
+        const phase =
+            requests.length > 1
+                ? ` (${i + 1}/${requests.length}: ${request.retire ? "retire the leaked slot" : request.rollback ? "roll back" : "make the other slot current"})`
+                : "";
         const planned = planRotation({ settings, stored, now, request, stack, adoption });
         if (planned.refusal && reports.length > 0) flush();
         const plan = planOrRefuse(planned, input);
@@ -181,6 +186,7 @@ function commandLine(command: ChangeCommand, args: ChangeArgs): string {
         args.provider !== "all" ? `--provider ${args.provider}` : "",
         args.stamp ? `--stamp ${args.stamp}` : "",
         args.firstDeployment ? "--first-deployment" : "",
+        args.revoke ? "--revoke" : "",
         args.dryRun ? "--dry-run" : "",
     ]
         .filter(Boolean)

@@ -87,6 +87,12 @@ export function changeCommands(ctx: CliContext): CommandModule<GlobalArgs, Chang
                 let b = yesOption(y).option("dry-run", { type: "boolean", default: false, describe: "preview only (pulumi preview): change nothing" });
                 if (spec.stamp) b = stampOption(b) as typeof b;
                 if (spec.service) b = serviceOption(b) as typeof b;
+                if (spec.command === "rollback") {
+                    b = b.option("revoke", {
+                        type: "boolean",
+                        describe: "the rolled-back credential leaked: after the rollback, regenerate its slot so it is not kept as the previous one (its sessions ended)",
+                    }) as typeof b;
+                }
                 if (spec.command !== "adopt") {
                     b = b.option("first-deployment", {
                         type: "boolean",
