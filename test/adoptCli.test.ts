@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { secretsToAdopt } from "../rotation/adoption";
-import { CliResult, projectWith, runCli, sandbox } from "./support/cli";
+import { CliResult, projectWith, runCli, sandbox, seedDeployed } from "./support/cli";
 import { Moto, startMoto } from "./support/moto";
 import { stackConfig } from "./support/pulumiProgram";
 
@@ -37,6 +37,7 @@ function world() {
     return {
         prefix,
         s,
+        project,
         versions,
         async create(names: readonly string[]) {
             for (const name of names) {
@@ -85,6 +86,12 @@ describe("adopt through the CLI (stand-in engine, moto)", () => {
                 "error: the stack has no recorded state, and a first deployment would replace every credential in use: run `secrets-rotation adopt --stack staging` to take over the values in use today, or, only where nothing uses these secrets yet, add --first-deployment\n",
             );
         }
+        expect(w.s.calls().every((c) => c.op === "outputs")).toBe(true);
+        // adopt on a stack that has state: refused by the planner before anything runs.
+        seedDeployed(w.s, "staging", w.project);
+        const again = await w.run(["adopt", "--stack", "staging"]);
+        expect([again.code, again.stdout]).toEqual([2, ""]);
+        expect(again.stderr).toBe("error: the stack already has recorded state (commit 1): adopt is only for a stack's first deployment; rotate as usual\n");
         expect(w.s.calls().every((c) => c.op === "outputs")).toBe(true);
         // adopt takes no group, provider, stamp or --first-deployment.
         for (const bad of [["--service", "jwt"], ["--first-deployment"]]) {
