@@ -5,7 +5,7 @@
  * not exist, one that is not a credential, both sources at once, each stopping the hook before any change with one
  * line naming the secret and the previous credential still valid.
  */
-import { CreateSecretCommand, DeleteSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand, DeleteSecretCommand } from "@aws-sdk/client-secrets-manager";
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -16,7 +16,7 @@ import { bootstrapPostgres, canLogIn } from "../hooks/postgresApply";
 import { bootstrapRedisUser, canAuth } from "../hooks/redisApply";
 import { ACL_RULES, password } from "./support/fixtures";
 import { runHookProcess } from "./support/hookProcess";
-import { Moto, startMoto } from "./support/moto";
+import { Moto, startMoto, secretsManagerOn } from "./support/moto";
 import { useServers } from "./support/servers";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -36,7 +36,7 @@ const servers = useServers(async ({ pg, redis }) => {
 
 beforeAll(async () => {
     moto = await startMoto();
-    const sm = new SecretsManagerClient({ region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    const sm = secretsManagerOn(moto);
     const create = async (name: string, value: { SecretString?: string; SecretBinary?: Uint8Array }) =>
         (arns[name] = (await sm.send(new CreateSecretCommand({ Name: name, ...value }))).ARN!);
     const pg = new URL(servers.pg.adminUrl);

@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { secretsToAdopt } from "../rotation/adoption";
 import { CliResult, projectWith, runCli, sandbox, seedDeployed } from "./support/cli";
-import { Moto, startMoto } from "./support/moto";
+import { Moto, startMoto, secretsManagerOn } from "./support/moto";
 import { stackConfig } from "./support/pulumiProgram";
 
 let moto: Moto;
@@ -19,7 +19,7 @@ let sm: SecretsManagerClient;
 
 beforeAll(async () => {
     moto = await startMoto();
-    sm = new SecretsManagerClient({ region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    sm = secretsManagerOn(moto);
 }, 60_000);
 afterAll(async () => {
     sm?.destroy();

@@ -6,7 +6,7 @@
  * in plain, URL-encoded and base64 form. The engine is the STAND-IN (test/support/standInEngine.ts), reached through
  * the test entry (test/support/standInBin.ts).
  */
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { planOrRefuse } from "../automation/request";
 import { NO_PULUMI_PATH, REAL_BIN, STANDIN_BIN, projectWith, runCli, sandbox, seedDeployed } from "./support/cli";
-import { Moto, startMoto } from "./support/moto";
+import { Moto, startMoto, secretsManagerOn } from "./support/moto";
 import { ROOT, stackConfig } from "./support/pulumiProgram";
 
 const good = stackConfig("staging") as Record<string, any>;
@@ -277,7 +277,7 @@ describe("leak scan over every command", () => {
 
     beforeAll(async () => {
         moto = await startMoto();
-        const sm = new SecretsManagerClient({ region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+        const sm = secretsManagerOn(moto);
         await sm.send(new CreateSecretCommand({ Name: "buywhere/staging/DATABASE_URL", SecretString: stored[0] }));
         await sm.send(new CreateSecretCommand({ Name: "buywhere/staging/JWT_SECRET_KEY", SecretString: stored[1] }));
         sm.destroy();

@@ -14,7 +14,7 @@ import { planRotation } from "../rotation/plan";
 import { parseSettings } from "../rotation/settings";
 import { stringify } from "yaml";
 import { CliResult, Sandbox, projectWith, runCli, sandbox } from "./support/cli";
-import { Moto, startMoto } from "./support/moto";
+import { Moto, startMoto, secretsManagerOn } from "./support/moto";
 import { stackConfig } from "./support/pulumiProgram";
 
 let moto: Moto;
@@ -22,7 +22,7 @@ let sm: SecretsManagerClient;
 
 beforeAll(async () => {
     moto = await startMoto();
-    sm = new SecretsManagerClient({ region: "ap-southeast-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    sm = secretsManagerOn(moto);
 }, 60_000);
 afterAll(async () => {
     sm?.destroy();

@@ -3,6 +3,7 @@
  * an external one from MOTO_ENDPOINT (e.g. a docker-compose service; start it with MOTO_ECS_SERVICE_RUNNING=2 so
  * that ECS services report running tasks).
  */
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ChildProcess, spawn } from "node:child_process";
 import { freePort, waitFor } from "./ports";
 
@@ -11,6 +12,11 @@ export interface Moto {
     /** Environment that points AWS SDK v3 clients and our hooks at this server. */
     readonly env: Record<string, string>;
     stop(): Promise<void>;
+}
+
+/** A Secrets Manager client on this moto (region ap-southeast-1, moto's test credentials). */
+export function secretsManagerOn(moto: Moto, region = "ap-southeast-1"): SecretsManagerClient {
+    return new SecretsManagerClient({ region, endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
 }
 
 /** The number of running tasks moto reports for every ECS service it creates. */
