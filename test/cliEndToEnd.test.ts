@@ -73,10 +73,10 @@ const subcommands = (from: number) =>
 const T0 = Date.now();
 const stamp = (minutes: number) => `${new Date(T0 + minutes * 60_000).toISOString().slice(0, 16).replace(":", "")}Z`;
 
-async function until(what: string, condition: () => boolean, ms = 60_000): Promise<void> {
+async function until(what: string, condition: () => boolean, ms = 60_000, output?: () => string): Promise<void> {
     const end = Date.now() + ms;
     while (!condition()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}${output ? `; the CLI printed:\n${output()}` : ""}`);
         await new Promise((r) => setTimeout(r, 25));
     }
 }
@@ -233,7 +233,7 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         const done = collect(child);
         // Interrupt mid-update: once a first consumer is being restarted (its rollout takes 8 s), the run has recorded
         // its attempt and published; what is in flight finishes, nothing else starts.
-        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"));
+        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"), 60_000, () => progress);
         child.kill("SIGINT");
         const r = await done;
         expect(double.signals()).toEqual(["SIGINT"]);
@@ -292,7 +292,7 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         let progress = "";
         child.stderr!.on("data", (d) => (progress += d));
         const done = collect(child);
-        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"));
+        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"), 60_000, () => progress);
         child.kill("SIGINT");
         await until("the first SIGINT to reach pulumi", () => double.signals().length === signalsBefore + 1);
         child.kill("SIGTERM");
@@ -307,7 +307,9 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
 
     it("in a terminal: Ctrl-C typed once reaches pulumi exactly once (the terminal's; the CLI forwards none), twice terminates", async () => {
         const signalsBefore = double.signals().length;
-        const args = ["rotate", "--service", "typesense", "--stack", "staging", "--stamp", stamp(-2)];
+        // Not typesense again: the terminated run above already restarted its consumers onto the slot a rerun rebuilds
+        // (generation labels come from the committed state), so a rerun has no restart to interrupt.
+        const args = ["rotate", "--service", "api-key", "--stack", "staging", "--stamp", stamp(-2)];
         const command = ["exec", ...[process.execPath, ...nodeArgs(REAL_BIN, args)].map((a) => `'${a}'`)].join(" ");
         // util-linux `script` runs the command on a new pseudo-terminal, as its foreground process group, and copies
         // what we write to its stdin to the terminal: a "\x03" there is a typed Ctrl-C.
@@ -315,7 +317,7 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         const done = collect(terminal);
         let progress = "";
         terminal.stdout!.on("data", (d) => (progress += d));
-        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"));
+        await until("a restart to start", () => progress.includes("[ecs-redeploy] forced a new deployment"), 60_000, () => progress);
         terminal.stdin!.write("\x03");
         await until("the first SIGINT to reach pulumi", () => double.signals().length >= signalsBefore + 1);
         // Give a forwarded duplicate (the defect this guards against) time to arrive before counting.

@@ -181,6 +181,13 @@ export function installPulumiDouble(backendDir: string): PulumiDouble {
 /* the double's process                                                                                              */
 /* ---------------------------------------------------------------------------------------------------------------- */
 
+/**
+ * The exit status of every failure here: pkg/cmd/pulumi/cmd/exit_codes.go `ExitCodeFor` maps a bail (a failed or
+ * cancelled update, whose diagnostics were already printed) and an untyped error (RequireStack's "no stack named",
+ * the DIY lock error) to ExitCodeError, 1. The Automation API only tests for non-zero (automation/cmd.js `exec`).
+ */
+const EXIT_ERROR = 1;
+
 class Exit extends Error {
     constructor(
         readonly code: number,
@@ -193,7 +200,7 @@ class Exit extends Error {
 function backendDir(env: NodeJS.ProcessEnv): string {
     const url = env.PULUMI_BACKEND_URL ?? "";
     // The double knows only a DIY file backend (https://www.pulumi.com/docs/iac/concepts/state-and-backends/#local-filesystem).
-    if (!url.startsWith("file://")) throw new Exit(255, `error: pulumi CLI double: PULUMI_BACKEND_URL must be file://<dir> (got ${url || "nothing"})`);
+    if (!url.startsWith("file://")) throw new Exit(2, `error: pulumi CLI double: PULUMI_BACKEND_URL must be file://<dir> (got ${url || "nothing"})`);
     return url.slice("file://".length);
 }
 
@@ -206,7 +213,7 @@ function projectName(cwd: string): string {
 async function requireStack(env: NodeJS.ProcessEnv, cwd: string, stack: string) {
     const { FileBackend } = await import("./emulator/backend");
     const backend = new FileBackend(backendDir(env), projectName(cwd));
-    if (!backend.hasStack(stack)) throw new Exit(255, `error: no stack named '${stack}' found`);
+    if (!backend.hasStack(stack)) throw new Exit(EXIT_ERROR, `error: no stack named '${stack}' found`);
     return backend;
 }
 
@@ -352,7 +359,7 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
             ? await emu.preview(stack, { config: overrides, parallel, signal: abort.signal })
             : await emu.up(stack, { config: overrides, parallel, signal: abort.signal, failAt });
     } catch (err) {
-        if (err instanceof StackLockedError) throw new Exit(255, `error: ${err.message}`);
+        if (err instanceof StackLockedError) throw new Exit(EXIT_ERROR, `error: ${err.message}`);
         throw err;
     } finally {
         rmSync(join(dir, "running"), { force: true });
@@ -381,8 +388,8 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
             ...(result.result === "cancelled" ? [{ sequence: 2, timestamp: Math.floor(Date.now() / 1000), cancelEvent: {} }] : []),
         ]);
     }
-    if (result.result === "cancelled") throw new Exit(255, `error: ${preview ? "preview" : "update"} canceled`);
-    if (result.result === "failed") throw new Exit(255, `error: ${preview ? "preview" : "update"} failed`);
+    if (result.result === "cancelled") throw new Exit(EXIT_ERROR, `error: ${preview ? "preview" : "update"} canceled`);
+    if (result.result === "failed") throw new Exit(EXIT_ERROR, `error: ${preview ? "preview" : "update"} failed`);
     return 0;
 }
 
