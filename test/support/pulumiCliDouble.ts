@@ -32,7 +32,7 @@
  * - the DIY backend's lock text for a stack another update holds (pkg/backend/diy/lock.go `checkForLock`, in
  *   emulator/backend.ts), which automation/errors.js classifies as ConcurrentUpdateError;
  * - SIGINT/SIGTERM during up/preview: the first cancels ("^C received; cancelling. If you would like to terminate
- *   immediately, press ^C again."; in-flight operations finish, then "error: update canceled"), the second terminates
+ *   immediately, press ^C again."; in-flight operations finish, then exit 1), the second terminates
  *   at once ("^C received; terminating") (pkg/backend/cancellation_scope.go `NewScope`). Each signal is appended to
  *   `<dir>/signals.log`, so a test can count them; `<dir>/running` holds the pid while an up/preview runs.
  *
@@ -342,6 +342,7 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
         } else {
             out("^C received; terminating\n");
             rmSync(join(dir, "running"), { force: true });
+            // Exit status not taken from the pulumi source; the Automation API only tests for non-zero.
             process.exit(255);
         }
     };
@@ -388,8 +389,10 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
             ...(result.result === "cancelled" ? [{ sequence: 2, timestamp: Math.floor(Date.now() / 1000), cancelEvent: {} }] : []),
         ]);
     }
-    if (result.result === "cancelled") throw new Exit(EXIT_ERROR, `error: ${preview ? "preview" : "update"} canceled`);
-    if (result.result === "failed") throw new Exit(EXIT_ERROR, `error: ${preview ? "preview" : "update"} failed`);
+    // A failed or cancelled update is a bail (deployment_executor.go `Execute`: BailError / BailErrorf("canceled")):
+    // its diagnostics are on stdout above, and the CLI prints nothing more (exit_codes.go: "Respect bail semantics
+    // first – still a failure, but don't print anything").
+    if (result.result !== "succeeded") throw new Exit(EXIT_ERROR);
     return 0;
 }
 
