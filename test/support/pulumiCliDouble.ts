@@ -34,7 +34,12 @@
  * - SIGINT/SIGTERM during up/preview: the first cancels ("^C received; cancelling. If you would like to terminate
  *   immediately, press ^C again."; in-flight operations finish, then exit 1), the second terminates
  *   at once ("^C received; terminating") (pkg/backend/cancellation_scope.go `NewScope`). Each signal is appended to
- *   `<dir>/signals.log`, so a test can count them; `<dir>/running` holds the pid while an up/preview runs.
+ *   `<dir>/signals.log`, so a test can count them; `<dir>/running` holds the pid while an up/preview runs;
+ * - output: the program's and commands' lines while the update runs, then "Diagnostics:" (a failed update: the
+ *   stack's "update failed" and each resource's error, as the display prints them), "Resources:" and "Duration:" on
+ *   stdout; a failed or cancelled update adds nothing on stderr and exits 1 (a bail); `--event-log` gets the prelude
+ *   and summary events (with a cancel event after a cancel), which is where the SDK takes a preview's change counts;
+ * - `stack history --json`: updateInfoJSON (stack_history.go), a cancelled update recorded as "failed".
  *
  * Environment: PULUMI_DOUBLE_DIR (logs; required), PULUMI_BACKEND_URL (file://...; required for stack commands),
  * PULUMI_DOUBLE_CONFIG_OVERRIDES (test-only config), PULUMI_DOUBLE_KUBERNETES (test-only emulator Kubernetes
