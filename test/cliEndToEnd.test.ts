@@ -16,13 +16,16 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import Redis from "ioredis";
+import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../automation/audit";
 import { CliResult, REAL_BIN, nodeArgs, runCli } from "./support/cli";
 import { FileBackend } from "./support/emulator/backend";
 import { ROOT } from "./support/pulumiProgram";
 import { PulumiDouble, installPulumiDouble } from "./support/pulumiCliDouble";
-import { RotationWorld, STACK, startRotationWorld } from "./support/rotationWorld";
+import { AWS_PREFIX, CONTEXT, NAMESPACE, RotationWorld, SECRET_NAME, STACK, startRotationWorld } from "./support/rotationWorld";
 
 let world: RotationWorld;
 let double: PulumiDouble;
@@ -362,4 +365,87 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         }
         expect(double.refused()).toEqual([{ args: expect.arrayContaining(["up", "--message"]), refused: "`--message` of `up`" }]);
     }, 60_000);
+});
+
+describe("adopt through the CLI, the real Automation API and the pulumi CLI double: a fresh stack whose secrets are in use", () => {
+    const LEGACY_USER = "buywhere_legacy_e2e";
+    const LEGACY_PG_PASSWORD = "LegacyPgE2e00000000000000000000000000001";
+    const LEGACY_REDIS_PASSWORD = "LegacyRedisE2e0000000000000000000000001";
+    let adoptEnv: Record<string, string>;
+    let legacy: Record<string, string>;
+    let versions: Record<string, string>;
+
+    beforeAll(async () => {
+        // A new backend and emulated cluster; Secrets Manager back to the seed's ten secrets (rotationWorld freshStack).
+        await world.freshStack();
+        world.emu.initStack(STACK);
+        adoptEnv = { ...env, PULUMI_BACKEND_URL: `file://${world.emu.options.backendDir}` };
+        const admin = new Client({ connectionString: world.pg.adminUrl });
+        await admin.connect();
+        try {
+            await admin.query(`CREATE ROLE ${LEGACY_USER} LOGIN PASSWORD '${LEGACY_PG_PASSWORD}'`);
+        } finally {
+            await admin.end();
+        }
+        const redis = new Redis(world.redis.adminUrl);
+        await redis.call("ACL", "SETUSER", "buywhere-api", "on", `>${LEGACY_REDIS_PASSWORD}`);
+        redis.disconnect();
+        // What the seed system left in both stores: the same ten values in Secrets Manager and the Kubernetes Secret.
+        const port = new URL(world.redis.adminUrl).port;
+        legacy = {
+            POSTGRES_PASSWORD: LEGACY_PG_PASSWORD,
+            DATABASE_URL: `postgresql://${LEGACY_USER}:${LEGACY_PG_PASSWORD}@db.internal:5432/buywhere?sslmode=require`,
+            DATABASE_REPLICA_URL: `postgresql://${LEGACY_USER}:${LEGACY_PG_PASSWORD}@db-ro.internal:5432/buywhere?sslmode=require`,
+            PGBOUNCER_URL: `postgresql://${LEGACY_USER}:${LEGACY_PG_PASSWORD}@pgbouncer.internal:6432/buywhere?sslmode=require`,
+            REDIS_URL: `rediss://buywhere-api:${LEGACY_REDIS_PASSWORD}@cache.internal:${port}/0`,
+            JWT_SECRET_KEY: "legacy-jwt-e2e-000000000000000000000000000000000000000000000001",
+            BUYWHERE_API_KEY: "legacy-api-key-e2e-000000000000000000000001",
+            R2_ACCESS_KEY_ID: "0123456789abcdef0123456789abcdef",
+            R2_SECRET_ACCESS_KEY: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            TYPESENSE_API_KEY: "LegacyTypesenseE2e000000000000000000001",
+        };
+        versions = {};
+        for (const [name, value] of Object.entries(legacy)) {
+            versions[name] = (await world.sm.send(new PutSecretValueCommand({ SecretId: `${AWS_PREFIX}${name}`, SecretString: value }))).VersionId!;
+        }
+        world.emu.kubernetes.put(CONTEXT, {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: SECRET_NAME, namespace: NAMESPACE },
+            type: "Opaque",
+            data: Object.fromEntries(Object.entries({ SENTRY_DSN: "https://sentry.example/1", ...legacy }).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+        });
+    }, 120_000);
+
+    it("adopt --dry-run lists every secret it takes with its AWS version (read by the CLI), previews, changes nothing", async () => {
+        const r = await runCli(["adopt", "--dry-run", "--stack", "staging"], adoptEnv, undefined, REAL_BIN);
+        succeeded(r);
+        expect(r.stdout).toMatch(/^Would do \(nothing was changed\): `adopt --dry-run` on stack staging/);
+        for (const name of Object.keys(legacy)) expect(r.stdout).toContain(`${name} version ${versions[name]}`);
+        expect(world.emu.resources(STACK)).toEqual([]);
+    }, 120_000);
+
+    it("adopt: the values in use become slot a, nothing is published or restarted, the state names the versions; adopt again is refused", async () => {
+        const k8sBefore = world.k8sSecret();
+        const r = await runCli(["adopt", "--stack", "staging", "--json"], adoptEnv, undefined, REAL_BIN);
+        succeeded(r);
+        expect(JSON.parse(r.stdout)).toMatchObject({ command: "adopt", stack: "staging", outcome: "succeeded" });
+        for (const name of Object.keys(legacy)) expect(await world.awsCurrent(name), name).toBe(legacy[name]);
+        expect(world.k8sSecret()).toEqual(k8sBefore);
+        for (const d of world.deployments) expect(world.restartedAt(d)).toBeUndefined();
+        const state = world.emu.outputs(STACK).rotationState.value as { groups: Record<string, { generation: Record<string, string>; adopted?: { versions: Record<string, string> } }> };
+        expect(state.groups.jwt.generation.a).toBe("adopted");
+        expect(state.groups.jwt.adopted?.versions.JWT_SECRET_KEY).toBe(versions.JWT_SECRET_KEY);
+        expect(audit().at(-1)).toMatchObject({ command: "adopt", outcome: "succeeded" });
+        for (const v of Object.values(legacy)) expect(`${r.stdout}${r.stderr}`).not.toContain(v);
+
+        const again = await runCli(["adopt", "--stack", "staging"], adoptEnv, undefined, REAL_BIN);
+        expect(again.code).toBe(2);
+        expect(again.stdout).toBe("");
+        expect(again.stderr.trim().split("\n")).toHaveLength(1);
+    }, 180_000);
+
+    it("the double still refused nothing but the one probe above", () => {
+        expect(double.refused().map((r) => r.refused)).toEqual(["`--message` of `up`"]);
+    });
 });
