@@ -43,7 +43,7 @@
  *
  * Environment: PULUMI_DOUBLE_DIR (logs; required), PULUMI_BACKEND_URL (file://...; required for stack commands),
  * PULUMI_DOUBLE_CONFIG_OVERRIDES (test-only config), PULUMI_DOUBLE_KUBERNETES (test-only emulator Kubernetes
- * behaviour, JSON), PULUMI_DOUBLE_FAIL_AT (test-only: a resource name whose operation fails, the emulator's failAt).
+ * behaviour, JSON, e.g. rollout delays).
  */
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -358,12 +358,11 @@ async function update(env: NodeJS.ProcessEnv, cwd: string, p: ParsedCommand, dir
     const started = Date.now();
     out(`${preview ? "Previewing update" : "Updating"} (${stack})\n\n`);
     const parallel = p.flags["--parallel"] === undefined ? undefined : Number(p.flags["--parallel"]);
-    const failAt = env.PULUMI_DOUBLE_FAIL_AT ? env.PULUMI_DOUBLE_FAIL_AT.split(",") : undefined;
     let result;
     try {
         result = preview
             ? await emu.preview(stack, { config: overrides, parallel, signal: abort.signal })
-            : await emu.up(stack, { config: overrides, parallel, signal: abort.signal, failAt });
+            : await emu.up(stack, { config: overrides, parallel, signal: abort.signal });
     } catch (err) {
         if (err instanceof StackLockedError) throw new Exit(EXIT_ERROR, `error: ${err.message}`);
         throw err;
