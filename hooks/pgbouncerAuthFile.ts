@@ -202,7 +202,7 @@ export function kubeconfigApi(env: NodeJS.ProcessEnv = process.env, context?: st
     let token: string | undefined = user.token ?? (user.tokenFile ? readFileSync(user.tokenFile, "utf8").trim() : undefined);
     if (token === undefined && user.exec?.command) {
         const extra = Object.fromEntries((user.exec.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
-        const run = spawnSync(user.exec.command, user.exec.args ?? [], { env: { ...env, ...extra }, encoding: "utf8", timeout: 60_000 });
+        const run = spawnSync(user.exec.command, user.exec.args ?? [], { env: credentialPluginEnv(env, extra), encoding: "utf8", timeout: 60_000 });
         if (run.status !== 0) throw new SourceError(`the kubeconfig's credential plugin ${user.exec.command} failed (exit ${run.status ?? run.signal})`);
         try {
             token = JSON.parse(run.stdout).status?.token;
@@ -218,6 +218,18 @@ export function kubeconfigApi(env: NodeJS.ProcessEnv = process.env, context?: st
         cert: fileOrData(user["client-certificate-data"], user["client-certificate"]),
         key: fileOrData(user["client-key-data"], user["client-key"]),
     };
+}
+
+/**
+ * The only process a hook starts: the kubeconfig's credential plugin (EKS: `aws eks get-token`), as kubectl and the
+ * Kubernetes provider run it (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins).
+ * It gets what it needs to find its own credentials — PATH, HOME, locale, KUBECONFIG, AWS_* (profile, region, web
+ * identity) and the kubeconfig's `env` — and nothing else: never an admin credential this hook holds
+ * (ROTATION_*, CLOUDFLARE_API_TOKEN), whatever the environment carries.
+ */
+export function credentialPluginEnv(env: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+    const keep = (name: string) => ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "KUBECONFIG"].includes(name) || name.startsWith("AWS_");
+    return { ...Object.fromEntries(Object.entries(env).filter(([name]) => keep(name))), ...extra };
 }
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";

@@ -19,6 +19,7 @@ import { Client } from "pg";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_CREDENTIAL_ENVS, HOOK_ADMIN_ENV, HOOK_PROGRAMS, UNSAFE_ENVS, isolateHookEnvironment } from "../hooks/adminEnv";
+import { credentialPluginEnv } from "../hooks/pgbouncerAuthFile";
 import { CONTRACTS, HookName, hookSecrets, postgresApplyContract, redisApplyContract, toEnv, typesenseApplyContract } from "../hooks/contracts";
 import { redactor } from "../hooks/hookRuntime";
 import { bootstrapPostgres } from "../hooks/postgresApply";
@@ -72,9 +73,41 @@ describe("each hook keeps only its own admin credential", () => {
         const source = readFileSync(join(ROOT, "hooks", `${hook}.ts`), "utf8");
         const imports = [...source.matchAll(/^import\s.*?["']([^"']+)["'];/gms)].map((m) => m[1]);
         expect(imports[0]).toBe("./isolateEnv");
-        for (const file of readdirSync(join(ROOT, "hooks"))) {
-            expect(readFileSync(join(ROOT, "hooks", file), "utf8")).not.toMatch(/(?:from\s+|require\(\s*|import\(\s*)["'](?:node:)?(?:child_process|worker_threads|cluster)["']/);
+        // One exception: hooks/pgbouncerAuthFile.ts runs the kubeconfig's credential plugin, with an environment that
+        // holds no admin credential (credentialPluginEnv, tested below).
+        for (const file of readdirSync(join(ROOT, "hooks")).filter((f) => f !== "pgbouncerAuthFile.ts")) {
+            expect({ file, source: readFileSync(join(ROOT, "hooks", file), "utf8") }).not.toMatchObject({
+                source: expect.stringMatching(/(?:from\s+|require\(\s*|import\(\s*)["'](?:node:)?(?:child_process|worker_threads|cluster)["']/),
+            });
         }
+        const pgbouncer = readFileSync(join(ROOT, "hooks", "pgbouncerAuthFile.ts"), "utf8");
+        expect(pgbouncer).not.toMatch(/(?:from\s+|require\(\s*|import\(\s*)["'](?:node:)?(?:worker_threads|cluster)["']/);
+        expect([...pgbouncer.matchAll(/spawnSync\(/g)]).toHaveLength(1);
+        expect(pgbouncer).toMatch(/spawnSync\([^;]*\{ env: credentialPluginEnv\(/);
+    });
+
+    it("the kubeconfig credential plugin (the one process a hook starts) gets no admin credential", () => {
+        const env = {
+            PATH: "/usr/bin",
+            HOME: "/home/sre",
+            AWS_PROFILE: "rotation",
+            AWS_WEB_IDENTITY_TOKEN_FILE: "/var/run/token",
+            KUBECONFIG: "/k",
+            ROTATION_PG_ADMIN_URL: "postgresql://admin:pw@db/x",
+            ROTATION_REDIS_ADMIN_URL: "rediss://a:pw@r:6379",
+            ROTATION_TYPESENSE_ADMIN_KEY: "k",
+            CLOUDFLARE_API_TOKEN: "t",
+            PG_PASSWORD: "slot-password",
+            NODE_OPTIONS: "--require /tmp/evil.js",
+        };
+        expect(credentialPluginEnv(env, { PLUGIN_TOKEN: "x" })).toEqual({
+            PATH: "/usr/bin",
+            HOME: "/home/sre",
+            AWS_PROFILE: "rotation",
+            AWS_WEB_IDENTITY_TOKEN_FILE: "/var/run/token",
+            KUBECONFIG: "/k",
+            PLUGIN_TOKEN: "x",
+        });
     });
 
     it("hooks/isolateEnv.ts loads nothing but node:path and ./adminEnv, which loads nothing", () => {

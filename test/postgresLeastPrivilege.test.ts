@@ -186,6 +186,9 @@ describe("migration from the legacy application user", () => {
 function stagingWith(keys: Record<string, unknown>): string {
     const doc = parse(readFileSync(join(ROOT, "Pulumi.staging.yaml"), "utf8"));
     doc.config["rotation:database"] = { ...doc.config["rotation:database"], ...keys };
+    // Staging's Redis is ElastiCache (bootstrapped through AWS); these tests bootstrap the test's own ACL Redis.
+    const { userId: _id, userGroupId: _group, ...redis } = doc.config["rotation:redis"];
+    doc.config["rotation:redis"] = { ...redis, kind: "acl" };
     return projectWith({ "Pulumi.staging.yaml": stringify(doc) });
 }
 
