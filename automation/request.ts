@@ -118,12 +118,41 @@ export function cliTerms(input: CommandInput): RefusalTerms {
     const cmd = (rest: string) => `\`secrets-rotation ${rest} --stack ${input.stack}\``;
     return {
         source: (s) => (s.kind === "config" ? `\`${s.key}\` in Pulumi.${input.stack}.yaml` : input.stamp !== undefined ? "--stamp" : "the stamp taken from the clock"),
-        resume: `rerun ${cmd([input.command, ...input.services.map((g) => `--service ${g}`)].join(" "))} (or \`pulumi up\`)`,
+        resume: (request) => {
+            const line = commandLineOf(request);
+            return line === undefined ? "run `pulumi up` again (the unfinished run was one)" : `rerun ${cmd(line)} (or \`pulumi up\`)`;
+        },
         rollback: (groups) => `run ${cmd(`rollback ${groups.map((g) => `--service ${g}`).join(" ")}`)}`,
         catchUp: (group, provider) => `run ${cmd(`rotate --service ${group} --provider ${provider}`)} to catch it up`,
         adopt: `run ${cmd("adopt")}`,
         firstDeployment: `add --first-deployment`,
     };
+}
+
+/**
+ * The CLI command that makes `request` (an unfinished run's, with the stamps it resolved), so asking for it again
+ * resumes that run.
+ */
+export function commandLineOf(request: RotationRequest): string | undefined {
+    const services = (groups: readonly Group[]) => groups.map((g) => `--service ${g}`);
+    const first = request.firstDeployment ? ["--first-deployment"] : [];
+    if (request.adopt) return "adopt";
+    if (request.rotate) {
+        const r = request.rotate;
+        const stamp = r.stamp !== undefined ? [`--stamp ${r.stamp}`] : [];
+        if (r.scheduled && r.groups.length === GROUPS.length) return ["rotate-all", ...stamp, ...first].join(" ");
+        return ["rotate", ...services(r.groups), ...(r.provider ? [`--provider ${r.provider}`] : []), ...stamp, ...first].join(" ");
+    }
+    if (request.rollback) return ["rollback", ...services(request.rollback.groups)].join(" ");
+    if (request.retire) return ["retire", ...services(request.retire.groups)].join(" ");
+    if (request.restart) {
+        const scopes = request.restart.scopes;
+        const provider = scopes.every((s) => s.startsWith("aws")) ? ["--provider aws"] : scopes.every((s) => s.startsWith("k8s")) ? ["--provider k8s"] : [];
+        const groups = scopes.map((s) => s.split("/").pop()!).filter((g): g is Group => (GROUPS as readonly string[]).includes(g));
+        return ["restart", ...services(groups), ...provider, ...(request.restart.stamp ? [`--stamp ${request.restart.stamp}`] : []), ...first].join(" ");
+    }
+    // A raw `pulumi up` (no request), or one that only said --first-deployment.
+    return first.length > 0 ? "rotate-all --first-deployment" : undefined;
 }
 
 /** The plan, or the planner's refusal as a usage error (exit 2, nothing changed) in the CLI's words. */

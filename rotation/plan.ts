@@ -529,7 +529,7 @@ function decideMode(settings: Settings, committed: RotationState | undefined, pe
 }
 
 function unfinished(groups: readonly Group[], summary: string, pending: Attempt): Refusal {
-    return { kind: "unfinished", groups: groups.length > 0 ? groups : [...GROUPS], summary, startedAt: pending.startedAt };
+    return { kind: "unfinished", groups: groups.length > 0 ? groups : [...GROUPS], summary, startedAt: pending.startedAt, undoable: pending.from > 0, request: pending.request };
 }
 
 /** True when the request asks again for what the unfinished run asked (a stamp left out means "the same"). */

@@ -5,6 +5,7 @@
  */
 import { Group, Provider, RestartScope, Slot } from "./catalog";
 import { RotationInputError, listAllowed } from "./errors";
+import { RotationRequest } from "./request";
 
 /** Where an asked-for stamp or rollback came from: the run's request, or a stack-file key. */
 export type Source = { readonly kind: "request" } | { readonly kind: "config"; readonly key: string };
@@ -29,7 +30,16 @@ export type Refusal =
     /** A restart stamp is not later than the last one for the scope. */
     | { readonly kind: "restart-not-later"; readonly scope: RestartScope; readonly stamp: string; readonly last: string; readonly nextAllowed?: string }
     /** An earlier run did not finish; this run neither resumes nor rolls it back. */
-    | { readonly kind: "unfinished"; readonly groups: readonly Group[]; readonly summary: string; readonly startedAt: string }
+    | {
+          readonly kind: "unfinished";
+          readonly groups: readonly Group[];
+          readonly summary: string;
+          readonly startedAt: string;
+          /** False for an unfinished first deployment (or adopt): nothing was committed, so it can only be finished. */
+          readonly undoable: boolean;
+          /** What the unfinished run asked for: asking for it again finishes it. */
+          readonly request: RotationRequest;
+      }
     /** A rollback of an unfinished run must name every group it moved. */
     | { readonly kind: "partial-abandon"; readonly missing: readonly Group[]; readonly summary: string }
     /**
@@ -46,8 +56,8 @@ export type Refusal =
 export interface RefusalTerms {
     /** The input a source stands for, e.g. `--stamp` or `` `rotation:groupStamps.jwt` ``. */
     source(source: Source): string;
-    /** How to resume an unfinished run. */
-    readonly resume: string;
+    /** How to resume an unfinished run that asked for `request`. */
+    resume(request: RotationRequest): string;
     /** How to roll back groups. */
     rollback(groups: readonly Group[]): string;
     /** How to catch a held provider up. */
@@ -80,7 +90,9 @@ export function describeRefusal(r: Refusal, terms: RefusalTerms): string {
         case "restart-not-later":
             return `restart stamp ${r.stamp} for ${r.scope} is not later than the last one, ${r.last}${r.nextAllowed ? `; the next on-demand restart is allowed from ${r.nextAllowed}` : ""}`;
         case "unfinished":
-            return `an earlier run did not finish (${r.summary}, started ${r.startedAt}); ${terms.resume} to finish it, or ${terms.rollback(r.groups)} to undo it, before anything else`;
+            return r.undoable
+                ? `an earlier run did not finish (${r.summary}, started ${r.startedAt}); ${terms.resume(r.request)} to finish it, or ${terms.rollback(r.groups)} to undo it, before anything else`
+                : `an earlier run did not finish (${r.summary}, started ${r.startedAt}); ${terms.resume(r.request)} to finish it before anything else (it was the stack's first deployment: there is nothing to roll back to)`;
         case "partial-abandon":
             return `the unfinished run (${r.summary}) also moved ${listAllowed(r.missing)}: roll back all of its groups together (${terms.rollback(r.missing)})`;
         case "first-contact":
@@ -111,7 +123,7 @@ export class RefusalError extends RotationInputError {
 /** The program's terms: stack-file keys and `pulumi up`. */
 export const CONFIG_TERMS: RefusalTerms = {
     source: (s) => (s.kind === "config" ? `\`${s.key}\`` : "`ROTATION_REQUEST`"),
-    resume: "run `pulumi up` again with the same config",
+    resume: () => "run `pulumi up` again with the same config",
     rollback: (groups) => `set ${groups.map((g) => `\`rotation:rollback.${g}\``).join(", ")} to the group's latest stamp (the unfinished rotation's, if any)`,
     catchUp: (group) => `catch it up with a run without \`rotation:hold.${group}\` and without a new stamp`,
     adopt: "run `secrets-rotation adopt --stack <stack>`",

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { cliTerms } from "../automation/request";
+import { cliTerms, commandLineOf } from "../automation/request";
 import { GROUPS, Group } from "../rotation/catalog";
 import { postgresUrl, redisUrl } from "../rotation/connectionUrls";
 import { Planned, RotationPlan, planRotation } from "../rotation/plan";
@@ -384,7 +384,7 @@ describe("rotation plan: unfinished runs", () => {
         for (const request of [rotate(["database"], { stamp: "2026-11-25T1230Z" }), rotate(["jwt"]), { restart: { scopes: ["all" as const] } }]) {
             const r = refused(run(pending, { request, now: new Date("2026-11-25T12:40:00Z") }));
             expect(describeRefusal(r, cliTerms(input))).toBe(
-                "an earlier run did not finish (rotate database to 2026-11-25T1200Z, started 2026-11-25T12:00:00.000Z); rerun `secrets-rotation rotate --service jwt --stack staging` (or `pulumi up`) to finish it, or run `secrets-rotation rollback --service database --stack staging` to undo it, before anything else",
+                "an earlier run did not finish (rotate database to 2026-11-25T1200Z, started 2026-11-25T12:00:00.000Z); rerun `secrets-rotation rotate --service database --stamp 2026-11-25T1200Z --stack staging` (or `pulumi up`) to finish it, or run `secrets-rotation rollback --service database --stack staging` to undo it, before anything else",
             );
         }
         expect(refused(run(pending, { override: { "rotation:stamp": "2026-12" }, now: new Date("2026-12-01T00:00:00Z") })).kind).toBe("unfinished");
@@ -599,5 +599,32 @@ describe("rotation plan: JWT key ids (issue 12)", () => {
         // The previous key id names the key that was current, exactly as JWT_SECRET_KEY_PREVIOUS holds it.
         expect(kid(r, "JWT_KEY_ID_PREVIOUS")).toEqual(kid(f, "JWT_KEY_ID"));
         expect(r.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY_PREVIOUS")!.recipe.aws).toEqual(f.secrets.find((s) => s.spec.name === "JWT_SECRET_KEY")!.recipe.aws);
+    });
+});
+
+describe("rotation plan: an unfinished first deployment", () => {
+    it("can only be finished: the refusal of anything else offers no rollback (nothing was committed)", () => {
+        const f = first();
+        const pending: StoredState = { attempt: f.attempt };
+        const r = refused(run(pending, { request: { rollback: { groups: ["jwt"] } } }));
+        expect(r).toMatchObject({ kind: "unfinished", undoable: false });
+        expect(describeRefusal(r, cliTerms({ command: "rollback", stack: "staging", services: ["jwt"], provider: "all" }))).toMatch(
+            /^an earlier run did not finish \(initial database to 2026-11, .*\); run `pulumi up` again \(the unfinished run was one\) to finish it before anything else \(it was the stack's first deployment: there is nothing to roll back to\)$/,
+        );
+    });
+});
+
+describe("the command that resumes an unfinished run (CLI terms)", () => {
+    it("is the command that makes the same request, with the stamps it resolved", () => {
+        expect(commandLineOf({ rotate: { groups: [...GROUPS], scheduled: true, stamp: "2026-12" } })).toBe("rotate-all --stamp 2026-12");
+        expect(commandLineOf({ rotate: { groups: ["jwt", "redis"], scheduled: false, provider: "aws", stamp: "2026-12-01T1000Z" } })).toBe(
+            "rotate --service jwt --service redis --provider aws --stamp 2026-12-01T1000Z",
+        );
+        expect(commandLineOf({ rollback: { groups: ["database"] } })).toBe("rollback --service database");
+        expect(commandLineOf({ retire: { groups: ["api-key"], endSessions: true } })).toBe("retire --service api-key");
+        expect(commandLineOf({ restart: { scopes: ["k8s/typesense"], stamp: "2026-12-01T1000Z" } })).toBe("restart --service typesense --provider k8s --stamp 2026-12-01T1000Z");
+        expect(commandLineOf({ adopt: {} })).toBe("adopt");
+        expect(commandLineOf({ firstDeployment: true })).toBe("rotate-all --first-deployment");
+        expect(commandLineOf({})).toBeUndefined();
     });
 });
