@@ -4,27 +4,17 @@
  * state says what to run. The engine is the STAND-IN (test/support/standInEngine.ts); the program's own reading and
  * judging of both stores is proven under the engine emulator in test/adopt.test.ts.
  */
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { secretsToAdopt } from "../rotation/adoption";
 import { CliResult, projectWith, runCli, sandbox, seedDeployed } from "./support/cli";
-import { Moto, startMoto, secretsManagerOn } from "./support/moto";
+import { useMoto } from "./support/servers";
 import { stackConfig } from "./support/pulumiProgram";
 
-let moto: Moto;
-let sm: SecretsManagerClient;
-
-beforeAll(async () => {
-    moto = await startMoto();
-    sm = secretsManagerOn(moto);
-}, 60_000);
-afterAll(async () => {
-    sm?.destroy();
-    await moto?.stop();
-});
+const aws = useMoto();
 
 /** A project copy whose staging stack file (no first-deployment opt-in) uses its own prefix, and a stand-in sandbox. */
 function world() {
@@ -42,10 +32,10 @@ function world() {
         async create(names: readonly string[]) {
             for (const name of names) {
                 const value = `legacy-${name}-${randomUUID()}`;
-                versions[name] = (await sm.send(new CreateSecretCommand({ Name: `${prefix}${name}`, SecretString: value }))).VersionId!;
+                versions[name] = (await aws.sm.send(new CreateSecretCommand({ Name: `${prefix}${name}`, SecretString: value }))).VersionId!;
             }
         },
-        run: (args: readonly string[]): Promise<CliResult> => runCli(args, { ...s.env, ...moto.env }, undefined, join(project, "test", "support", "standInBin.ts")),
+        run: (args: readonly string[]): Promise<CliResult> => runCli(args, { ...s.env, ...aws.moto.env }, undefined, join(project, "test", "support", "standInBin.ts")),
     };
 }
 

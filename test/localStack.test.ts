@@ -10,7 +10,6 @@
  */
 import { DescribeServicesCommand, ECSClient, ListTagsForResourceCommand } from "@aws-sdk/client-ecs";
 import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import Redis from "ioredis";
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +26,7 @@ import { LOCAL_STACK, parseSettings } from "../rotation/settings";
 import { REAL_BIN, runCli, sandbox as cliSandbox } from "./support/cli";
 import { EngineEmulator, UpdateResult } from "./support/engineEmulator";
 import { LocalSandbox, exportLines, startLocalSandbox } from "./support/localSandbox";
+import { postgresAccepts, redisAccepts } from "./support/logins";
 import { installPulumiDouble } from "./support/pulumiCliDouble";
 import { ROOT } from "./support/pulumiProgram";
 
@@ -167,31 +167,13 @@ describe("the local stack under the engine emulator (not Pulumi), against the sa
     const canLogIn = async (url: string) => {
         const u = new URL(url);
         expect(u.hostname).toBe("127.0.0.1");
-        const c = new Client({ host: "127.0.0.1", port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: "buywhere" });
-        c.on("error", () => undefined);
-        try {
-            await c.connect();
-            await c.query("SELECT 1");
-            return true;
-        } catch {
-            return false;
-        } finally {
-            await c.end().catch(() => undefined);
-        }
+        return postgresAccepts(Number(u.port), decodeURIComponent(u.username), decodeURIComponent(u.password));
     };
     const canAuth = async (url: string) => {
         const u = new URL(url);
         expect(u.protocol).toBe("redis:"); // tls: false, the local stack only
-        const r = new Redis({ host: u.hostname, port: Number(u.port), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        r.on("error", () => undefined);
-        try {
-            await r.connect();
-            return (await r.call("AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password))) === "OK";
-        } catch {
-            return false;
-        } finally {
-            r.disconnect();
-        }
+        expect(u.hostname).toBe("127.0.0.1");
+        return redisAccepts(Number(u.port), decodeURIComponent(u.username), decodeURIComponent(u.password));
     };
     const ecsTrigger = async (service: string) => {
         const arn = (await ecs.send(new DescribeServicesCommand({ cluster: "buywhere-api", services: [service] }))).services![0].serviceArn!;

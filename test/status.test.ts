@@ -4,30 +4,20 @@
  * the project whose staging stack file names it), so no test sees another's secrets and any order works.
  */
 import { CloudWatchLogsClient, CreateLogGroupCommand, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SECRETS } from "../rotation/catalog";
 import { planRotation } from "../rotation/plan";
 import { parseSettings } from "../rotation/settings";
 import { stringify } from "yaml";
 import { CliResult, Sandbox, projectWith, runCli, sandbox } from "./support/cli";
-import { Moto, startMoto, secretsManagerOn } from "./support/moto";
+import { useMoto } from "./support/servers";
 import { stackConfig } from "./support/pulumiProgram";
 
-let moto: Moto;
-let sm: SecretsManagerClient;
-
-beforeAll(async () => {
-    moto = await startMoto();
-    sm = secretsManagerOn(moto);
-}, 60_000);
-afterAll(async () => {
-    sm?.destroy();
-    await moto?.stop();
-});
+const aws = useMoto();
 
 /** One test's world: its own prefix, a project copy whose staging stack file uses it, a sandbox, and what it created. */
 interface World {
@@ -59,15 +49,15 @@ function world(region = "ap-southeast-1"): World {
             // Fails the test if it fails: no secret is ever silently missing.
             const first = `value-of-${name}-1-${randomUUID()}`;
             values.push(first);
-            let version = (await sm.send(new CreateSecretCommand({ Name: name, SecretString: first }))).VersionId!;
+            let version = (await aws.sm.send(new CreateSecretCommand({ Name: name, SecretString: first }))).VersionId!;
             for (let i = 2; i <= versions; i++) {
                 const v = `value-of-${name}-${i}-${randomUUID()}`;
                 values.push(v);
-                version = (await sm.send(new PutSecretValueCommand({ SecretId: name, SecretString: v }))).VersionId!;
+                version = (await aws.sm.send(new PutSecretValueCommand({ SecretId: name, SecretString: v }))).VersionId!;
             }
             current.set(name, version);
         },
-        run: (args, env = {}) => runCli(args, { ...s.env, ...moto.env, ...env }, undefined, join(project, "test", "support", "standInBin.ts")),
+        run: (args, env = {}) => runCli(args, { ...s.env, ...aws.moto.env, ...env }, undefined, join(project, "test", "support", "standInBin.ts")),
         deploy(changedAt, written) {
             const settings = parseSettings(config);
             const planned = planRotation({ settings, stored: {}, now: new Date("2026-11-01T00:00:00Z"), stack: "staging" });
@@ -163,7 +153,7 @@ describe("CloudWatch Logs audit sink", () => {
     it("puts each audit record as one event in the stack's stream, in the stack's region, holding no secret", async () => {
         // The stack file says eu-west-1 and nothing in the environment names a region: the sink must use the stack's.
         const w = world("eu-west-1");
-        const logs = new CloudWatchLogsClient({ region: "eu-west-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+        const logs = new CloudWatchLogsClient({ region: "eu-west-1", endpoint: aws.moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
         const group = `/buywhere/secrets-rotation/${randomUUID().slice(0, 8)}`;
         await logs.send(new CreateLogGroupCommand({ logGroupName: group }));
         const env = { AWS_REGION: undefined, ROTATION_AUDIT_LOG_GROUP: group };

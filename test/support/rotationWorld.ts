@@ -12,12 +12,10 @@
  */
 import { CreateClusterCommand, CreateServiceCommand, DescribeServicesCommand, ECSClient, ListTagsForResourceCommand, RegisterTaskDefinitionCommand } from "@aws-sdk/client-ecs";
 import { CreateSecretCommand, DeleteSecretCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import Redis from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Server, createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "pg";
 import { TRIGGER_TAG } from "../../hooks/ecsRedeploy";
 import { Group } from "../../rotation/catalog";
 import { REQUEST_ENV, RotationRequest, encodeRequest } from "../../rotation/request";
@@ -26,6 +24,7 @@ import { TypesenseKeysDouble, startTypesenseKeysDouble } from "./emulator/typese
 import { MOTO_RUNNING_TASKS, Moto, startMoto } from "./moto";
 import { Postgres, startPostgres } from "./postgres";
 import { RedisServer, startRedis } from "./redis";
+import { postgresAccepts, redisAccepts } from "./logins";
 import { R2KeyGrant, R2S3Double, startR2S3Double } from "./r2S3Double";
 
 const ROOT = join(__dirname, "..", "..");
@@ -315,17 +314,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
             } catch {
                 return false;
             }
-            const c = new Client({ host: "127.0.0.1", port: pg.port, user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: "buywhere" });
-            c.on("error", () => undefined);
-            try {
-                await c.connect();
-                await c.query("SELECT 1");
-                return true;
-            } catch {
-                return false;
-            } finally {
-                await c.end().catch(() => undefined);
-            }
+            return postgresAccepts(pg.port, decodeURIComponent(u.username), decodeURIComponent(u.password));
         },
         async canAuth(redisUrl) {
             let u: URL;
@@ -334,17 +323,7 @@ export async function startRotationWorld(opts: RotationWorldOptions = {}): Promi
             } catch {
                 return false;
             }
-            const admin = new URL(redis.adminUrl);
-            const r = new Redis({ host: "127.0.0.1", port: Number(admin.port), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-            r.on("error", () => undefined);
-            try {
-                await r.connect();
-                return (await r.call("AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password))) === "OK";
-            } catch {
-                return false;
-            } finally {
-                r.disconnect();
-            }
+            return redisAccepts(Number(new URL(redis.adminUrl).port), decodeURIComponent(u.username), decodeURIComponent(u.password));
         },
         async ecsTrigger(service) {
             let arn = serviceArn.get(service);
