@@ -2,7 +2,8 @@
  * {@link RotationEngine} over the Pulumi Automation API with the local program (`index.ts` in the project
  * directory); the request reaches the program in its environment. Built by the composition root (`entry.ts`).
  */
-import { ConcurrentUpdateError, LocalWorkspace, OpMap, OutputMap, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
+import type { ConcurrentUpdateError, OpMap, OutputMap, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { loadAutomationApi } from "./automationApi";
 import { REQUEST_ENV, encodeRequest } from "../rotation/request";
 import { EngineError, RotationEngine, RunOptions, StackOutputs } from "./engine";
 import { PROJECT_DIR } from "./stacks";
@@ -27,10 +28,12 @@ export interface PulumiEngineOptions {
  * `StackNotFoundError` (automation/errors.js `createCommandError`). So a typo'd stack still fails, on the first
  * command instead of a separate `stack select`.
  */
-async function openStack(stack: string, request: RunOptions["request"] | undefined): Promise<Stack> {
+async function openStack(stack: string, request: RunOptions["request"] | undefined, pulumi: PulumiCommand): Promise<Stack> {
+    const { LocalWorkspace, Stack } = loadAutomationApi();
     const workspace = await LocalWorkspace.create({
         workDir: PROJECT_DIR,
         envVars: request === undefined ? {} : { [REQUEST_ENV]: encodeRequest(request) },
+        pulumiCommand: pulumi,
     });
     // `Stack.select` only calls `workspace.selectStack(name)` (automation/stack.js, the "select" constructor mode).
     workspace.selectStack = async () => undefined;
@@ -46,6 +49,7 @@ async function openStack(stack: string, request: RunOptions["request"] | undefin
  */
 export function classify(err: unknown, cancelled = false): EngineError {
     if (err instanceof EngineError) return err;
+    const { ConcurrentUpdateError, StackNotFoundError } = loadAutomationApi();
     if (cancelled) return new EngineError("cancelled", "the operation was cancelled");
     // Their message starts with "code: <n>" (automation/cmd.js CommandResult.toString): the CLI's own line is in stderr.
     if (err instanceof StackNotFoundError) return new EngineError("stack-not-found", stderrLine(err, /no stack named.*found/));
@@ -85,10 +89,10 @@ function outputsOf(map: OutputMap): StackOutputs {
 const counts = (ops: OpMap | undefined) => ({ ...(ops ?? {}) }) as Record<string, number>;
 
 /** Opens the stack (with the request in the program's environment) and runs `fn`, classifying any failure. */
-async function onStack<T>(stack: string, run: RunOptions | undefined, fn: (s: Stack) => Promise<T>): Promise<T> {
+async function onStackWith<T>(pulumi: () => Promise<PulumiCommand>, stack: string, run: RunOptions | undefined, fn: (s: Stack) => Promise<T>): Promise<T> {
     const cancelled = () => run?.signal.aborted === true;
     try {
-        const s = await openStack(stack, run?.request);
+        const s = await openStack(stack, run?.request, await pulumi());
         // A Ctrl-C that came before `pulumi up` started reached no `pulumi`: do not start it.
         if (cancelled()) throw new EngineError("cancelled", "the operation was cancelled before Pulumi started");
         return await fn(s);
@@ -100,6 +104,13 @@ async function onStack<T>(stack: string, run: RunOptions | undefined, fn: (s: St
 /** Creates the Automation API engine. Requires the Pulumi CLI on PATH. */
 export function createEngine(options: PulumiEngineOptions): RotationEngine {
     const signal = options.pulumiInterrupts;
+    // One `pulumi version` per process, not one per workspace: `LocalWorkspace.create` runs `PulumiCommand.get()`
+    // (which runs `pulumi version` to check the minimum version) unless given a `pulumiCommand`
+    // (@pulumi/pulumi 3.248.0 automation/localWorkspace.js constructor, cmd.js `PulumiCommand.get`), and a
+    // `rotate` opens a workspace to read the last outputs and another to preview or update.
+    let command: Promise<PulumiCommand> | undefined;
+    const pulumi = () => (command ??= loadAutomationApi().PulumiCommand.get());
+    const onStack = <T>(stack: string, run: RunOptions | undefined, fn: (s: Stack) => Promise<T>) => onStackWith(pulumi, stack, run, fn);
     return {
         outputs: (stack) => onStack(stack, undefined, async (s) => outputsOf(await s.outputs())),
         preview: (stack, opts) =>

@@ -3,14 +3,24 @@
  * read offline with no credentials and no Pulumi CLI.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parse } from "yaml";
 import { EnvOverrides, Settings, parseSettings } from "../rotation/settings";
 import { RotationInputError } from "../rotation/errors";
 import { CliError, EXIT } from "./errors";
 
-/** The project directory (where Pulumi.yaml is). */
-export const PROJECT_DIR = join(__dirname, "..");
+/**
+ * The project directory: the nearest directory above this module's that holds Pulumi.yaml. This module runs from
+ * `automation/` under tsx and the tests, and from the CLI's bundle in `dist/` (bin/bundle.js).
+ */
+export const PROJECT_DIR = projectDirAbove(__dirname);
+
+function projectDirAbove(start: string): string {
+    for (let dir = dirname(start); ; dir = dirname(dir)) {
+        if (existsSync(join(dir, "Pulumi.yaml"))) return dir;
+        if (dirname(dir) === dir) throw new Error(`no Pulumi.yaml above ${start}`);
+    }
+}
 
 /** Stack names that have a stack file, sorted. */
 export function knownStacks(dir = PROJECT_DIR): string[] {

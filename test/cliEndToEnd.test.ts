@@ -146,8 +146,12 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
     }, 120_000);
 
     it("rotate-all --first-deployment --dry-run previews every group: Pulumi's counts, nothing changed, audited as dry-run", async () => {
+        const before = double.calls().length;
         const r = await run(["rotate-all", "--first-deployment", "--dry-run", "--stack", "staging", "--json", "--stamp", stamp(-10)]);
         succeeded(r);
+        // One `pulumi version` for the process, though it opens a workspace to read the outputs and one to preview.
+        expect(subcommands(before).filter((c) => c === "version")).toEqual(["version"]);
+        expect(subcommands(before).at(-1)).toBe("preview");
         const doc = JSON.parse(r.stdout);
         expect(doc).toMatchObject({ command: "rotate-all", outcome: "dry-run" });
         // A preview's counts reach the CLI only through the summary event the double streamed (stack.js `preview`).
