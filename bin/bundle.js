@@ -21,7 +21,7 @@
 "use strict";
 const { createHash } = require("node:crypto");
 const { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } = require("node:fs");
-const { join } = require("node:path");
+const { dirname, join } = require("node:path");
 
 const ENTRY = join("automation", "entry.ts");
 const BUNDLE = join("dist", "secrets-rotation.cjs");
@@ -81,8 +81,8 @@ function esbuildVersion(root) {
     return JSON.parse(readFileSync(fromProject(root, "esbuild/package.json"), "utf8")).version;
 }
 
-/** Builds the bundle of `root`'s CLI into `file` (atomically). Throws when esbuild fails or the file cannot be written. */
-function build(root, file) {
+/** Builds the bundle of `root`'s CLI into the path `target` (atomically). Throws when esbuild fails or it cannot be written. */
+function build(root, target) {
     const esbuild = require(fromProject(root, "esbuild"));
     const result = esbuild.buildSync({
         absWorkingDir: root,
@@ -96,7 +96,7 @@ function build(root, file) {
         // Keeps function and class names (errors' `name`, stack frames) as in the sources when files share a name.
         keepNames: true,
         sourcemap: "linked",
-        outfile: join(root, file),
+        outfile: target,
         metafile: true,
         write: false,
         logLevel: "silent",
@@ -104,8 +104,7 @@ function build(root, file) {
     const inputs = Object.keys(result.metafile.inputs).sort();
     const version = esbuild.version;
     const header = HEADER + JSON.stringify({ esbuild: version, digest: digestOf(root, inputs, version), inputs });
-    const target = join(root, file);
-    mkdirSync(join(target, ".."), { recursive: true });
+    mkdirSync(dirname(target), { recursive: true });
     for (const out of result.outputFiles) {
         const temporary = `${out.path}.${process.pid}.tmp`;
         writeFileSync(temporary, out.path.endsWith(".map") ? shiftedOneLine(out.text) : `${header}\n${out.text}`);
@@ -138,7 +137,7 @@ function loadCli(root, stderr = process.stderr) {
     const file = join(root, BUNDLE);
     if (isFresh(root, file)) return { cli: require(file), from: "bundle" };
     try {
-        build(root, BUNDLE);
+        build(root, file);
         return { cli: require(file), from: "built" };
     } catch (err) {
         const reason = err && err.message ? String(err.message).split("\n")[0] : String(err);
@@ -148,4 +147,4 @@ function loadCli(root, stderr = process.stderr) {
     }
 }
 
-module.exports = { BUNDLE, isFresh, loadCli };
+module.exports = { BUNDLE, build, isFresh, loadCli };
