@@ -328,9 +328,10 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: 
         resolved = pending!.request;
     } else if (mode.kind === "abandon") {
         const back = committed!;
-        nextGroups = Object.fromEntries(
-            GROUPS.map((g) => [g, { ...back.groups[g], generation: pending!.target.groups[g].generation }]),
-        ) as Record<Group, GroupState>;
+        nextGroups = Object.fromEntries(GROUPS.map((g) => [g, { ...back.groups[g], generation: heldGenerations(back, pending!, g) }])) as Record<
+            Group,
+            GroupState
+        >;
         changes = Object.fromEntries(GROUPS.map((g) => [g, moved(back.groups[g], pending!.target.groups[g]) ? "rollback" : "none"])) as Record<
             Group,
             GroupChange
@@ -474,8 +475,12 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: 
         health: healthTrigger,
         restartStamps,
     };
+    // Which slots' new credentials exist: none yet for a new run; for a resumed one, what the runs before it recorded.
+    const generated = mode.kind === "resume" ? pending!.generated : {};
     const attempt: Attempt | undefined =
-        nextSerial > serial ? { version: STATE_VERSION, from: serial, request: resolved, target: nextState, startedAt: now.toISOString() } : undefined;
+        nextSerial > serial
+            ? { version: STATE_VERSION, from: serial, request: resolved, target: nextState, startedAt: now.toISOString(), ...(generated ? { generated } : {}) }
+            : undefined;
 
     // revoke on ElastiCache: the applier cannot close the leaked password's open connections; say what to run.
     if (resolved.retire?.endSessions === true && groups.redis.change === "retire" && settings.redis.kind === "elasticache") {
@@ -501,6 +506,20 @@ function plan({ settings, stored, now, request = NO_REQUEST, stack, adoption }: 
 
 // ---------------------------------------------------------------------------------------------------------------
 // Unfinished runs
+
+/**
+ * The generation each of a group's slots holds after an unfinished run, for its rollback: the run's new one where the
+ * run generated it (kept, never regenerated: it may have been applied or published), the committed one where it did
+ * not (so a rollback generates nothing: `JWT_SECRET_KEY_PREVIOUS` and `BUYWHERE_API_KEY_PREVIOUS` stay as they were).
+ * Which slots the run generated is what it recorded as it created them (`Attempt.generated`); where it recorded
+ * nothing, every slot it meant to regenerate counts as generated.
+ */
+function heldGenerations(back: RotationState, pending: Attempt, group: Group): GroupState["generation"] {
+    const before = back.groups[group].generation;
+    const meant = pending.target.groups[group].generation;
+    const generated = (slot: Slot) => pending.generated === undefined || (pending.generated[group] ?? []).includes(slot);
+    return { a: generated("a") ? meant.a : before.a, b: generated("b") ? meant.b : before.b };
+}
 
 /** Whether this run resumes or abandons an unfinished run, or neither (refused when one is pending). */
 function decideMode(settings: Settings, committed: RotationState | undefined, pending: Attempt | undefined, request: RotationRequest): PlanMode {

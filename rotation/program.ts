@@ -108,15 +108,26 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     if (plan.mode.kind === "resume" || plan.mode.kind === "abandon") {
         pulumi.log.info(`${plan.mode.kind === "resume" ? "resuming" : "rolling back"} an unfinished run: ${plan.mode.summary}`);
     }
+    let progress: GenerationProgress | undefined;
     if (!pulumi.runtime.isDryRun()) {
         requireAdminCredentials(plan, ctx.env, settings);
         requireLocalR2Endpoint(plan, settings);
-        if (plan.attempt) await recordAttempt(plan.attempt, committed);
+        const attempt = plan.attempt;
+        if (attempt) {
+            await recordAttempt(attempt, committed);
+            // What this run created supersedes what earlier runs recorded for a group. Unknown (an attempt recorded by
+            // an older version) stays unknown: a rollback then keeps every slot the run meant to regenerate.
+            const known = attempt.generated;
+            if (known !== undefined) progress = (generated) => recordAttempt({ ...attempt, generated: { ...known, ...generated } }, committed);
+        }
     }
     providers ??= declareProviders(settings);
     existing ??= await existingSecrets(settings, providers.aws);
-    return declareResources(plan, providers, existing);
+    return await declareResources(plan, providers, existing, progress);
 }
+
+/** Records which slots' new credentials exist so far (the attempt's `generated`), waiting until the engine has it. */
+type GenerationProgress = (generated: NonNullable<Attempt["generated"]>) => Promise<void>;
 
 interface Providers {
     readonly aws: aws.Provider;
@@ -323,10 +334,15 @@ async function existingSecrets(settings: Settings, provider: aws.Provider): Prom
 }
 
 /** Turns a plan into resources. Decides nothing the plan has not decided. */
-function declareResources(plan: RotationPlan, providers: Providers, existing: ReadonlyMap<string, string>): ProgramOutputs {
+async function declareResources(
+    plan: RotationPlan,
+    providers: Providers,
+    existing: ReadonlyMap<string, string>,
+    progress: GenerationProgress | undefined,
+): Promise<ProgramOutputs> {
     const awsProvider = providers.aws;
     const awsName = (name: string) => plan.secrets.find((s) => s.spec.name === name)?.awsSecretId ?? name;
-    const credentials = declareCredentials(plan, providers.cloudflare, { provider: awsProvider, arnOf: (name) => existing.get(awsName(name)) });
+    const credentials = await declareCredentials(plan, providers.cloudflare, { provider: awsProvider, arnOf: (name) => existing.get(awsName(name)) }, progress);
     const render = (recipe: ValueRecipe) => renderValue(recipe, credentials);
     const appliers = declareAppliers(plan, credentials);
     const after = (groups: readonly Group[]) => groups.flatMap((g) => appliers[g] ?? []);
@@ -410,13 +426,30 @@ interface Credentials {
 }
 const credentialKey = (group: Group, slot: Slot) => `${group}/${slot}`;
 
-function declareCredentials(
+/**
+ * Declares every group's credential slots. In a live run (`progress` given) the slots a group regenerates are created
+ * before the next group's are declared and before anything that applies or publishes a credential, and after each
+ * group the attempt is recorded again with every slot created so far (`Attempt.generated`).
+ *
+ * Why: a rollback of a run that failed needs to know which new credentials exist. One the run created may have been
+ * applied or published, so the rollback keeps it; one it never created must not be created by the rollback, which
+ * would change `JWT_SECRET_KEY_PREVIOUS` or `BUYWHERE_API_KEY_PREVIOUS` (rotation/plan.ts `heldGenerations`). Only
+ * the engine's state knows, and a program cannot read it; the stack outputs event is the one record a failed run
+ * leaves (`recordAttempt`). An event is taken while no step has failed, so with nothing else registered yet a group's
+ * slots are recorded exactly when they were created: a failure to create one stops the run before the event, and the
+ * groups recorded before it are exact. What is not exact: a group that regenerates both slots (only a first
+ * deployment, whose rollback is refused) and a Ctrl-C in the milliseconds between a creation and its event (the
+ * rollback then generates that slot under its committed label; it was never applied or published).
+ */
+async function declareCredentials(
     plan: RotationPlan,
     cloudflareProvider: cloudflare.Provider | undefined,
     adopted: NonNullable<CredentialSlotsArgs["adopted"]>,
-): Credentials {
+    progress: GenerationProgress | undefined,
+): Promise<Credentials> {
     const bySlot = new Map<string, Credential>();
     const adoptedValues = new Map<string, pulumi.Output<string>>();
+    const generated: NonNullable<Attempt["generated"]> = {};
     // A component's `providers` reach its children by package (the R2 tokens): @pulumi/pulumi resource.js, a child
     // starts from its parent's `__providers` and takes the one of its package.
     const opts = cloudflareProvider ? { providers: [cloudflareProvider] } : undefined;
@@ -425,6 +458,14 @@ function declareCredentials(
         for (const [slot, credential] of Object.entries(slots.credentials) as [Slot, Credential][]) bySlot.set(credentialKey(group, slot), credential);
         for (const [slot, values] of Object.entries(slots.adoptedValues) as [Slot, Record<string, pulumi.Output<string>>][]) {
             for (const [secret, value] of Object.entries(values)) adoptedValues.set(`${credentialKey(group, slot)}/${secret}`, value);
+        }
+        const created = plan.groups[group].regenerate.filter((slot) => slots.issued[slot] !== undefined);
+        if (progress && created.length > 0) {
+            // A resource's ID resolves once the engine has created it (or found it unchanged). When the creation fails
+            // it never resolves: the engine stops the run and the SDK the program.
+            await Promise.all(created.map((slot) => new Promise<void>((resolve) => slots.issued[slot]!.apply(() => resolve()))));
+            generated[group] = created;
+            await progress({ ...generated });
         }
     }
     return { bySlot, adopted: adoptedValues };

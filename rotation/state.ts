@@ -90,6 +90,14 @@ const attemptSchema = z.object({
     /** The state the attempt commits when it completes. */
     target: stateSchema,
     startedAt: z.string(),
+    /**
+     * The slots whose new credential the engine is known to hold, by group: recorded by the run as each group's
+     * regenerated slots are created, before anything is applied or published (rotation/program.ts
+     * `generateCredentials`). Absent: not known (an attempt recorded before any was created, or by an older
+     * version); a rollback then assumes every slot the target regenerates was generated, which never regenerates a
+     * value the run may have published.
+     */
+    generated: z.partialRecord(z.enum(GROUPS), z.array(z.enum(SLOTS))).optional(),
 });
 
 /** A run that started from a committed state and may not have finished. */

@@ -26,8 +26,18 @@ function refused(p: Planned): Refusal {
 const run = (stored: StoredState, opts: { override?: Record<string, unknown>; request?: RotationRequest; now?: Date } = {}) =>
     planRotation({ settings: settingsWith(opts.override), stored, now: opts.now ?? NOW, request: opts.request, stack: "staging" });
 const committed = (p: RotationPlan): StoredState => ({ committed: p.nextState });
-/** What the engine keeps when a run fails after recording its attempt: the old committed state and the attempt. */
-const failed = (before: StoredState, p: RotationPlan): StoredState => ({ committed: before.committed, attempt: p.attempt });
+/**
+ * What the engine keeps when a run fails after recording its attempt: the old committed state and the attempt, with the
+ * slots the run created before it failed as the program records them, group by group (rotation/program.ts
+ * `declareCredentials`): by default every slot it regenerates; `createdGroups` limits them to those groups'. An attempt
+ * that knows nothing (`generated` absent) stays so.
+ */
+function failed(before: StoredState, p: RotationPlan, createdGroups: readonly Group[] = GROUPS): StoredState {
+    const attempt = p.attempt;
+    if (attempt?.generated === undefined) return { committed: before.committed, attempt };
+    const created = GROUPS.filter((g) => createdGroups.includes(g) && p.groups[g].regenerate.length > 0).map((g) => [g, p.groups[g].regenerate]);
+    return { committed: before.committed, attempt: { ...attempt, generated: { ...attempt.generated, ...Object.fromEntries(created) } } };
+}
 
 const first = () => planned(run({}));
 /** The plan after a first deployment at the stack file's stamp, then one run with `override`. */
@@ -413,6 +423,41 @@ describe("rotation plan: unfinished runs", () => {
         expect(next.groups.database.next.generation.b).not.toBe(undo.groups.database.next.generation.b);
     });
 
+    it("a rollback of a run that failed before creating a group's new slot generates nothing: JWT_SECRET_KEY_PREVIOUS and its key id stay as committed", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["database", "jwt"]) }));
+        // A new run knows from its first record that it has created nothing yet.
+        expect(attempt.attempt?.generated).toEqual({});
+        expect(attempt.groups.jwt.regenerate).toEqual(["b"]);
+        // It created database's new slot, then failed creating jwt's.
+        const pending = failed(before, attempt, ["database"]);
+        expect(pending.attempt?.generated).toEqual({ database: ["b"] });
+        const undo = planned(run(pending, { request: { rollback: { groups: ["database", "jwt"] } } }));
+        expect(undo.mode.kind).toBe("abandon");
+        expect(undo.groups.database.next.generation).toEqual(attempt.groups.database.next.generation);
+        expect(undo.groups.jwt.next.generation).toEqual(before.committed!.groups.jwt.generation);
+        expect(undo.groups.jwt.regenerate).toEqual([]);
+        for (const name of ["JWT_SECRET_KEY", "JWT_SECRET_KEY_PREVIOUS", "JWT_KEY_ID", "JWT_KEY_ID_PREVIOUS"]) {
+            expect(undo.nextState.secrets.aws[name], name).toBe(before.committed!.secrets.aws[name]);
+            expect(undo.nextState.secrets.k8s[name], name).toBe(before.committed!.secrets.k8s[name]);
+        }
+        // Failed before creating anything: the undo is the committed state again, with new restart triggers.
+        const nothing = planned(run(failed(before, attempt, []), { request: { rollback: { groups: ["database", "jwt"] } } }));
+        expect(generations(nothing)).toEqual(generations(planned(run(before))));
+        expect(nothing.nextState.secrets).toEqual(before.committed!.secrets);
+    });
+
+    it("an attempt that does not say what it created (recorded by an older version) is rolled back keeping every slot it meant to regenerate", () => {
+        const before = start();
+        const attempt = planned(run(before, { request: rotate(["jwt"]) }));
+        const { generated: _, ...unknown } = attempt.attempt!;
+        const undo = planned(run({ committed: before.committed, attempt: unknown }, { request: { rollback: { groups: ["jwt"] } } }));
+        expect(undo.groups.jwt.next.generation).toEqual(attempt.groups.jwt.next.generation);
+        // Resuming it keeps not knowing; a resumed run that knows carries what the runs before it recorded.
+        expect(planned(run({ committed: before.committed, attempt: unknown })).attempt?.generated).toBeUndefined();
+        expect(planned(run(failed(before, attempt))).attempt?.generated).toEqual({ jwt: ["b"] });
+    });
+
     it("a raw `pulumi up` undoes an unfinished rotation when the stack file names its stamp under rotation:rollback", () => {
         const before = start();
         const attempt = planned(run(before, { request: rotate(["database"]) }));
@@ -434,11 +479,13 @@ describe("rotation plan: unfinished runs", () => {
     });
 
     it("property: across failures, resumes, rollbacks and rotations, no run regenerates a slot the committed state or an unfinished run publishes", () => {
-        type Step = { kind: "rotate" | "rollback" | "restart"; group: Group; fail: boolean };
+        // A failing run fails after creating the new slots of the first `created` groups (all of them when it failed later).
+        type Step = { kind: "rotate" | "rollback" | "restart"; group: Group; fail: boolean; created: number };
         const step = fc.record({
             kind: fc.constantFrom<Step["kind"]>("rotate", "rollback", "restart"),
             group: fc.constantFrom<Group>(...GROUPS),
             fail: fc.boolean(),
+            created: fc.nat(GROUPS.length),
         });
         fc.assert(
             fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
@@ -453,18 +500,35 @@ describe("rotation plan: unfinished runs", () => {
                     if (p.refusal?.kind === "unfinished") p = run(stored, { now }); // resume, as the refusal says
                     if (p.refusal) continue;
                     const plan = p.plan!;
-                    // What is in use: the committed state's published slots, and an unfinished run's.
-                    const inUse: RotationState[] = [stored.committed!, ...(stored.attempt ? [stored.attempt.target] : [])];
-                    for (const state of inUse) {
+                    // What is in use: the committed state's published slots, and those an unfinished run may have
+                    // published: a slot it kept, or one it created (a slot it never created it cannot have published).
+                    const inUse: { state: RotationState; mayPublish: (g: Group, slot: "a" | "b") => boolean }[] = [{ state: stored.committed!, mayPublish: () => true }];
+                    const attempt = stored.attempt;
+                    if (attempt) {
+                        const kept = (g: Group, slot: "a" | "b") => attempt.target.groups[g].generation[slot] === stored.committed!.groups[g].generation[slot];
+                        const created = (g: Group, slot: "a" | "b") => attempt.generated === undefined || (attempt.generated[g] ?? []).includes(slot);
+                        inUse.push({ state: attempt.target, mayPublish: (g, slot) => kept(g, slot) || created(g, slot) });
+                    }
+                    for (const { state, mayPublish } of inUse) {
                         for (const g of GROUPS) {
                             const group = state.groups[g];
                             const published = new Set([group.active, ...Object.values(group.held)]);
                             for (const slot of published) {
-                                expect(plan.nextState.groups[g].generation[slot]).toBe(group.generation[slot]);
+                                if (mayPublish(g, slot)) expect(plan.nextState.groups[g].generation[slot]).toBe(group.generation[slot]);
                             }
                         }
                     }
-                    stored = s.fail && plan.attempt ? failed(stored, plan) : plan.attempt ? committed(plan) : stored;
+                    // And a rollback generates nothing: every slot holds a generation the engine already has.
+                    if (plan.mode.kind === "abandon") {
+                        for (const g of GROUPS) {
+                            for (const slot of ["a", "b"] as const) {
+                                const label = plan.nextState.groups[g].generation[slot];
+                                const held = label === stored.committed!.groups[g].generation[slot] || (attempt !== undefined && inUse[1].mayPublish(g, slot) && label === attempt.target.groups[g].generation[slot]);
+                                expect(held, `${g}/${slot}`).toBe(true);
+                            }
+                        }
+                    }
+                    stored = s.fail && plan.attempt ? failed(stored, plan, GROUPS.slice(0, s.created)) : plan.attempt ? committed(plan) : stored;
                 }
             }),
             { numRuns: 300 },

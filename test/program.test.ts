@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { CONTRACTS, HookContract, fromEnv } from "../hooks/contracts";
-import { GENERATION, SECRETS } from "../rotation/catalog";
+import { GENERATION, GROUPS, SECRETS } from "../rotation/catalog";
 import { hookCommand } from "../rotation/components/hookRun";
 import { RESTARTED_AT } from "../rotation/components/restarts";
 import { CredentialRef, RotationPlan, planRotation } from "../rotation/plan";
@@ -438,8 +438,19 @@ describe.each(["staging", "production"] as const)("the program on the %s stack (
         expect(plan.attempt).toBeDefined();
         const [attempt, ...rest] = run.stackOutputEvents;
         expect(attempt).toEqual({ outputs: { rotationAttempt: asStored(plan.attempt) }, registeredBefore: 0 });
-        expect(rest).toHaveLength(1);
-        const [final] = rest;
+        expect(plan.attempt!.generated).toEqual({});
+        // Then one event per group, in catalog order, once its new slots exist, each with every slot created so far,
+        // and each before anything that applies or publishes a credential (a rollback's knowledge, declareCredentials).
+        const progress = rest.slice(0, -1);
+        const cumulative = GROUPS.map((_, i) => Object.fromEntries(GROUPS.slice(0, i + 1).map((g) => [g, ["a", "b"]])));
+        expect(progress.map((e) => e.outputs.rotationAttempt.generated)).toEqual(cumulative);
+        for (const e of progress) {
+            expect(e.outputs.rotationAttempt).toEqual({ ...asStored(plan.attempt), generated: e.outputs.rotationAttempt.generated });
+            const registered = run.registrations.slice(0, e.registeredBefore).map((r) => r.type);
+            expect(registered.filter((t) => t !== T.password && t !== T.accountToken && !t.startsWith("pulumi:providers:") && t !== "buywhere:rotation:CredentialSlots")).toEqual([]);
+        }
+        expect(progress.at(-1)!.registeredBefore).toBe(run.registrations.filter((r) => r.type === T.password || r.type === T.accountToken || r.type.startsWith("pulumi:providers:") || r.type === "buywhere:rotation:CredentialSlots").length);
+        const [final] = rest.slice(-1);
         expect(final.outputs.rotationAttempt).toBeNull();
         expect(final.outputs.rotationState).toEqual(asStored(run.outputs.rotationState));
         // The committed state resolves only once every resource has been registered.
@@ -493,7 +504,8 @@ describe("successive runs fed their own last state (staging)", () => {
         expect(plan.attempt).toMatchObject({ from: 1, target: { serial: 2 } });
         // With the committed state it started from: a cancelled update records this event exactly (recordAttempt).
         expect(database.stackOutputEvents[0]).toEqual({ outputs: { rotationAttempt: asStored(plan.attempt), rotationState: asStored(initial.outputs.rotationState) }, registeredBefore: 0 });
-        expect(database.stackOutputEvents.map((e) => e.outputs.rotationAttempt)).toEqual([expect.anything(), null]);
+        // Then the record that database's new slot exists, then the commit.
+        expect(database.stackOutputEvents.map((e) => e.outputs.rotationAttempt?.generated ?? null)).toEqual([{}, { database: ["b"] }, null]);
     });
 
     it("moving jwt's stamp restarts only the consumers of jwt; the previous key is the slot that was current", async () => {

@@ -29,11 +29,14 @@ export class CredentialSlots extends pulumi.ComponentResource {
     public readonly credentials: Readonly<Partial<Record<Slot, Credential>>>;
     /** An adopted slot's copy of each secret it holds (catalog name -> value in use), a Pulumi secret. */
     public readonly adoptedValues: Readonly<Partial<Record<Slot, Readonly<Record<string, pulumi.Output<string>>>>>>;
+    /** The ID of each generated slot's resource (the RandomPassword or the Cloudflare token): known once it exists. */
+    public readonly issued: Readonly<Partial<Record<Slot, pulumi.Output<string>>>>;
 
     constructor(name: string, args: CredentialSlotsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("buywhere:rotation:CredentialSlots", name, {}, opts);
         const credentials: Partial<Record<Slot, Credential>> = {};
         const adoptedValues: Partial<Record<Slot, Record<string, pulumi.Output<string>>>> = {};
+        const issued: Partial<Record<Slot, pulumi.Output<string>>> = {};
         for (const plan of args.slots) {
             if (plan.kind === "adopted") {
                 if (!args.adopted) throw new Error(`${name}: an adopted slot needs the AWS provider that reads it`);
@@ -41,21 +44,30 @@ export class CredentialSlots extends pulumi.ComponentResource {
                 credentials[plan.slot] = adoptedCredential(plan, adoptedValues[plan.slot]!);
                 if (plan.legacyToken) legacyAccountToken(plan, plan.legacyToken, this);
             } else {
-                credentials[plan.slot] = plan.kind === "random" ? randomCredential(plan, this) : cloudflareTokenCredential(plan, this);
+                const made = plan.kind === "random" ? randomCredential(plan, this) : cloudflareTokenCredential(plan, this);
+                credentials[plan.slot] = made.credential;
+                issued[plan.slot] = made.resource.id;
             }
         }
         this.credentials = credentials;
         this.adoptedValues = adoptedValues;
+        this.issued = issued;
         this.registerOutputs({});
     }
 }
 
-function randomCredential(plan: Extract<CredentialPlan, { kind: "random" }>, parent: pulumi.Resource): Credential {
+/** A generated slot's credential and the resource that holds it. */
+interface Made {
+    readonly credential: Credential;
+    readonly resource: pulumi.CustomResource;
+}
+
+function randomCredential(plan: Extract<CredentialPlan, { kind: "random" }>, parent: pulumi.Resource): Made {
     // pulumi/pulumi-random schema.json, `keepers`: "Arbitrary map of values that, when changed, will trigger
     // recreation of resource" (create-before-delete). Alphanumeric only: safe inside URLs, shells and YAML. Marked
     // secret here as well as by the provider, so every input it flows into (an applier's environment) is secret too.
     const password = new random.RandomPassword(plan.name, { length: plan.length, special: false, keepers: { generation: plan.generation } }, { parent });
-    return { secret: pulumi.secret(password.result) };
+    return { credential: { secret: pulumi.secret(password.result) }, resource: password };
 }
 
 /**
@@ -64,7 +76,7 @@ function randomCredential(plan: Extract<CredentialPlan, { kind: "random" }>, par
  * `src/content/docs/r2/api/tokens.mdx`). The token's name carries the slot's generation, and a new name replaces
  * the token: the new one is created before the old one (from two rotations ago) is deleted.
  */
-function cloudflareTokenCredential(plan: Extract<CredentialPlan, { kind: "cloudflareToken" }>, parent: pulumi.Resource): Credential {
+function cloudflareTokenCredential(plan: Extract<CredentialPlan, { kind: "cloudflareToken" }>, parent: pulumi.Resource): Made {
     const token = new cloudflare.AccountToken(
         plan.name,
         {
@@ -76,8 +88,11 @@ function cloudflareTokenCredential(plan: Extract<CredentialPlan, { kind: "cloudf
         { parent, replaceOnChanges: ["name"], deleteBeforeReplace: false, additionalSecretOutputs: ["value"] },
     );
     return {
-        accessKeyId: pulumi.secret(token.id),
-        secretAccessKey: pulumi.secret(token.value.apply((v) => createHash("sha256").update(v).digest("hex"))),
+        credential: {
+            accessKeyId: pulumi.secret(token.id),
+            secretAccessKey: pulumi.secret(token.value.apply((v) => createHash("sha256").update(v).digest("hex"))),
+        },
+        resource: token,
     };
 }
 
