@@ -110,6 +110,58 @@ describe("GitHub workflows", () => {
         expect(JSON.stringify(job.env)).not.toMatch(/secrets\./);
     });
 
+    describe("the Amazon RDS CA bundle step (Aurora's certificates are verified against it), its script run with a stand-in curl", () => {
+        const job = parse(read("rotate-stack.yml")).jobs.rotate as { steps: Step[] };
+        const step = job.steps.find((s) => s.id === "rds-ca")!;
+        const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+        /** Runs the step with `curl` answering `body` (or failing with exit 22, as `--fail` does on an HTTP error). */
+        function runCaStep(body: string | undefined) {
+            const dir = mkdtempSync(join(tmpdir(), "rotation-rds-ca-"));
+            const bin = join(dir, "bin");
+            mkdirSync(bin);
+            mkdirSync(join(dir, "temp"));
+            // Records its arguments; writes the body to the file after --output.
+            writeFileSync(
+                join(bin, "curl"),
+                `#!/bin/bash\nprintf '%s\\n' "$@" > "${join(dir, "curl-args")}"\n${body === undefined ? "exit 22" : `while [ $# -gt 0 ]; do if [ "$1" = --output ]; then printf '%s' "$BODY" > "$2"; fi; shift; done`}\n`,
+            );
+            chmodSync(join(bin, "curl"), 0o755);
+            writeFileSync(join(dir, "output"), "");
+            const r = runStep(step.run!, { RUNNER_TEMP: join(dir, "temp"), GITHUB_OUTPUT: join(dir, "output"), BODY: body ?? "" }, `${bin}:/usr/bin:/bin`);
+            const read = (f: string) => {
+                try {
+                    return readFileSync(join(dir, f), "utf8");
+                } catch {
+                    return undefined;
+                }
+            };
+            return { r, args: read("curl-args")?.split("\n").filter(Boolean), output: read("output"), bundle: read("temp/rds-ca-bundle.pem") };
+        }
+
+        it("downloads the documented bundle over HTTPS only, failing on an HTTP error, and hands its path to the preflight and run steps", () => {
+            const { r, args, output, bundle } = runCaStep(PEM);
+            expect(r.status, r.stderr).toBe(0);
+            expect(args).toEqual(expect.arrayContaining(["--fail", "--proto", "=https", "--proto-redir", "=https", "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"]));
+            expect(bundle).toBe(PEM);
+            expect(output).toMatch(/^file=.*\/temp\/rds-ca-bundle\.pem\n$/);
+            const preflight = job.steps.find((s) => s.id === "preflight")!;
+            const run = job.steps.find((s) => s.run?.includes('exec ./bin/secrets-rotation.js "${args[@]}"'))!;
+            for (const s of [preflight, run]) expect(s.env!.ROTATION_PG_CA_FILE).toBe("${{ steps.rds-ca.outputs.file }}");
+            expect(job.steps.indexOf(step)).toBeLessThan(job.steps.indexOf(preflight));
+            // It holds no secret.
+            expect(JSON.stringify(step)).not.toMatch(/secrets\./);
+        });
+
+        it("fails the job when the download fails or holds no certificate", () => {
+            expect(runCaStep(undefined).r.status).toBe(22);
+            const empty = runCaStep("<html>not a bundle</html>");
+            expect(empty.r.status).toBe(1);
+            expect(empty.r.stdout).toContain("::error::the Amazon RDS certificate bundle holds no certificate");
+            expect(empty.output).toBe("");
+        });
+    });
+
     describe("the preflight step's script, run as GitHub runs it (bash -e), with the real CLI", () => {
         const job = parse(read("rotate-stack.yml")).jobs.rotate as { steps: Step[] };
         const preflightScript = job.steps.find((s) => s.id === "preflight")!.run!;
