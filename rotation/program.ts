@@ -77,11 +77,13 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
     let providers: Providers | undefined;
     let existing: ReadonlyMap<string, string> | undefined;
     let committed: RotationState | undefined;
+    let carried: CarriedOutputs = {};
     try {
         settings = parseSettings(pulumi.runtime.allConfig(), ctx.env, pulumi.getStack());
         if (pulumi.getStack() === LOCAL_STACK) requireLoopbackCluster(settings, ctx.env);
         const request = parseRequest(ctx.env[REQUEST_ENV]);
-        const stored = await readStored();
+        const { stored, carried: last } = await readStored();
+        carried = last;
         committed = stored.committed;
         // Only an adopt run reads the stores before planning (so its providers are registered before it can refuse);
         // any other run is judged before registering anything.
@@ -114,11 +116,11 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
         requireLocalR2Endpoint(plan, settings);
         const attempt = plan.attempt;
         if (attempt) {
-            await recordAttempt(attempt, committed);
+            await recordAttempt(attempt, committed, carried);
             // What this run created supersedes what earlier runs recorded for a group. Unknown (an attempt recorded by
             // an older version) stays unknown: a rollback then keeps every slot the run meant to regenerate.
             const known = attempt.generated;
-            if (known !== undefined) progress = (generated) => recordAttempt({ ...attempt, generated: { ...known, ...generated } }, committed);
+            if (known !== undefined) progress = (generated) => recordAttempt({ ...attempt, generated: { ...known, ...generated } }, committed, carried);
         }
     }
     providers ??= declareProviders(settings);
@@ -277,13 +279,22 @@ function requireAdminCredentials(plan: RotationPlan, env: ProgramContext["env"],
  * (pulumi/pulumi pkg/resource/deploy/builtins.go `readStackReference`: a stack may read its own last checkpoint;
  * reads also run during previews, pkg/resource/deploy/step.go "Unlike most steps, Read steps run during previews").
  */
-async function readStored(): Promise<StoredState> {
+async function readStored(): Promise<{ stored: StoredState; carried: CarriedOutputs }> {
     // runtime/settings.js getOrganization() throws rather than return nothing (engine-behaviour.md §1).
     const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     const ref = new pulumi.StackReference("rotation-last-state", { name: self });
-    const [state, attempt] = await Promise.all([ref.getOutputValue(STATE_OUTPUT), ref.getOutputValue(ATTEMPT_OUTPUT)]);
-    return parseStored(state, attempt);
+    const [state, attempt, ...rest] = await Promise.all([STATE_OUTPUT, ATTEMPT_OUTPUT, ...CARRIED_OUTPUTS].map((name) => ref.getOutputValue(name)));
+    const carried = Object.fromEntries(CARRIED_OUTPUTS.flatMap((name, i) => (rest[i] === undefined || rest[i] === null ? [] : [[name, rest[i]]])));
+    return { stored: parseStored(state, attempt), carried };
 }
+
+/**
+ * The other outputs of the last committed run (non-secret facts: each secret's AWS version id, each consumer's
+ * trigger), sent again with every attempt event so that a cancelled update, whose outputs become exactly the last
+ * event taken (`recordAttempt`), keeps them: `status` reads the version ids from them.
+ */
+const CARRIED_OUTPUTS = ["secrets", "restarts"] as const satisfies readonly (keyof ProgramOutputs)[];
+type CarriedOutputs = Partial<Record<(typeof CARRIED_OUTPUTS)[number], unknown>>;
 
 /**
  * Records the attempt as the stack's `rotationAttempt` output *before* the first change, and waits until the engine
@@ -303,15 +314,16 @@ async function readStored(): Promise<StoredState> {
  * false when the stack outputs are finalized and the last event taken becomes the outputs *exactly*
  * (deployment_executor.go `Execute`: `errored := err != nil || stepExecutorError != nil || ex.stepGen.Errored()`).
  * Hence the event also carries the committed state it started from: after a Ctrl-C the stack keeps it and the
- * attempt (found by test/cliEndToEnd.test.ts through the pulumi CLI double; without it the stack looked never deployed).
+ * attempt (found by test/cliEndToEnd.test.ts through the pulumi CLI double; without it the stack looked never deployed),
+ * and the committed run's other outputs (`CARRIED_OUTPUTS`).
  */
-async function recordAttempt(attempt: Attempt, committed: RotationState | undefined): Promise<void> {
+async function recordAttempt(attempt: Attempt, committed: RotationState | undefined, carried: CarriedOutputs): Promise<void> {
     const stack = pulumi.runtime.getStackResource();
     const monitor = pulumi.runtime.getMonitor();
     if (stack === undefined || monitor === undefined) throw new Error("the rotation program must run inside a Pulumi stack");
     const req = new resproto.RegisterResourceOutputsRequest();
     req.setUrn(await new Promise<string>((resolve) => stack.urn.apply(resolve)));
-    const outputs: Record<string, JavaScriptValue> = { [ATTEMPT_OUTPUT]: JSON.parse(JSON.stringify(attempt)) };
+    const outputs: Record<string, JavaScriptValue> = { ...(JSON.parse(JSON.stringify(carried)) as Record<string, JavaScriptValue>), [ATTEMPT_OUTPUT]: JSON.parse(JSON.stringify(attempt)) };
     if (committed !== undefined) outputs[STATE_OUTPUT] = JSON.parse(JSON.stringify(committed));
     req.setOutputs(Struct.fromJavaScript(outputs));
     await new Promise<void>((resolve, reject) => monitor.registerResourceOutputs(req, (err: Error | null) => (err ? reject(err) : resolve())));

@@ -249,6 +249,11 @@ describe("the CLI through the real Automation API and the pulumi CLI double (eng
         expect(r.stderr.trim().split("\n").pop()).toBe("error: cancelled: the operation was cancelled");
         expect(r.stdout).toBe("");
         expect(audit().at(-1)).toMatchObject({ outcome: "cancelled", error: "cancelled: the operation was cancelled" });
+        // The cancelled update's outputs are exactly its last outputs event, which carries the committed run's other
+        // outputs too: `status` still finds each secret's AWS version id.
+        const kept = world.emu.outputs(STACK);
+        expect(Object.keys(kept).sort()).toEqual(["restarts", "rotationAttempt", "rotationState", "secrets"]);
+        expect(Object.keys(kept.secrets.value as object)).toContain("BUYWHERE_API_KEY");
         const again = await run(args);
         expect(again.stderr).toContain("resuming an unfinished run");
         succeeded(again);

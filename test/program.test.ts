@@ -467,7 +467,9 @@ describe("successive runs fed their own last state (staging)", () => {
         const initial = await runProgram({ stack });
         const last = initial.outputs.rotationState;
         const rerun = await runProgram({ stack, lastState: last });
-        const database = await runProgram({ stack, lastState: last, config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" } } });
+        // With the committed run's other outputs, as a stack that ran before has them.
+        const lastOutputs = { secrets: initial.outputs.secrets, restarts: initial.outputs.restarts };
+        const database = await runProgram({ stack, lastState: last, lastOutputs, config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" } } });
         const jwt = await runProgram({ stack, lastState: last, config: { "rotation:groupStamps": { jwt: "2026-11-25T1030Z" } } });
         return (runs = { initial, rerun, database, jwt });
     }
@@ -502,8 +504,18 @@ describe("successive runs fed their own last state (staging)", () => {
         // The attempt recorded first is the plan's, from the committed state of serial 1.
         const plan = planFor(stack, { stored: { committed: initial.outputs.rotationState }, config: { "rotation:groupStamps": { database: "2026-11-25T1030Z" } } });
         expect(plan.attempt).toMatchObject({ from: 1, target: { serial: 2 } });
-        // With the committed state it started from: a cancelled update records this event exactly (recordAttempt).
-        expect(database.stackOutputEvents[0]).toEqual({ outputs: { rotationAttempt: asStored(plan.attempt), rotationState: asStored(initial.outputs.rotationState) }, registeredBefore: 0 });
+        // With the committed state it started from and the committed run's other outputs: a cancelled update records
+        // this event exactly (recordAttempt), and `status` reads the AWS version ids from `secrets`.
+        expect(database.stackOutputEvents[0]).toEqual({
+            outputs: {
+                rotationAttempt: asStored(plan.attempt),
+                rotationState: asStored(initial.outputs.rotationState),
+                secrets: asStored(initial.outputs.secrets),
+                restarts: asStored(initial.outputs.restarts),
+            },
+            registeredBefore: 0,
+        });
+        expect(Object.keys(initial.outputs.secrets)).not.toHaveLength(0);
         // Then the record that database's new slot exists, then the commit.
         expect(database.stackOutputEvents.map((e) => e.outputs.rotationAttempt?.generated ?? null)).toEqual([{}, { database: ["b"] }, null]);
     });

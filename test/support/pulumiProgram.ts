@@ -87,6 +87,8 @@ export interface RunOptions {
     readonly lastState?: unknown;
     /** The `rotationAttempt` output of the previous run (an unfinished run's record). */
     readonly lastAttempt?: unknown;
+    /** Other outputs of the previous run (`secrets`, `restarts`), as the StackReference to self returns them. */
+    readonly lastOutputs?: Readonly<Record<string, unknown>>;
     readonly env?: ProgramContext["env"];
     readonly now?: Date;
     readonly preview?: boolean;
@@ -134,7 +136,7 @@ function fakeValue(kind: string, name: string, keepers: unknown, length = 40): s
 }
 
 function mockState(args: MockResourceArgs, opts: RunOptions): { id: string; state: Record<string, any> } {
-    const { lastState, lastAttempt } = opts;
+    const { lastState, lastAttempt, lastOutputs } = opts;
     const inputs = args.inputs as Record<string, any>;
     switch (args.type) {
         case "pulumi:pulumi:StackReference":
@@ -143,6 +145,7 @@ function mockState(args: MockResourceArgs, opts: RunOptions): { id: string; stat
                 state: {
                     name: inputs.name,
                     outputs: {
+                        ...lastOutputs,
                         ...(lastState === undefined ? {} : { rotationState: lastState }),
                         ...(lastAttempt === undefined ? {} : { rotationAttempt: lastAttempt }),
                     },
