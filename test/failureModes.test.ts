@@ -133,10 +133,11 @@ async function up(previous: Up | undefined, opts: UpOptions = {}): Promise<Up> {
     const due = (r: Registration) => recorded.get(r.name) !== JSON.stringify(r.inputs);
     const record = (r: Registration) => recorded.set(r.name, JSON.stringify(r.inputs));
     const commandsOf = (hook: HookName) => ofType(run, T.command).filter((c) => c.inputs.create === hookCommand(hook));
-    // What the engine keeps when an update fails: the old outputs, with the attempt record the program sent before its
-    // first change merged over them (see recordAttempt in rotation/program.ts).
+    // What the engine keeps when an update fails: the old outputs, with the last attempt record the program sent
+    // merged over them (see recordAttempt in rotation/program.ts): the one after its new credentials were created,
+    // since here the failures come later.
     const failed = (): Up => {
-        const early = run.stackOutputEvents.find((e) => e.outputs.rotationAttempt);
+        const early = run.stackOutputEvents.filter((e) => e.outputs.rotationAttempt).at(-1);
         return { run, applied, published, health, kept: { ...previous?.kept, ...early?.outputs }, recorded };
     };
 
