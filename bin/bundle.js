@@ -138,13 +138,14 @@ function loadCli(root, stderr = process.stderr) {
     if (isFresh(root, file)) return { cli: require(file), from: "bundle" };
     try {
         build(root, file);
-        return { cli: require(file), from: "built" };
     } catch (err) {
         const reason = err && err.message ? String(err.message).split("\n")[0] : String(err);
         stderr.write(`note: could not build ${BUNDLE} (${reason}); running from the TypeScript sources, which starts slower\n`);
         require(fromProject(root, "tsx/cjs"));
         return { cli: require(join(root, ENTRY)), from: "sources" };
     }
+    // Outside the `try`: an error the CLI's own code throws while loading is that error, not a reason to fall back.
+    return { cli: require(file), from: "built" };
 }
 
 module.exports = { BUNDLE, build, isFresh, loadCli };
