@@ -352,7 +352,7 @@ async function benchHandover(): Promise<void> {
     out(`| reference: plain node requiring \`@pulumi/pulumi/automation\` with its \`runtime\` index (ms since process start; the CLI defers that index, automation/automationApi.ts) | ${fmt(median(automation))} |`);
     const costs = Array.from({ length: small ? 1 : 5 }, bundleCosts);
     out(`| of the CLI's own time: bin/bundle.js checking that the bundle is fresh (every start) | ${median(costs.map((c) => c.fresh)).toFixed(1)} |`);
-    out(`| not in it: building the bundle (first start, and the first after a source changes), ${costs.length} builds | ${fmt(median(costs.map((c) => c.build)))} |`);
+    out(`| not in it: building the bundle (first start, and the first after a source changes), ${costs.length} build${costs.length === 1 ? "" : "s"} | ${fmt(median(costs.map((c) => c.build)))} |`);
     out();
     out(`Goal (the CLI adds <= 300 ms before handing over): ${own <= 300 ? "met" : `NOT met (${fmt(own)} ms; ${fmt(own - nodeStart)} ms over bare node)`}; load average now ${load()}${busy()}.`);
     out();
