@@ -28,9 +28,9 @@ const BUNDLE = join("dist", "secrets-rotation.cjs");
 const HEADER = "// secrets-rotation bundle ";
 
 /** The digest of the files a bundle was built from, with everything else that changes its output. */
-function digestOf(root, inputs, esbuildVersion) {
+function digestOf(root, inputs, version) {
     const hash = createHash("sha256");
-    hash.update(`esbuild ${esbuildVersion}\n`);
+    hash.update(`esbuild ${version}\n`);
     hash.update(readFileSync(__filename));
     for (const name of ["tsconfig.json", ...inputs]) {
         hash.update(`\n${name}\n`);
@@ -66,7 +66,7 @@ function isFresh(root, file) {
     const header = readHeader(file);
     if (header === undefined) return false;
     try {
-        return digestOf(root, header.inputs, header.esbuild) === header.digest && header.esbuild === esbuildVersion(root);
+        return digestOf(root, header.inputs, esbuildVersion(root)) === header.digest;
     } catch {
         return false; // an input was removed or renamed
     }
@@ -102,8 +102,7 @@ function build(root, target) {
         logLevel: "silent",
     });
     const inputs = Object.keys(result.metafile.inputs).sort();
-    const version = esbuild.version;
-    const header = HEADER + JSON.stringify({ esbuild: version, digest: digestOf(root, inputs, version), inputs });
+    const header = HEADER + JSON.stringify({ digest: digestOf(root, inputs, esbuild.version), inputs });
     mkdirSync(dirname(target), { recursive: true });
     for (const out of result.outputFiles) {
         const temporary = `${out.path}.${process.pid}.tmp`;

@@ -116,11 +116,12 @@ export async function rotationProgram(ctx: ProgramContext): Promise<ProgramOutpu
         requireLocalR2Endpoint(plan, settings);
         const attempt = plan.attempt;
         if (attempt) {
-            await recordAttempt(attempt, committed, carried);
+            const record = (a: Attempt) => recordAttempt(a, committed, carried);
+            await record(attempt);
             // What this run created supersedes what earlier runs recorded for a group. Unknown (an attempt recorded by
             // an older version) stays unknown: a rollback then keeps every slot the run meant to regenerate.
             const known = attempt.generated;
-            if (known !== undefined) progress = (generated) => recordAttempt({ ...attempt, generated: { ...known, ...generated } }, committed, carried);
+            if (known !== undefined) progress = (generated) => record({ ...attempt, generated: { ...known, ...generated } });
         }
     }
     providers ??= declareProviders(settings);

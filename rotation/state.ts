@@ -93,7 +93,7 @@ const attemptSchema = z.object({
     /**
      * The slots whose new credential the engine is known to hold, by group: recorded by the run as each group's
      * regenerated slots are created, before anything is applied or published (rotation/program.ts
-     * `generateCredentials`). Absent: not known (an attempt recorded before any was created, or by an older
+     * `declareCredentials`); `{}` until the first group's exist. Absent: not known (an attempt recorded by an older
      * version); a rollback then assumes every slot the target regenerates was generated, which never regenerates a
      * value the run may have published.
      */

@@ -24,6 +24,7 @@ import { hookCommand } from "../rotation/components/hookRun";
 import { RotationRequest, encodeRequest } from "../rotation/request";
 import { parseSettings } from "../rotation/settings";
 import { password } from "./support/fixtures";
+import { postgresAnswers } from "./support/logins";
 import { HookResult, runHookProcess } from "./support/hookProcess";
 import { ADMIN_ENV, Registration, Run, T, ofType, runProgram, stackConfig } from "./support/pulumiProgram";
 import { useServers } from "./support/servers";
@@ -48,16 +49,7 @@ const loginOf = (url: string) => ({ user: decodeURIComponent(new URL(url).userna
  */
 async function queries(url: string): Promise<boolean> {
     const { user, password } = loginOf(url);
-    const c = new Client(loginConfig(servers.pg.adminUrl, user, password));
-    try {
-        await c.connect();
-        await c.query("SELECT count(*) FROM products");
-        return true;
-    } catch {
-        return false;
-    } finally {
-        await c.end().catch(() => undefined);
-    }
+    return postgresAnswers(loginConfig(servers.pg.adminUrl, user, password), "SELECT count(*) FROM products");
 }
 
 /** The URL with its password replaced by a digest: comparable, and a failed assertion prints no credential. */

